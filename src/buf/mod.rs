@@ -1,0 +1,43 @@
+//! Owned buffers for completion-based I/O.
+//!
+//! An I/O call takes its buffer by value and hands it back with the result, as a
+//! [`BufResult`], because the kernel owns the memory while the operation is in flight.
+//! Dropping the future of an in-flight operation keeps the buffer alive inside the
+//! driver until the kernel is done with it.
+//!
+//! # Implementation
+//!
+//! [`IoBuf`] and [`IoBufMut`] are `unsafe` traits: the driver hands the pointers they
+//! return to the kernel, so an implementation must keep them valid and stable while
+//! the value is moved around (the buffer's bytes live on the heap, or are `'static`).
+//! [`Slice`] narrows a buffer to a range without copying it.
+
+mod io_buf;
+mod slice;
+
+pub use io_buf::{IoBuf, IoBufMut};
+pub use slice::Slice;
+
+/// The result of an owned-buffer I/O call: the outcome and the buffer, given back
+/// whether the call succeeded or not.
+///
+/// ```
+/// # ringio::run(async {
+/// let (listener, addr) = {
+///     let l = ringio::net::TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+///     let a = l.local_addr().unwrap();
+///     (l, a)
+/// };
+/// let client = ringio::spawn(async move {
+///     let s = ringio::net::TcpStream::connect(addr).await.unwrap();
+///     let (res, _buf) = s.write_all(b"hi".to_vec()).await;
+///     res.unwrap();
+/// });
+/// let (server, _) = listener.accept().await.unwrap();
+/// let (res, buf) = server.read_exact(vec![0u8; 2]).await;
+/// res.unwrap();
+/// assert_eq!(&buf[..], b"hi");
+/// client.await.unwrap();
+/// # });
+/// ```
+pub type BufResult<T, B> = (std::io::Result<T>, B);

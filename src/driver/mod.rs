@@ -1,0 +1,270 @@
+//! The I/O driver: operations, the op table, and the io_uring and epoll backends.
+//!
+//! Every I/O call is a value implementing [`Operation`], an `unsafe` trait with two
+//! faces, written once per operation:
+//!
+//! - the **io_uring face** builds a submission queue entry ([`Operation::uring_entry`]);
+//! - the **readiness face** names the fd and interest to wait for
+//!   ([`Operation::readiness`]) and makes the non-blocking syscall
+//!   ([`Operation::attempt`]).
+//!
+//! Both faces end in [`Operation::complete`], which turns the raw result into the
+//! operation's output. [`Op<T>`] is the future that drives an operation on whichever
+//! backend the runtime runs; nothing above this module knows which one that is.
+//!
+//! # Implementation
+//!
+//! The contract each backend meets:
+//!
+//! 1. An operation is boxed before the kernel sees it, so every pointer its entry
+//!    carries (buffers, iovecs, socket addresses) stays valid until the box is freed.
+//! 2. The box is freed only after the kernel is done with it: on io_uring, when its
+//!    completion arrives; if the [`Op`] is dropped first, the box moves into the op
+//!    table's slot as an orphan and an async-cancel is submitted (see `uring.rs`).
+//!    On epoll nothing is ever in flight in the kernel between polls, so a drop frees
+//!    the box at once.
+//! 3. Dropping the driver cancels every in-flight operation and waits for all their
+//!    completions before it frees anything.
+
+mod epoll;
+mod fd;
+mod op;
+pub(crate) mod ops;
+mod sys;
+mod uring;
+
+pub(crate) use fd::Fd;
+pub(crate) use op::Op;
+
+use std::fmt;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a readiness-based backend waits for before retrying an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Interest {
+    Read,
+    Write,
+}
+
+/// The readiness face's plan for an operation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Readiness {
+    /// Retry [`Operation::attempt`] when `fd` is ready for the interest.
+    Fd(RawFd, Interest),
+    /// [`Operation::attempt`] never blocks: make it once.
+    Immediate,
+}
+
+/// An I/O operation, with its io_uring face and its readiness face.
+///
+/// # Safety
+///
+/// An implementer promises that every pointer placed in the entry returned by
+/// [`uring_entry`](Operation::uring_entry) points into memory that `self` owns and that
+/// stays valid, at the same address, while `self` is boxed and not dropped: heap memory
+/// owned by a field (a `Vec`, a `Box`, an [`IoBuf`](crate::buf::IoBuf)), or a field of
+/// `self` itself (the box does not move). The driver upholds the other half: it keeps
+/// the box alive until the kernel has finished with it.
+pub(crate) unsafe trait Operation: 'static {
+    /// What the operation produces.
+    type Output;
+
+    /// The operation completed after its future was dropped (io_uring only). Whatever
+    /// the result created must not be lost silently: a new fd is closed, or handed to
+    /// its owner (a late accept is queued on its listener).
+    fn release_orphan(self: Box<Self>, result: io::Result<u32>) {
+        let _ = result;
+    }
+
+    /// The submission queue entry. `user_data` is set by the driver. Called again
+    /// only to resubmit after the kernel returned `EAGAIN`.
+    fn uring_entry(&mut self) -> io_uring::squeue::Entry;
+
+    /// What to wait for between attempts on a readiness backend.
+    fn readiness(&self) -> Readiness;
+
+    /// The non-blocking syscall: `Err(WouldBlock)` means wait for readiness and retry.
+    /// Returns the raw result (a count, or an fd) as a completion would.
+    fn attempt(&mut self) -> io::Result<u32>;
+
+    /// Turns the raw result (and the completion's flags, 0 on epoll) into the output.
+    fn complete(self, result: io::Result<u32>, flags: u32) -> Self::Output;
+}
+
+/// Which backend a runtime uses.
+///
+/// ```
+/// use ringio::runtime::{Builder, Driver};
+/// let rt = Builder::new().driver(Driver::Epoll).build().unwrap();
+/// assert_eq!(rt.driver_info().driver(), Driver::Epoll);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Driver {
+    /// io_uring when the kernel lets this process use it, else epoll (the default).
+    /// The environment variable `RINGIO_DRIVER` (`auto`, `uring` or `epoll`) overrides
+    /// it when the builder was not told explicitly.
+    #[default]
+    Auto,
+    /// io_uring, or an error saying why it cannot start; never a silent fallback.
+    Uring,
+    /// Readiness-based I/O on epoll.
+    Epoll,
+}
+
+impl Driver {
+    /// Parses `auto`, `uring` or `epoll` (ASCII case-insensitive).
+    pub(crate) fn parse(s: &str) -> Option<Driver> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(Driver::Auto),
+            "uring" | "io_uring" | "io-uring" => Some(Driver::Uring),
+            "epoll" => Some(Driver::Epoll),
+            _ => None,
+        }
+    }
+}
+
+/// Which backend a runtime runs, with what settings, and why it was chosen.
+///
+/// ```
+/// let rt = ringio::Runtime::new().unwrap();
+/// println!("{}", rt.driver_info()); // e.g. "io_uring (SINGLE_ISSUER DEFER_TASKRUN ...)"
+/// ```
+#[derive(Clone, Debug)]
+pub struct DriverInfo {
+    pub(crate) driver: Driver,
+    pub(crate) flags: Vec<&'static str>,
+    pub(crate) entries: u32,
+    pub(crate) reason: Option<String>,
+}
+
+impl DriverInfo {
+    /// The backend that runs: [`Driver::Uring`] or [`Driver::Epoll`], never `Auto`.
+    pub fn driver(&self) -> Driver {
+        self.driver
+    }
+
+    /// The io_uring setup flags and features that took effect (empty on epoll).
+    pub fn flags(&self) -> &[&'static str] {
+        &self.flags
+    }
+
+    /// Submission queue entries (0 on epoll).
+    pub fn entries(&self) -> u32 {
+        self.entries
+    }
+
+    /// Why this backend was chosen when it was not the first choice, e.g.
+    /// `"io_uring_setup failed: Operation not permitted (EPERM)"`.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+}
+
+impl fmt::Display for DriverInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.driver {
+            Driver::Uring => write!(f, "io_uring ({} entries; {})", self.entries, self.flags.join(" "))?,
+            _ => write!(f, "epoll")?,
+        }
+        if let Some(reason) = &self.reason {
+            write!(f, ": {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Settings a backend is built with.
+#[derive(Clone, Debug)]
+pub(crate) struct DriverConfig {
+    pub(crate) entries: u32,
+}
+
+/// A backend, picked at run time.
+pub(crate) enum Backend {
+    Uring(uring::Uring),
+    Epoll(epoll::Epoll),
+}
+
+impl Backend {
+    /// Builds the backend `choice` asks for, falling back from `Auto` to epoll with the
+    /// reason recorded.
+    pub(crate) fn new(choice: Driver, config: &DriverConfig) -> io::Result<(Backend, DriverInfo)> {
+        match choice {
+            Driver::Epoll => {
+                let (e, info) = epoll::Epoll::new(None)?;
+                Ok((Backend::Epoll(e), info))
+            }
+            Driver::Uring => {
+                let (u, info) = uring::Uring::new(config)
+                    .map_err(|e| io::Error::new(e.kind(), format!("io_uring driver unavailable: {e}")))?;
+                Ok((Backend::Uring(u), info))
+            }
+            Driver::Auto => match uring::Uring::new(config) {
+                Ok((u, info)) => Ok((Backend::Uring(u), info)),
+                Err(e) => {
+                    let (ep, info) = epoll::Epoll::new(Some(e.to_string()))?;
+                    Ok((Backend::Epoll(ep), info))
+                }
+            },
+        }
+    }
+
+    /// A handle other threads use to wake this backend out of [`park`](Backend::park).
+    pub(crate) fn unparker(&self) -> Arc<Unparker> {
+        match self {
+            Backend::Uring(u) => u.unparker(),
+            Backend::Epoll(e) => e.unparker(),
+        }
+    }
+
+    /// Submits what is queued and reaps completions or readiness, waking their tasks.
+    /// Waits at most `timeout` for at least one event (`None`: until one arrives;
+    /// zero: does not wait).
+    pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Backend::Uring(u) => u.park(timeout),
+            Backend::Epoll(e) => e.park(timeout),
+        }
+    }
+
+    /// Operations the kernel still holds (io_uring) or tasks waiting on readiness.
+    pub(crate) fn in_flight(&self) -> usize {
+        match self {
+            Backend::Uring(u) => u.in_flight(),
+            Backend::Epoll(e) => e.waiting(),
+        }
+    }
+
+    /// Forgets what the backend knows of `fd`, which is about to be closed.
+    pub(crate) fn forget_fd(&mut self, fd: RawFd) {
+        if let Backend::Epoll(e) = self {
+            e.forget_fd(fd);
+        }
+    }
+}
+
+/// Wakes a parked backend from any thread (an eventfd write; the backend keeps a read
+/// of it armed).
+#[derive(Debug)]
+pub(crate) struct Unparker {
+    eventfd: std::os::fd::OwnedFd,
+}
+
+impl Unparker {
+    pub(crate) fn new() -> io::Result<Unparker> {
+        Ok(Unparker { eventfd: sys::eventfd()? })
+    }
+
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.eventfd)
+    }
+
+    /// Makes the next (or current) park return.
+    pub(crate) fn unpark(&self) {
+        sys::eventfd_write(self.raw_fd());
+    }
+}

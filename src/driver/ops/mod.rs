@@ -1,0 +1,8 @@
+//! The operations, one file per family. Each implements both faces of
+//! [`Operation`](super::Operation).
+
+mod net;
+mod nop;
+
+pub(crate) use net::{Accept, LateAccepts, Connect, Recv, RecvVectored, Send, SendVectored, Shutdown};
+pub(crate) use nop::Nop;

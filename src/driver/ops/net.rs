@@ -1,0 +1,368 @@
+//! Socket operations: accept, connect, recv, send, their vectored forms, shutdown.
+//!
+//! Sockets are non-blocking on both backends. io_uring ignores the flag for these
+//! opcodes when it issues them inline (it passes MSG_DONTWAIT itself and arms its own
+//! poll on `EAGAIN`); the epoll backend needs it. An `EAGAIN` that does reach a
+//! completion is resubmitted by [`Op`](crate::driver::Op).
+
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::sys::{syscall, RawSockAddr};
+use crate::driver::{Interest, Operation, Readiness};
+use io_uring::{opcode, squeue, types};
+use std::io;
+use std::net::{Shutdown as How, SocketAddr};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+
+/// Flags of every accepted socket.
+const ACCEPT_FLAGS: i32 = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+
+fn would_block() -> io::Error {
+    io::Error::from(io::ErrorKind::WouldBlock)
+}
+
+/// Connections accepted after their accept future was dropped, kept for the next
+/// `accept` of the same listener.
+pub(crate) type LateAccepts = Rc<RefCell<VecDeque<(OwnedFd, SocketAddr)>>>;
+
+/// Accepts one connection. The new socket is non-blocking and close-on-exec.
+pub(crate) struct Accept {
+    fd: RawFd,
+    /// Written by the kernel; lives in the op's box.
+    addr: RawSockAddr,
+    late: LateAccepts,
+}
+
+impl Accept {
+    pub(crate) fn new(fd: RawFd, late: LateAccepts) -> Accept {
+        Accept { fd, addr: RawSockAddr::empty(), late }
+    }
+}
+
+// SAFETY: the entry points at `self.addr.storage` and `self.addr.len`, fields of the
+// boxed op.
+unsafe impl Operation for Accept {
+    type Output = io::Result<(OwnedFd, SocketAddr)>;
+
+    fn uring_entry(&mut self) -> squeue::Entry {
+        opcode::Accept::new(types::Fd(self.fd), self.addr.as_mut_ptr(), &mut self.addr.len)
+            .flags(ACCEPT_FLAGS)
+            .build()
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness::Fd(self.fd, Interest::Read)
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        self.addr = RawSockAddr::empty();
+        // SAFETY: `addr` is writable storage of `addr.len` bytes.
+        syscall!(accept4(self.fd, self.addr.as_mut_ptr(), &mut self.addr.len, ACCEPT_FLAGS)).map(|fd| fd as u32)
+    }
+
+    fn release_orphan(self: Box<Self>, result: io::Result<u32>) {
+        let late = self.late.clone();
+        // `complete` takes ownership of the fd; if the address is unreadable the fd is
+        // closed by the OwnedFd's drop.
+        if let Ok(conn) = (*self).complete(result, 0) {
+            late.borrow_mut().push_back(conn);
+        }
+    }
+
+    fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {
+        let fd = result? as RawFd;
+        // SAFETY: the kernel just created `fd` for us and nobody else has it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let addr = self.addr.to_std()?;
+        Ok((fd, addr))
+    }
+}
+
+/// Connects a socket.
+pub(crate) struct Connect {
+    fd: RawFd,
+    addr: RawSockAddr,
+    /// Readiness face: `connect` was called and reported `EINPROGRESS`.
+    started: bool,
+}
+
+impl Connect {
+    pub(crate) fn new(fd: RawFd, addr: &SocketAddr) -> Connect {
+        Connect { fd, addr: RawSockAddr::from_std(addr), started: false }
+    }
+}
+
+// SAFETY: the entry points at `self.addr`, a field of the boxed op.
+unsafe impl Operation for Connect {
+    type Output = io::Result<()>;
+
+    fn uring_entry(&mut self) -> squeue::Entry {
+        opcode::Connect::new(types::Fd(self.fd), self.addr.as_ptr(), self.addr.len).build()
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness::Fd(self.fd, Interest::Write)
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        if !self.started {
+            self.started = true;
+            // SAFETY: `addr` holds `addr.len` valid bytes of a socket address.
+            return match syscall!(connect(self.fd, self.addr.as_ptr(), self.addr.len)) {
+                Ok(_) => Ok(0),
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Err(would_block()),
+                Err(e) => Err(e),
+            };
+        }
+        // The socket became writable (or the wake was spurious): ask how it went.
+        let raw = BorrowedRaw(self.fd);
+        let sock = socket2::SockRef::from(&raw);
+        if let Some(e) = sock.take_error()? {
+            return Err(e);
+        }
+        match sock.peer_addr() {
+            Ok(_) => Ok(0),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Err(would_block()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn complete(self, result: io::Result<u32>, _flags: u32) -> io::Result<()> {
+        result.map(drop)
+    }
+}
+
+/// Receives into the buffer, from its start, up to its capacity.
+pub(crate) struct Recv<B> {
+    fd: RawFd,
+    buf: B,
+}
+
+impl<B: IoBufMut> Recv<B> {
+    pub(crate) fn new(fd: RawFd, buf: B) -> Recv<B> {
+        Recv { fd, buf }
+    }
+}
+
+// SAFETY: the entry points into `self.buf`, whose memory is stable by the `IoBufMut`
+// contract and owned by the op.
+unsafe impl<B: IoBufMut> Operation for Recv<B> {
+    type Output = BufResult<usize, B>;
+
+    fn uring_entry(&mut self) -> squeue::Entry {
+        let len = self.buf.bytes_total().min(u32::MAX as usize) as u32;
+        opcode::Recv::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len).build()
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness::Fd(self.fd, Interest::Read)
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        let len = self.buf.bytes_total();
+        // SAFETY: the buffer is writable for `bytes_total` bytes.
+        syscall!(recv(self.fd, self.buf.stable_mut_ptr().cast(), len, 0)).map(|n| n as u32)
+    }
+
+    fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
+        let result = result.map(|n| {
+            // SAFETY: the kernel wrote `n` bytes from the start of the buffer.
+            unsafe { self.buf.set_init(n as usize) };
+            n as usize
+        });
+        (result, self.buf)
+    }
+}
+
+/// Sends the buffer's initialised bytes (or a prefix of them).
+pub(crate) struct Send<B> {
+    fd: RawFd,
+    buf: B,
+}
+
+impl<B: IoBuf> Send<B> {
+    pub(crate) fn new(fd: RawFd, buf: B) -> Send<B> {
+        Send { fd, buf }
+    }
+}
+
+// SAFETY: the entry points into `self.buf`, stable by the `IoBuf` contract.
+unsafe impl<B: IoBuf> Operation for Send<B> {
+    type Output = BufResult<usize, B>;
+
+    fn uring_entry(&mut self) -> squeue::Entry {
+        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
+        opcode::Send::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness::Fd(self.fd, Interest::Write)
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        let len = self.buf.bytes_init();
+        // SAFETY: the buffer's first `bytes_init` bytes are initialised.
+        syscall!(send(self.fd, self.buf.stable_ptr().cast(), len, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+    }
+
+    fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {
+        (result.map(|n| n as usize), self.buf)
+    }
+}
+
+/// Builds the iovec array of `bufs`: for reading, each buffer's whole capacity.
+fn iovecs_mut<B: IoBufMut>(bufs: &mut [B]) -> Vec<libc::iovec> {
+    bufs.iter_mut()
+        .map(|b| libc::iovec { iov_base: b.stable_mut_ptr().cast(), iov_len: b.bytes_total() })
+        .collect()
+}
+
+/// Receives into several buffers in order (readv).
+pub(crate) struct RecvVectored<B> {
+    fd: RawFd,
+    bufs: Vec<B>,
+    /// Built once; heap memory owned by the op, stable while it lives.
+    iovecs: Vec<libc::iovec>,
+}
+
+impl<B: IoBufMut> RecvVectored<B> {
+    pub(crate) fn new(fd: RawFd, mut bufs: Vec<B>) -> RecvVectored<B> {
+        let iovecs = iovecs_mut(&mut bufs);
+        RecvVectored { fd, bufs, iovecs }
+    }
+}
+
+// SAFETY: the entry points at `self.iovecs` (a Vec the op owns), whose entries point
+// into `self.bufs`, stable by the `IoBufMut` contract.
+unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
+    type Output = BufResult<usize, Vec<B>>;
+
+    fn uring_entry(&mut self) -> squeue::Entry {
+        opcode::Readv::new(types::Fd(self.fd), self.iovecs.as_ptr(), self.iovecs.len() as u32).build()
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness::Fd(self.fd, Interest::Read)
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        // SAFETY: the iovecs describe writable buffer memory the op owns.
+        syscall!(readv(self.fd, self.iovecs.as_ptr(), self.iovecs.len() as i32)).map(|n| n as u32)
+    }
+
+    fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
+        let result = result.map(|n| {
+            let mut left = n as usize;
+            for b in &mut self.bufs {
+                let take = left.min(b.bytes_total());
+                // SAFETY: readv filled the buffers in order; this one got `take` bytes.
+                unsafe { b.set_init(take) };
+                left -= take;
+            }
+            n as usize
+        });
+        (result, self.bufs)
+    }
+}
+
+/// Sends several buffers in order (sendmsg with MSG_NOSIGNAL, so a closed peer is an
+/// `EPIPE` error and never a signal).
+pub(crate) struct SendVectored<B> {
+    fd: RawFd,
+    bufs: Vec<B>,
+    /// Heap memory the op owns; `msg` points at it.
+    iovecs: Vec<libc::iovec>,
+    msg: libc::msghdr,
+}
+
+impl<B: IoBuf> SendVectored<B> {
+    pub(crate) fn new(fd: RawFd, bufs: Vec<B>) -> SendVectored<B> {
+        let mut iovecs: Vec<libc::iovec> = bufs
+            .iter()
+            .map(|b| libc::iovec { iov_base: b.stable_ptr() as *mut _, iov_len: b.bytes_init() })
+            .collect();
+        // SAFETY: msghdr is plain data for which all-zeroes is valid (no name, no control).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iovecs.as_mut_ptr();
+        msg.msg_iovlen = iovecs.len();
+        SendVectored { fd, bufs, iovecs, msg }
+    }
+}
+
+// SAFETY: the entry points at `self.msg`, a field of the boxed op, which points at
+// `self.iovecs` (a Vec the op owns, never resized), whose entries point into
+// `self.bufs`, stable by the `IoBuf` contract.
+unsafe impl<B: IoBuf> Operation for SendVectored<B> {
+    type Output = BufResult<usize, Vec<B>>;
+
+    fn uring_entry(&mut self) -> squeue::Entry {
+        debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
+        opcode::SendMsg::new(types::Fd(self.fd), &self.msg).flags(libc::MSG_NOSIGNAL as u32).build()
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness::Fd(self.fd, Interest::Write)
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        // SAFETY: `msg` describes initialised buffer memory the op owns.
+        syscall!(sendmsg(self.fd, &self.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+    }
+
+    fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {
+        (result.map(|n| n as usize), self.bufs)
+    }
+}
+
+/// Shuts down one or both directions of a socket.
+pub(crate) struct Shutdown {
+    fd: RawFd,
+    how: i32,
+}
+
+impl Shutdown {
+    pub(crate) fn new(fd: RawFd, how: How) -> Shutdown {
+        let how = match how {
+            How::Read => libc::SHUT_RD,
+            How::Write => libc::SHUT_WR,
+            How::Both => libc::SHUT_RDWR,
+        };
+        Shutdown { fd, how }
+    }
+}
+
+// SAFETY: a shutdown entry carries no pointers.
+unsafe impl Operation for Shutdown {
+    type Output = io::Result<()>;
+
+    fn uring_entry(&mut self) -> squeue::Entry {
+        opcode::Shutdown::new(types::Fd(self.fd), self.how).build()
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness::Immediate
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        syscall!(shutdown(self.fd, self.how)).map(|_| 0)
+    }
+
+    fn complete(self, result: io::Result<u32>, _flags: u32) -> io::Result<()> {
+        result.map(drop)
+    }
+}
+
+/// Lets socket2 read options of an fd the op does not own.
+struct BorrowedRaw(RawFd);
+
+impl std::os::fd::AsFd for BorrowedRaw {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        // SAFETY: the op's socket outlives the op (the op is awaited while the socket's
+        // owner is borrowed), so the fd is open for this borrow.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.0) }
+    }
+}

@@ -1,0 +1,381 @@
+//! The io_uring backend.
+//!
+//! # Implementation
+//!
+//! Each in-flight operation has one slot in `ops`, a slab whose key is the entry's
+//! `user_data`. A slot moves through these states:
+//!
+//! 1. `Waiting(waker)` when submitted (the [`Op`](super::Op) holds the operation's box);
+//! 2. `Completed(result, flags)` when its completion arrives; the next poll of the `Op`
+//!    takes the result and frees the slot;
+//! 3. or, if the `Op` is dropped before that, `Orphaned(box)`: the box now lives in the
+//!    slot and an async-cancel is queued. The box is freed when the completion arrives,
+//!    never before, so the kernel never writes into freed memory. An orphaned operation
+//!    whose result is a new fd (accept) has that fd closed.
+//!
+//! Two `user_data` values are reserved: [`CANCEL_TAG`] for async-cancel entries, whose
+//! completions are ignored, and [`WAKE_TAG`] for the read of the unpark eventfd that
+//! is kept armed so another thread can wake a worker blocked in `io_uring_enter`.
+//!
+//! The submission queue is never dropped from: a full queue is submitted and the push
+//! retried. Completion queue overflow is left to the kernel (IORING_FEAT_NODROP,
+//! required) and flushed by entering with GETEVENTS whenever the overflow flag is up.
+
+use super::sys::errno_name;
+use super::{DriverConfig, DriverInfo, Operation, Unparker};
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use slab::Slab;
+use std::io;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+/// `user_data` of async-cancel entries; their completions carry no news.
+const CANCEL_TAG: u64 = u64::MAX;
+/// `user_data` of the armed read of the unpark eventfd.
+const WAKE_TAG: u64 = u64::MAX - 1;
+
+/// Opcodes ringio submits; a kernel lacking any of them gets the epoll backend.
+const REQUIRED_OPCODES: &[(u8, &str)] = &[
+    (opcode::Nop::CODE, "NOP"),
+    (opcode::Read::CODE, "READ"),
+    (opcode::Readv::CODE, "READV"),
+    (opcode::SendMsg::CODE, "SENDMSG"),
+    (opcode::Accept::CODE, "ACCEPT"),
+    (opcode::Connect::CODE, "CONNECT"),
+    (opcode::Recv::CODE, "RECV"),
+    (opcode::Send::CODE, "SEND"),
+    (opcode::Shutdown::CODE, "SHUTDOWN"),
+    (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+];
+
+/// The setup flags tried in order, fastest first; each step drops what an older kernel
+/// rejects with EINVAL.
+const SETUP_LADDER: &[&[&str]] = &[
+    &["SINGLE_ISSUER", "DEFER_TASKRUN", "COOP_TASKRUN"],
+    &["SINGLE_ISSUER", "COOP_TASKRUN"],
+    &["COOP_TASKRUN"],
+    &[],
+];
+
+/// An operation's box, kept alive in its slot after its future was dropped.
+trait Orphan {
+    /// The kernel is done with the memory; clean up what the result created.
+    fn release(self: Box<Self>, result: i32);
+}
+
+impl<T: Operation> Orphan for T {
+    fn release(self: Box<Self>, result: i32) {
+        Operation::release_orphan(self, cqe_result(result));
+    }
+}
+
+enum Lifecycle {
+    Waiting(Waker),
+    Completed(i32, u32),
+    Orphaned(Box<dyn Orphan>),
+}
+
+pub(crate) struct Uring {
+    ring: IoUring,
+    ops: Slab<Lifecycle>,
+    unparker: Arc<Unparker>,
+    /// Where the armed eventfd read writes; boxed so its address is stable.
+    wake_buf: Box<u64>,
+    wake_armed: bool,
+}
+
+impl Uring {
+    pub(crate) fn new(config: &DriverConfig) -> io::Result<(Uring, DriverInfo)> {
+        let entries = config.entries.max(2).next_power_of_two();
+        let (ring, mut flags) = setup(entries)?;
+        if !ring.params().is_feature_nodrop() {
+            return Err(unsupported("the kernel lacks IORING_FEAT_NODROP (Linux 5.5)"));
+        }
+        if !ring.params().is_feature_ext_arg() {
+            return Err(unsupported("the kernel lacks IORING_FEAT_EXT_ARG (Linux 5.11)"));
+        }
+        let mut probe = io_uring::Probe::new();
+        ring.submitter().register_probe(&mut probe)?;
+        if let Some((_, name)) = REQUIRED_OPCODES.iter().find(|(code, _)| !probe.is_supported(*code)) {
+            return Err(unsupported(&format!("the kernel's io_uring lacks opcode {name}")));
+        }
+        flags.extend(["NODROP", "EXT_ARG"]);
+        if ring.params().is_feature_fast_poll() {
+            flags.push("FAST_POLL");
+        }
+        let info = DriverInfo {
+            driver: super::Driver::Uring,
+            flags,
+            entries: ring.params().sq_entries(),
+            reason: None,
+        };
+        let uring = Uring {
+            ring,
+            ops: Slab::with_capacity(256),
+            unparker: Arc::new(Unparker::new()?),
+            wake_buf: Box::new(0),
+            wake_armed: false,
+        };
+        Ok((uring, info))
+    }
+
+    pub(crate) fn unparker(&self) -> Arc<Unparker> {
+        self.unparker.clone()
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Queues `entry` for an operation whose box the caller holds; returns its slot.
+    pub(crate) fn submit(&mut self, entry: squeue::Entry, waker: &Waker) -> usize {
+        let key = self.ops.insert(Lifecycle::Waiting(waker.clone()));
+        // SAFETY: the entry was built by `Operation::uring_entry`, whose contract says its
+        // pointers stay valid while the op's box lives; the `Op` holds the box until it
+        // has taken this slot's completion, or hands it to `orphan`, which keeps it until
+        // the completion arrives.
+        unsafe { self.push(&entry.user_data(key as u64)) };
+        key
+    }
+
+    /// The result of slot `key`, if it has completed; else records `waker`.
+    pub(crate) fn poll_op(&mut self, key: usize, waker: &Waker) -> Poll<(io::Result<u32>, u32)> {
+        match &mut self.ops[key] {
+            Lifecycle::Completed(res, flags) => {
+                let (res, flags) = (*res, *flags);
+                self.ops.remove(key);
+                Poll::Ready((cqe_result(res), flags))
+            }
+            Lifecycle::Waiting(w) => {
+                if !w.will_wake(waker) {
+                    *w = waker.clone();
+                }
+                Poll::Pending
+            }
+            Lifecycle::Orphaned(_) => panic!("ringio: op slot {key} polled after its future was dropped"),
+        }
+    }
+
+    /// The future of slot `key` was dropped: keep `data` alive until the kernel is done.
+    pub(crate) fn orphan<T: Operation>(&mut self, key: usize, data: Box<T>) {
+        match &self.ops[key] {
+            Lifecycle::Completed(res, _) => {
+                // Finished but never collected: the memory is free to go, an fd is not.
+                let res = *res;
+                self.ops.remove(key);
+                Orphan::release(data, res);
+            }
+            Lifecycle::Waiting(_) => {
+                self.ops[key] = Lifecycle::Orphaned(data);
+                let cancel = opcode::AsyncCancel::new(key as u64).build().user_data(CANCEL_TAG);
+                // SAFETY: an async-cancel entry carries no pointers.
+                unsafe { self.push(&cancel) };
+            }
+            Lifecycle::Orphaned(_) => panic!("ringio: op slot {key} orphaned twice"),
+        }
+    }
+
+    /// Submits queued entries, waits up to `timeout` for a completion, and dispatches
+    /// every completion that has arrived.
+    pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if !self.wake_armed {
+            self.arm_wake();
+        }
+        let to_submit = self.ring.submission().len() as u32;
+        let submitter = self.ring.submitter();
+        let res = match timeout {
+            Some(d) if d.is_zero() => {
+                // SAFETY: a plain enter with no argument struct; GETEVENTS makes the kernel
+                // run deferred task work so completions become visible without waiting.
+                unsafe {
+                    submitter.enter::<libc::sigset_t>(to_submit, 0, ENTER_GETEVENTS, None)
+                }
+            }
+            Some(d) => {
+                let ts = types::Timespec::new().sec(d.as_secs()).nsec(d.subsec_nanos());
+                let args = types::SubmitArgs::new().timespec(&ts);
+                submitter.submit_with_args(1, &args)
+            }
+            None => submitter.submit_and_wait(1),
+        };
+        match res {
+            Ok(_) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)) => {}
+            Err(e) => return Err(e),
+        }
+        self.reap();
+        Ok(())
+    }
+
+    /// Pushes one entry, submitting to make room when the queue is full.
+    ///
+    /// # Safety
+    ///
+    /// The entry's pointers must stay valid until its completion arrives.
+    unsafe fn push(&mut self, entry: &squeue::Entry) {
+        loop {
+            // SAFETY: the caller's guarantee, passed on.
+            if unsafe { self.ring.submission().push(entry) }.is_ok() {
+                return;
+            }
+            self.flush_submissions();
+        }
+    }
+
+    /// Hands the whole submission queue to the kernel.
+    fn flush_submissions(&mut self) {
+        loop {
+            match self.ring.submit() {
+                Ok(_) => return,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                // The kernel holds overflowed completions it cannot post: make room.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => {
+                    self.reap();
+                }
+                Err(e) => panic!("ringio: io_uring_enter failed while submitting: {e}"),
+            }
+        }
+    }
+
+    fn arm_wake(&mut self) {
+        let entry = opcode::Read::new(
+            types::Fd(self.unparker.raw_fd()),
+            (&mut *self.wake_buf as *mut u64).cast(),
+            8,
+        )
+        .build()
+        .user_data(WAKE_TAG);
+        // SAFETY: `wake_buf` is boxed and owned by the driver, whose `Drop` waits for
+        // this read to complete before the box is freed.
+        unsafe { self.push(&entry) };
+        self.wake_armed = true;
+    }
+
+    /// Dispatches every completion in the queue, flushing kernel-held overflow too.
+    fn reap(&mut self) {
+        loop {
+            for cqe in self.ring.completion() {
+                dispatch(&mut self.ops, &mut self.wake_armed, cqe);
+            }
+            if !self.ring.submission().cq_overflow() {
+                return;
+            }
+            // SAFETY: a plain enter with no argument struct; GETEVENTS flushes the
+            // kernel's overflow list into the now-empty completion queue.
+            let _ = unsafe { self.ring.submitter().enter::<libc::sigset_t>(0, 0, ENTER_GETEVENTS, None) };
+        }
+    }
+}
+
+fn dispatch(ops: &mut Slab<Lifecycle>, wake_armed: &mut bool, cqe: cqueue::Entry) {
+    match cqe.user_data() {
+        CANCEL_TAG => {}
+        WAKE_TAG => *wake_armed = false,
+        key => {
+            let key = key as usize;
+            let Some(slot) = ops.get_mut(key) else {
+                panic!("ringio: completion for unknown op slot {key}");
+            };
+            match std::mem::replace(slot, Lifecycle::Completed(cqe.result(), cqe.flags())) {
+                Lifecycle::Waiting(w) => w.wake(),
+                Lifecycle::Orphaned(data) => {
+                    ops.remove(key);
+                    data.release(cqe.result());
+                }
+                Lifecycle::Completed(..) => panic!("ringio: second completion for op slot {key}"),
+            }
+        }
+    }
+}
+
+impl Drop for Uring {
+    /// Cancels every operation still in the kernel and waits for all of their
+    /// completions (and the armed eventfd read's) before the ring and the boxes go.
+    fn drop(&mut self) {
+        let keys: Vec<usize> = self.ops.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            if !matches!(self.ops[key], Lifecycle::Completed(..)) {
+                let cancel = opcode::AsyncCancel::new(key as u64).build().user_data(CANCEL_TAG);
+                // SAFETY: an async-cancel entry carries no pointers.
+                unsafe { self.push(&cancel) };
+            }
+        }
+        if self.wake_armed {
+            // Completing the read is simpler than cancelling it.
+            self.unparker.unpark();
+        }
+        let mut waited = Duration::ZERO;
+        while self.wake_armed || self.ops.iter().any(|(_, s)| !matches!(s, Lifecycle::Completed(..))) {
+            let ts = types::Timespec::new().sec(1);
+            let args = types::SubmitArgs::new().timespec(&ts);
+            if let Err(e) = self.ring.submitter().submit_with_args(1, &args) {
+                if !matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) {
+                    // Nothing can be freed safely; leak the ring's memory instead.
+                    eprintln!("ringio: io_uring drain failed ({e}); leaking in-flight buffers");
+                    std::mem::forget(std::mem::take(&mut self.ops));
+                    return;
+                }
+            }
+            for cqe in self.ring.completion() {
+                dispatch(&mut self.ops, &mut self.wake_armed, cqe);
+            }
+            waited += Duration::from_secs(1);
+            if waited.as_secs() % 10 == 0 {
+                eprintln!("ringio: still waiting for {} io_uring ops to finish cancelling", self.ops.len());
+            }
+        }
+    }
+}
+
+/// Builds the ring with the fastest setup flags the kernel accepts.
+fn setup(entries: u32) -> io::Result<(IoUring, Vec<&'static str>)> {
+    let mut last = None;
+    for flags in SETUP_LADDER {
+        let mut builder = IoUring::builder();
+        builder.setup_cqsize(entries * 4).setup_clamp();
+        for flag in *flags {
+            match *flag {
+                "SINGLE_ISSUER" => builder.setup_single_issuer(),
+                "DEFER_TASKRUN" => builder.setup_defer_taskrun(),
+                "COOP_TASKRUN" => builder.setup_coop_taskrun(),
+                _ => unreachable!("unknown setup flag {flag}"),
+            };
+        }
+        match builder.build(entries) {
+            Ok(ring) => return Ok((ring, flags.to_vec())),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
+            Err(e) => return Err(setup_error(e)),
+        }
+    }
+    Err(setup_error(last.expect("the ladder is not empty")))
+}
+
+/// Says why io_uring_setup failed, naming the errno and the sysctl when it is set.
+fn setup_error(e: io::Error) -> io::Error {
+    let code = e.raw_os_error().unwrap_or(0);
+    let mut msg = format!("io_uring_setup failed: {e} ({})", errno_name(code));
+    if let Ok(v) = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled") {
+        let v = v.trim();
+        if v != "0" {
+            msg.push_str(&format!("; kernel.io_uring_disabled = {v}"));
+        }
+    }
+    io::Error::new(e.kind(), msg)
+}
+
+fn unsupported(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, msg.to_string())
+}
+
+/// A completion's result as an `io::Result`: negative values are `-errno`.
+fn cqe_result(res: i32) -> io::Result<u32> {
+    if res < 0 {
+        Err(io::Error::from_raw_os_error(-res))
+    } else {
+        Ok(res as u32)
+    }
+}
+
+/// `IORING_ENTER_GETEVENTS` from linux/io_uring.h (the crate keeps its flag type private).
+const ENTER_GETEVENTS: u32 = 1;

@@ -1,0 +1,95 @@
+//! Owned-buffer I/O traits.
+//!
+//! Completion-based I/O lends the buffer to the kernel, so reads and writes take the
+//! buffer by value and give it back with the result ([`BufResult`]). The traits here let
+//! code be generic over streams (a [`TcpStream`](crate::net::TcpStream) or one of its
+//! halves), and carry the loops [`read_exact`](AsyncReadOwned::read_exact) and
+//! [`write_all`](AsyncWriteOwned::write_all).
+//!
+//! ```
+//! use ringio::io::{AsyncReadOwned, AsyncWriteOwned};
+//!
+//! async fn echo_once<S: AsyncReadOwned + AsyncWriteOwned>(s: &S) -> std::io::Result<()> {
+//!     let (res, buf) = s.read(Vec::with_capacity(4096)).await;
+//!     if res? > 0 {
+//!         s.write_all(buf).await.0?;
+//!     }
+//!     Ok(())
+//! }
+//! ```
+
+// The futures of these traits are deliberately not `Send`: tasks never leave their
+// worker thread, so a `Send` bound would only forbid `Rc` in user code.
+#![allow(async_fn_in_trait)]
+
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use std::io;
+
+/// Reading into owned buffers.
+pub trait AsyncReadOwned {
+    /// Reads into `buf` from its start, up to its capacity
+    /// ([`bytes_total`](IoBuf::bytes_total)), and returns how many bytes came; 0 means
+    /// end of stream. The bytes read become the buffer's initialised length.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes loses whatever the kernel had read
+    /// into the buffer by then, never memory safety: the buffer stays alive until the
+    /// kernel lets go of it.
+    async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B>;
+
+    /// Reads into several buffers in order (`readv`).
+    async fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>>;
+
+    /// Fills `buf` to its capacity. End of stream first is an
+    /// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof) error; the bytes that did come
+    /// are in the buffer (its initialised length says how many).
+    async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
+        let total = buf.bytes_total();
+        let mut buf = buf;
+        let mut filled = 0;
+        while filled < total {
+            let (res, slice) = self.read(buf.slice(filled..)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => return (Err(io::ErrorKind::UnexpectedEof.into()), buf),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+}
+
+/// Writing from owned buffers.
+pub trait AsyncWriteOwned {
+    /// Writes some of `buf`'s initialised bytes and returns how many.
+    ///
+    /// # Cancel safety
+    ///
+    /// If the future is dropped the bytes may or may not have been sent.
+    async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B>;
+
+    /// Writes from several buffers in order (`sendmsg`).
+    async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>>;
+
+    /// Writes all of `buf`'s initialised bytes. A write of zero bytes is a
+    /// [`WriteZero`](io::ErrorKind::WriteZero) error.
+    async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        let len = buf.bytes_init();
+        let mut buf = buf;
+        let mut sent = 0;
+        while sent < len {
+            let (res, slice) = self.write(buf.slice(sent..len)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+}

@@ -1,0 +1,49 @@
+//! ringio: an io_uring-first, thread-per-core async runtime for Linux, with an epoll
+//! fallback.
+//!
+//! - **Completion, not readiness.** I/O is submitted to io_uring and finished by its
+//!   completions. Where io_uring is missing or forbidden the same API runs on epoll
+//!   ([`runtime::Driver`]).
+//! - **Owned buffers.** Reads and writes take their buffer by value and give it back
+//!   ([`buf::BufResult`]): the kernel owns the memory while an operation is in flight,
+//!   and dropping the future never frees memory the kernel still writes to.
+//! - **Thread-per-core.** Tasks never leave the thread that spawned them, so
+//!   [`spawn`] takes `!Send` futures; wakers may be woken from any thread.
+//!
+//! ```
+//! use ringio::io::{AsyncReadOwned, AsyncWriteOwned};
+//! use ringio::net::{TcpListener, TcpStream};
+//!
+//! ringio::run(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+//!     let addr = listener.local_addr().unwrap();
+//!     ringio::spawn(async move {
+//!         let (conn, _) = listener.accept().await.unwrap();
+//!         let mut buf = Vec::with_capacity(1024);
+//!         loop {
+//!             let (n, b) = conn.read(buf).await;
+//!             if n.unwrap() == 0 { break; }
+//!             let (res, b) = conn.write_all(b).await;
+//!             res.unwrap();
+//!             buf = b;
+//!             buf.clear();
+//!         }
+//!     });
+//!     let client = TcpStream::connect(addr).await.unwrap();
+//!     client.write_all(b"echo").await.0.unwrap();
+//!     let (res, reply) = client.read_exact(vec![0u8; 4]).await;
+//!     res.unwrap();
+//!     assert_eq!(&reply, b"echo");
+//! });
+//! ```
+
+pub mod buf;
+mod driver;
+pub mod io;
+pub mod net;
+pub mod runtime;
+pub mod task;
+pub mod time;
+
+pub use runtime::{run, Builder, Runtime};
+pub use task::{spawn, yield_now, JoinHandle};

@@ -1,0 +1,20 @@
+//! The runtime: [`Builder`], [`Runtime`], and the worker loop.
+//!
+//! ```
+//! let rt = ringio::Builder::new().build().unwrap();
+//! println!("running on {}", rt.driver_info());
+//! let answer = rt.block_on(async { 40 + 2 });
+//! assert_eq!(answer, 42);
+//! ```
+
+mod builder;
+pub(crate) mod context;
+mod metrics;
+#[allow(clippy::module_inception)]
+mod runtime;
+pub(crate) mod worker;
+
+pub use crate::driver::{Driver, DriverInfo};
+pub use builder::Builder;
+pub use metrics::{metrics, nop, Metrics};
+pub use runtime::{run, Runtime};

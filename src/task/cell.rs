@@ -1,0 +1,194 @@
+//! The task cell: a spawned future, its output, and its scheduling state.
+//!
+//! # Implementation
+//!
+//! A task is an `Rc<TaskCell<T>>` shared by the worker's task slab and the
+//! [`JoinHandle`](super::JoinHandle). The future is boxed (`Pin<Box<dyn Future>>`) and
+//! taken out of the cell while it is polled, so code inside the poll may touch its own
+//! handle freely. All state is `Cell`s: a task lives and dies on its worker's thread.
+//! Only the waker crosses threads, and it carries the task's slab key and id, not the
+//! task (see `waker.rs`).
+//!
+//! This costs two allocations per spawn (the cell and the future's box) where a raw
+//! vtable task needs one. Pinning a future inline in a shared cell needs `unsafe`, and
+//! ringio keeps `unsafe` to its driver and buffer layers; the spawn benchmark shows the
+//! price.
+
+use super::join::JoinError;
+use super::waker::TaskWaker;
+use super::TaskId;
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+/// What every task has, whatever its output type.
+pub(crate) struct Header {
+    pub(crate) id: TaskId,
+    /// The task's key in its worker's slab.
+    pub(crate) key: usize,
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) location: &'static Location<'static>,
+    /// In the run queue (set by a wake, cleared when the task is run).
+    pub(crate) scheduled: Cell<bool>,
+    /// `abort()` was called: drop the future instead of polling it.
+    pub(crate) aborted: Cell<bool>,
+    /// The output (or the error) is in the cell; the future is gone.
+    pub(crate) finished: Cell<bool>,
+    pub(crate) polls: Cell<u64>,
+}
+
+/// The worker's view of a task, without its output type.
+pub(crate) trait Task {
+    fn header(&self) -> &Header;
+
+    /// Polls the future once (or drops it if aborted). True when the task has finished.
+    fn run(&self) -> bool;
+
+    /// Drops the future without polling it (runtime shutdown); the join sees `Cancelled`.
+    fn shut_down(&self);
+
+    /// Takes the task's waker handle back for reuse, once the task has finished.
+    fn take_waker(&self) -> Option<Arc<TaskWaker>>;
+}
+
+pub(crate) struct TaskCell<T> {
+    header: Header,
+    future: RefCell<Option<Pin<Box<dyn Future<Output = T>>>>>,
+    output: RefCell<Option<Result<T, JoinError>>>,
+    join_waker: RefCell<Option<Waker>>,
+    /// The handle behind `waker`, kept to recycle it when the task ends.
+    waker_handle: RefCell<Option<Arc<TaskWaker>>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl<T: 'static> TaskCell<T> {
+    pub(crate) fn new(
+        header: Header,
+        future: Pin<Box<dyn Future<Output = T>>>,
+        waker_handle: Arc<TaskWaker>,
+    ) -> TaskCell<T> {
+        let waker = Waker::from(waker_handle.clone());
+        TaskCell {
+            header,
+            future: RefCell::new(Some(future)),
+            output: RefCell::new(None),
+            join_waker: RefCell::new(None),
+            waker_handle: RefCell::new(Some(waker_handle)),
+            waker: RefCell::new(Some(waker)),
+        }
+    }
+
+    fn finish(&self, output: Result<T, JoinError>) {
+        *self.output.borrow_mut() = Some(output);
+        self.header.finished.set(true);
+        // The task's own waker goes now, so its handle can be recycled.
+        self.waker.borrow_mut().take();
+        if let Some(w) = self.join_waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// The joiner's side: the output once finished, else registers `waker`.
+    pub(crate) fn poll_join(&self, waker: &Waker) -> Poll<Result<T, JoinError>> {
+        if self.header.finished.get() {
+            let out = self.output.borrow_mut().take();
+            return Poll::Ready(out.expect("JoinHandle polled after it returned its output"));
+        }
+        let mut slot = self.join_waker.borrow_mut();
+        match &mut *slot {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The output, if finished and not yet taken.
+    pub(crate) fn try_take_output(&self) -> Option<Result<T, JoinError>> {
+        if self.header.finished.get() {
+            self.output.borrow_mut().take()
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn header_ref(&self) -> &Header {
+        &self.header
+    }
+}
+
+impl<T: 'static> Task for TaskCell<T> {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn run(&self) -> bool {
+        self.header.scheduled.set(false);
+        if self.header.finished.get() {
+            return true;
+        }
+        let Some(mut fut) = self.future.borrow_mut().take() else {
+            // Re-entered while being polled (a nested run); nothing to do.
+            return false;
+        };
+        if self.header.aborted.get() {
+            let dropped = catch_unwind(AssertUnwindSafe(move || drop(fut)));
+            self.finish(Err(match dropped {
+                Ok(()) => JoinError::cancelled(self.header.id),
+                Err(p) => JoinError::panic(self.header.id, p),
+            }));
+            return true;
+        }
+        self.header.polls.set(self.header.polls.get() + 1);
+        let waker = self.waker.borrow().clone().expect("a running task has its waker");
+        let mut cx = Context::from_waker(&waker);
+        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+            Ok(Poll::Pending) => {
+                *self.future.borrow_mut() = Some(fut);
+                false
+            }
+            Ok(Poll::Ready(v)) => {
+                drop_quietly(fut);
+                self.finish(Ok(v));
+                true
+            }
+            Err(payload) => {
+                drop_quietly(fut);
+                self.finish(Err(JoinError::panic(self.header.id, payload)));
+                true
+            }
+        }
+    }
+
+    fn shut_down(&self) {
+        if self.header.finished.get() {
+            return;
+        }
+        if let Some(fut) = self.future.borrow_mut().take() {
+            drop_quietly(fut);
+        }
+        self.finish(Err(JoinError::cancelled(self.header.id)));
+    }
+
+    fn take_waker(&self) -> Option<Arc<TaskWaker>> {
+        self.waker.borrow_mut().take();
+        self.waker_handle.borrow_mut().take()
+    }
+}
+
+/// Drops a finished future, keeping a panic in its destructor from unwinding into the
+/// worker (the panic hook has already reported it).
+fn drop_quietly<T>(fut: Pin<Box<dyn Future<Output = T>>>) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(fut)));
+}
+
+/// A panic payload's message, when it is a string.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}

@@ -1,0 +1,188 @@
+//! [`JoinHandle`] and [`JoinError`].
+
+use super::cell::{panic_message, TaskCell};
+use super::TaskId;
+use crate::runtime::context;
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+
+/// An owned permission to await a spawned task's output.
+///
+/// Awaiting it gives `Ok(output)`, or a [`JoinError`] if the task was aborted or
+/// panicked. Dropping it **detaches** the task, which runs on (the runtime owns tasks);
+/// [`abort`](JoinHandle::abort) cancels it.
+///
+/// ```
+/// # ringio::run(async {
+/// let handle = ringio::spawn(async { 6 * 7 });
+/// assert_eq!(handle.await.unwrap(), 42);
+/// # });
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping a pending `JoinHandle` future does not cancel the task (asyncio's `shield`
+/// comes for free); the output can still be taken by awaiting the same handle again.
+#[must_use = "dropping a JoinHandle detaches the task; await it or call abort()"]
+pub struct JoinHandle<T> {
+    cell: Rc<TaskCell<T>>,
+}
+
+impl<T: 'static> JoinHandle<T> {
+    pub(crate) fn new(cell: Rc<TaskCell<T>>) -> JoinHandle<T> {
+        JoinHandle { cell }
+    }
+
+    /// Cancels the task: its future is dropped before its next poll (never during one)
+    /// and the join yields [`JoinError::is_cancelled`]. Returns `false` if the task had
+    /// already finished, in which case its output stays available.
+    ///
+    /// ```
+    /// # ringio::Builder::new().start_paused(true).build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// let h = ringio::spawn(ringio::time::sleep(Duration::from_secs(3600)));
+    /// assert!(h.abort());
+    /// assert!(h.await.unwrap_err().is_cancelled());
+    /// # });
+    /// ```
+    pub fn abort(&self) -> bool {
+        let header = self.cell.header_ref();
+        if header.finished.get() {
+            return false;
+        }
+        if !header.aborted.replace(true) {
+            // Run it soon so the drop happens within one turn.
+            context::try_with_core(|core| core.schedule(header.key, header.id));
+        }
+        true
+    }
+
+    /// Whether the task has finished (with output, error or cancellation).
+    pub fn is_finished(&self) -> bool {
+        self.cell.header_ref().finished.get()
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.cell.header_ref().id
+    }
+
+    /// The output if the task has finished, without waiting; `None` while it runs (or
+    /// once the output has been taken).
+    pub fn try_join(&mut self) -> Option<Result<T, JoinError>> {
+        self.cell.try_take_output()
+    }
+}
+
+impl<T: 'static> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.cell.poll_join(cx.waker())
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle").finish_non_exhaustive()
+    }
+}
+
+/// Why a task gave no output: it was cancelled, or it panicked.
+///
+/// ```
+/// # ringio::run(async {
+/// let err = ringio::spawn(async { panic!("boom") }).await.unwrap_err();
+/// assert!(err.is_panic());
+/// assert_eq!(err.to_string(), format!("task {} panicked: boom", err.id()));
+/// # });
+/// ```
+pub struct JoinError {
+    id: TaskId,
+    repr: Repr,
+}
+
+enum Repr {
+    Cancelled,
+    // Mutex makes the `Send` payload `Sync`, so `JoinError` can be both.
+    Panic(Mutex<Box<dyn Any + Send + 'static>>),
+}
+
+impl JoinError {
+    pub(crate) fn cancelled(id: TaskId) -> JoinError {
+        JoinError { id, repr: Repr::Cancelled }
+    }
+
+    pub(crate) fn panic(id: TaskId, payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError { id, repr: Repr::Panic(Mutex::new(payload)) }
+    }
+
+    /// The task was aborted (or dropped at runtime shutdown).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// The task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panic(_))
+    }
+
+    /// The id of the task that failed.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The panic payload, to resume the unwind with [`std::panic::resume_unwind`].
+    ///
+    /// # Panics
+    ///
+    /// If the error is not a panic; see [`try_into_panic`](JoinError::try_into_panic).
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        self.try_into_panic().expect("`JoinError` reason is not a panic")
+    }
+
+    /// The panic payload, or the error back if it is not a panic.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match self.repr {
+            Repr::Panic(p) => Ok(p.into_inner().unwrap_or_else(|e| e.into_inner())),
+            Repr::Cancelled => Err(self),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
+            Repr::Panic(p) => {
+                let p = p.lock().unwrap_or_else(|e| e.into_inner());
+                match panic_message(&**p) {
+                    Some(msg) => write!(f, "task {} panicked: {msg}", self.id),
+                    None => write!(f, "task {} panicked", self.id),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => write!(f, "JoinError::Cancelled({})", self.id),
+            Repr::Panic(_) => write!(f, "JoinError::Panic({}, {})", self.id, self),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for std::io::Error {
+    fn from(e: JoinError) -> std::io::Error {
+        std::io::Error::other(e)
+    }
+}

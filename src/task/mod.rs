@@ -1,0 +1,152 @@
+//! Tasks: spawning, joining, yielding, and who is running.
+//!
+//! A task is a future the worker polls on its own; tasks never leave the thread they
+//! were spawned on, so [`spawn`] takes `!Send` futures.
+//!
+//! ```
+//! use std::rc::Rc;
+//! use std::cell::Cell;
+//! ringio::run(async {
+//!     let counter = Rc::new(Cell::new(0)); // !Send is fine
+//!     let c = counter.clone();
+//!     ringio::spawn(async move { c.set(c.get() + 1) }).await.unwrap();
+//!     assert_eq!(counter.get(), 1);
+//! });
+//! ```
+
+mod cell;
+mod id;
+mod join;
+pub(crate) mod waker;
+
+pub(crate) use cell::{Header, Task, TaskCell};
+pub use id::TaskId;
+pub use join::{JoinError, JoinHandle};
+
+use crate::runtime::context;
+use std::future::Future;
+use std::panic::Location;
+use std::task::Poll;
+
+/// Spawns `future` as a new task on the current worker.
+///
+/// The task starts at the worker's next turn and runs whether or not the returned
+/// handle is kept (dropping it detaches the task).
+///
+/// # Panics
+///
+/// Outside a ringio runtime.
+///
+/// ```
+/// # ringio::run(async {
+/// let h = ringio::spawn(async { "done" });
+/// assert_eq!(h.await.unwrap(), "done");
+/// # });
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let location = Location::caller();
+    context::with_core(|core| core.spawn(future, None, location))
+}
+
+/// Spawns `future` as a task with a name, shown by [`current`] and in debug reports.
+///
+/// ```
+/// # ringio::run(async {
+/// let h = ringio::task::spawn_named("worker-7", async {
+///     ringio::task::current().unwrap().name().map(str::to_owned)
+/// });
+/// assert_eq!(h.await.unwrap().as_deref(), Some("worker-7"));
+/// # });
+/// ```
+#[track_caller]
+pub fn spawn_named<F>(name: impl Into<String>, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let location = Location::caller();
+    let name = name.into().into_boxed_str();
+    context::with_core(|core| core.spawn(future, Some(name), location))
+}
+
+/// Yields to the scheduler once: every other task that is ready runs before this one
+/// continues.
+///
+/// ```
+/// # ringio::run(async {
+/// use std::{cell::Cell, rc::Rc};
+/// let ran = Rc::new(Cell::new(false));
+/// let r = ran.clone();
+/// let _h = ringio::spawn(async move { r.set(true) });
+/// ringio::yield_now().await;
+/// assert!(ran.get());
+/// # });
+/// ```
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// What is known about a task: id, name and where it was spawned.
+#[derive(Clone, Debug)]
+pub struct TaskInfo {
+    id: TaskId,
+    name: Option<String>,
+    location: &'static Location<'static>,
+}
+
+impl TaskInfo {
+    pub(crate) fn from_header(h: &Header) -> TaskInfo {
+        TaskInfo { id: h.id, name: h.name.as_deref().map(str::to_owned), location: h.location }
+    }
+
+    pub(crate) fn new(id: TaskId, name: Option<String>, location: &'static Location<'static>) -> TaskInfo {
+        TaskInfo { id, name, location }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The name given to [`spawn_named`], or `"main"` for the future given to
+    /// `block_on`.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Where the task was spawned (or `block_on` called).
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+}
+
+/// The task being polled right now, or `None` outside a runtime. The future given to
+/// `block_on` counts as a task named `"main"`.
+///
+/// ```
+/// # ringio::run(async {
+/// let main = ringio::task::current().unwrap();
+/// assert_eq!(main.name(), Some("main"));
+/// let child = ringio::spawn(async { ringio::task::current().unwrap().id() });
+/// let child_id = child.id();
+/// assert_eq!(child.await.unwrap(), child_id);
+/// # });
+/// ```
+pub fn current() -> Option<TaskInfo> {
+    context::try_with_core(|core| core.current_task()).flatten()
+}

@@ -1,0 +1,70 @@
+//! Helpers shared by the integration tests.
+//!
+//! Every test body is a function taking a [`Driver`]; [`both_drivers!`] turns it into
+//! two tests, `uring::<name>` and `epoll::<name>`, so `cargo test epoll::` runs one
+//! backend. A forced driver that cannot start fails the test: nothing passes by
+//! returning early.
+
+#![allow(dead_code)]
+
+use ringio::runtime::{Builder, Driver, Runtime};
+
+/// A runtime on `driver`, real clock.
+pub fn rt(driver: Driver) -> Runtime {
+    let rt = Builder::new()
+        .driver(driver)
+        .build()
+        .unwrap_or_else(|e| panic!("{driver:?} runtime failed to start: {e}"));
+    assert_eq!(rt.driver_info().driver(), driver, "asked for {driver:?}, got {}", rt.driver_info());
+    rt
+}
+
+/// A runtime on `driver` whose clock starts paused.
+pub fn paused(driver: Driver) -> Runtime {
+    let rt = Builder::new()
+        .driver(driver)
+        .start_paused(true)
+        .build()
+        .unwrap_or_else(|e| panic!("{driver:?} runtime failed to start: {e}"));
+    assert_eq!(rt.driver_info().driver(), driver);
+    rt
+}
+
+/// Entries in /proc/self/fd right now.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").expect("read /proc/self/fd").count()
+}
+
+/// A tiny deterministic random number generator (xorshift64*), so failures repeat.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// Emits `uring::<name>` and `epoll::<name>` tests calling `<name>(Driver)`.
+#[macro_export]
+macro_rules! both_drivers {
+    ($($name:ident),* $(,)?) => {
+        mod uring {
+            $(#[test] fn $name() { super::$name(ringio::runtime::Driver::Uring) })*
+        }
+        mod epoll {
+            $(#[test] fn $name() { super::$name(ringio::runtime::Driver::Epoll) })*
+        }
+    };
+}
