@@ -26,8 +26,12 @@ use std::time::Duration;
 ///
 /// When polled outside a ringio runtime.
 pub fn sleep(duration: Duration) -> Sleep {
-    let now = Instant::now();
-    let deadline = now.checked_add(duration).unwrap_or_else(Instant::far_future);
+    // Made outside a runtime, the runtime's clock (maybe paused) is unknown: count the
+    // duration from the first poll instead.
+    let deadline = match context::try_with_core(|core| core.timers.clock.now()) {
+        Some(now) => Deadline::At(now.checked_add(duration).unwrap_or_else(Instant::far_future)),
+        None => Deadline::After(duration),
+    };
     Sleep { deadline, entry: None, must_yield: duration.is_zero() }
 }
 
@@ -43,7 +47,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// # });
 /// ```
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep { deadline, entry: None, must_yield: false }
+    Sleep { deadline: Deadline::At(deadline), entry: None, must_yield: false }
 }
 
 /// The future of [`sleep`] and [`sleep_until`].
@@ -54,11 +58,18 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[must_use = "a sleep does nothing unless awaited"]
 #[derive(Debug)]
 pub struct Sleep {
-    deadline: Instant,
+    deadline: Deadline,
     /// The registered timer, once polled and not yet due.
     entry: Option<Entry>,
     /// A zero sleep has not yielded yet (it must, once).
     must_yield: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Deadline {
+    At(Instant),
+    /// Not yet started: `sleep` was called outside a runtime.
+    After(Duration),
 }
 
 struct Entry {
@@ -73,19 +84,23 @@ impl std::fmt::Debug for Entry {
 }
 
 impl Sleep {
-    /// When this sleep ends.
+    /// When this sleep ends. (For a `sleep` made outside a runtime and not yet polled,
+    /// the duration counts from now.)
     pub fn deadline(&self) -> Instant {
-        self.deadline
+        match self.deadline {
+            Deadline::At(at) => at,
+            Deadline::After(d) => Instant::now().checked_add(d).unwrap_or_else(Instant::far_future),
+        }
     }
 
     /// Whether the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
-        Instant::now() >= self.deadline
+        Instant::now() >= self.deadline()
     }
 
     /// Moves the deadline, re-arming the sleep even if it had ended.
     pub fn reset(&mut self, deadline: Instant) {
-        self.deadline = deadline;
+        self.deadline = Deadline::At(deadline);
         self.unregister();
     }
 
@@ -111,7 +126,16 @@ impl Future for Sleep {
             Some(e) => e.timers.clone(),
             None => context::with_core(|core| core.timers.clone()),
         };
-        if timers.clock.now() >= this.deadline {
+        let now = timers.clock.now();
+        let deadline = match this.deadline {
+            Deadline::At(at) => at,
+            Deadline::After(d) => {
+                let at = now.checked_add(d).unwrap_or_else(Instant::far_future);
+                this.deadline = Deadline::At(at);
+                at
+            }
+        };
+        if now >= deadline {
             this.unregister();
             return Poll::Ready(());
         }
@@ -124,14 +148,14 @@ impl Future for Sleep {
                     wheel.remove(e.key);
                     drop(wheel);
                     this.entry = None;
-                    let key = timers.insert(this.deadline, cx.waker().clone());
+                    let key = timers.insert(deadline, cx.waker().clone());
                     this.entry = Some(Entry { timers, key });
                 } else {
                     wheel.set_waker(e.key, cx.waker());
                 }
             }
             None => {
-                let key = timers.insert(this.deadline, cx.waker().clone());
+                let key = timers.insert(deadline, cx.waker().clone());
                 this.entry = Some(Entry { timers, key });
             }
         }
