@@ -34,10 +34,19 @@ fn parse_args() -> Args {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| usage(&format!("{arg} needs a value")));
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{arg} needs a value")))
+        };
         match arg.as_str() {
-            "--addr" => a.addr = value().parse().unwrap_or_else(|e| usage(&format!("--addr: {e}"))),
-            "--connections" | "-c" => a.connections = value().parse().unwrap_or_else(|e| usage(&format!("{e}"))),
+            "--addr" => {
+                a.addr = value()
+                    .parse()
+                    .unwrap_or_else(|e| usage(&format!("--addr: {e}")))
+            }
+            "--connections" | "-c" => {
+                a.connections = value().parse().unwrap_or_else(|e| usage(&format!("{e}")))
+            }
             "--size" | "-s" => a.size = value().parse().unwrap_or_else(|e| usage(&format!("{e}"))),
             "--duration" | "-d" => {
                 let secs: f64 = value().parse().unwrap_or_else(|e| usage(&format!("{e}")));
@@ -73,7 +82,11 @@ struct Histogram {
 
 impl Histogram {
     fn new() -> Histogram {
-        Histogram { counts: vec![0; 64 * 60], total: 0, max: 0 }
+        Histogram {
+            counts: vec![0; 64 * 60],
+            total: 0,
+            max: 0,
+        }
     }
 
     fn index(v: u64) -> usize {
@@ -133,7 +146,13 @@ fn fill_message(buf: &mut Vec<u8>, size: usize, conn: u32, seq: u32) {
     }
 }
 
-async fn connection(id: u32, args: Rc<Args>, deadline: Instant, hist: Rc<RefCell<Histogram>>, totals: Rc<RefCell<Totals>>) {
+async fn connection(
+    id: u32,
+    args: Rc<Args>,
+    deadline: Instant,
+    hist: Rc<RefCell<Histogram>>,
+    totals: Rc<RefCell<Totals>>,
+) {
     let conn = match TcpStream::connect(args.addr).await {
         Ok(c) => c,
         Err(e) => {
@@ -170,7 +189,11 @@ async fn connection(id: u32, args: Rc<Args>, deadline: Instant, hist: Rc<RefCell
         let mut t = totals.borrow_mut();
         if recv != expected {
             if t.mismatches < 5 {
-                let at = recv.iter().zip(&expected).position(|(a, b)| a != b).unwrap_or(0);
+                let at = recv
+                    .iter()
+                    .zip(&expected)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(0);
                 eprintln!("echo_client: connection {id} message {seq}: mismatch at byte {at}");
             }
             t.mismatches += 1;
@@ -200,7 +223,15 @@ fn main() {
     rt.block_on(async {
         let deadline = Instant::now() + args.duration;
         let handles: Vec<_> = (0..args.connections as u32)
-            .map(|id| ringio::spawn(connection(id, args.clone(), deadline, hist.clone(), totals.clone())))
+            .map(|id| {
+                ringio::spawn(connection(
+                    id,
+                    args.clone(),
+                    deadline,
+                    hist.clone(),
+                    totals.clone(),
+                ))
+            })
             .collect();
         for h in handles {
             if let Err(e) = h.await {
@@ -224,7 +255,11 @@ fn main() {
     );
     println!("mismatches: {}", t.mismatches);
     println!("errors:     {}", t.errors);
-    println!("echo_client: {} passed, {} failed", t.messages, t.mismatches + t.errors);
+    println!(
+        "echo_client: {} passed, {} failed",
+        t.messages,
+        t.mismatches + t.errors
+    );
     if t.mismatches > 0 || t.errors > 0 || t.messages == 0 {
         std::process::exit(1);
     }

@@ -22,7 +22,9 @@ fn main() {
         match arg.as_str() {
             "--addr" => addr = args.next().expect("--addr needs HOST:PORT"),
             "-h" | "--help" => {
-                println!("usage: echo_server [--addr HOST:PORT]   (RINGIO_DRIVER=auto|uring|epoll)");
+                println!(
+                    "usage: echo_server [--addr HOST:PORT]   (RINGIO_DRIVER=auto|uring|epoll)"
+                );
                 return;
             }
             other => {
@@ -39,7 +41,11 @@ fn main() {
         eprintln!("echo_server: cannot listen on {addr}: {e}");
         std::process::exit(1);
     });
-    println!("echo_server: listening on {} with {}", listener.local_addr().unwrap(), rt.driver_info());
+    println!(
+        "echo_server: listening on {} with {}",
+        listener.local_addr().unwrap(),
+        rt.driver_info()
+    );
     rt.block_on(serve(listener));
 }
 

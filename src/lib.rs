@@ -46,4 +46,17 @@ pub mod task;
 pub mod time;
 
 pub use runtime::{run, Builder, Runtime};
+
+/// The traits most programs need in scope: owned-buffer reads and writes, and
+/// [`IoBuf::slice`](buf::IoBuf::slice).
+///
+/// ```
+/// use ringio::prelude::*;
+/// let tail = b"hello world".to_vec().slice(6..);
+/// assert_eq!(&tail[..], b"world");
+/// ```
+pub mod prelude {
+    pub use crate::buf::{IoBuf, IoBufMut};
+    pub use crate::io::{AsyncReadOwned, AsyncWriteOwned};
+}
 pub use task::{spawn, yield_now, JoinHandle};

@@ -22,9 +22,10 @@ pub use slice::Slice;
 /// whether the call succeeded or not.
 ///
 /// ```
+/// use ringio::prelude::*;
 /// # ringio::run(async {
 /// let (listener, addr) = {
-///     let l = ringio::net::TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+///     let l = ringio::net::TcpListener::bind("127.0.0.1:0").unwrap();
 ///     let a = l.local_addr().unwrap();
 ///     (l, a)
 /// };

@@ -50,9 +50,17 @@ impl Epoll {
         // SAFETY: `epfd` was just returned by epoll_create1 and nothing else owns it.
         let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
         let unparker = Arc::new(Unparker::new()?);
-        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: UNPARK_TOKEN };
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: UNPARK_TOKEN,
+        };
         // SAFETY: both fds are open and `ev` is a live epoll_event.
-        syscall!(epoll_ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, unparker.raw_fd(), &mut ev))?;
+        syscall!(epoll_ctl(
+            epfd.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            unparker.raw_fd(),
+            &mut ev
+        ))?;
         let epoll = Epoll {
             epfd,
             unparker,
@@ -61,7 +69,12 @@ impl Epoll {
             next_waiter: 0,
             waiting: 0,
         };
-        let info = DriverInfo { driver: Driver::Epoll, flags: Vec::new(), entries: 0, reason };
+        let info = DriverInfo {
+            driver: Driver::Epoll,
+            flags: Vec::new(),
+            entries: 0,
+            reason,
+        };
         Ok((epoll, info))
     }
 
@@ -137,7 +150,12 @@ impl Epoll {
             // Closing removes it from the interest list too, unless the file is shared
             // with a dup; deregister explicitly so events stop either way.
             // SAFETY: a null event pointer is allowed for EPOLL_CTL_DEL.
-            let _ = syscall!(epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()));
+            let _ = syscall!(epoll_ctl(
+                self.epfd.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd,
+                std::ptr::null_mut()
+            ));
         }
         self.waiting -= state.readers.len() + state.writers.len();
         for (_, w) in state.readers.into_iter().chain(state.writers) {
@@ -147,12 +165,26 @@ impl Epoll {
 
     fn register(&mut self, fd: RawFd) -> io::Result<()> {
         let flags = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
-        let mut ev = libc::epoll_event { events: flags as u32, u64: fd as u64 };
+        let mut ev = libc::epoll_event {
+            events: flags as u32,
+            u64: fd as u64,
+        };
         // SAFETY: `ev` is a live epoll_event; `fd` is an fd the calling op owns.
-        match syscall!(epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev)) {
+        match syscall!(epoll_ctl(
+            self.epfd.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            fd,
+            &mut ev
+        )) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 // SAFETY: as above.
-                syscall!(epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_MOD, fd, &mut ev)).map(drop)
+                syscall!(epoll_ctl(
+                    self.epfd.as_raw_fd(),
+                    libc::EPOLL_CTL_MOD,
+                    fd,
+                    &mut ev
+                ))
+                .map(drop)
             }
             other => other.map(drop),
         }
@@ -168,7 +200,12 @@ impl Epoll {
         self.events.clear();
         let cap = self.events.capacity() as i32;
         // SAFETY: the kernel writes at most `cap` events into the Vec's spare capacity.
-        let n = match syscall!(epoll_wait(self.epfd.as_raw_fd(), self.events.as_mut_ptr(), cap, timeout_ms)) {
+        let n = match syscall!(epoll_wait(
+            self.epfd.as_raw_fd(),
+            self.events.as_mut_ptr(),
+            cap,
+            timeout_ms
+        )) {
             Ok(n) => n as usize,
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => 0,
             Err(e) => return Err(e),
@@ -182,7 +219,9 @@ impl Epoll {
                 sys::eventfd_drain(self.unparker.raw_fd());
                 continue;
             }
-            let Some(state) = self.fds.get_mut(token as usize) else { continue };
+            let Some(state) = self.fds.get_mut(token as usize) else {
+                continue;
+            };
             let hup = bits & (libc::EPOLLHUP | libc::EPOLLERR) != 0;
             if hup || bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 {
                 self.waiting -= state.readers.len();

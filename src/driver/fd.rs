@@ -20,7 +20,10 @@ pub(crate) struct Fd {
 
 impl Fd {
     pub(crate) fn new(fd: OwnedFd) -> Fd {
-        Fd { fd, driver: RefCell::new(Weak::new()) }
+        Fd {
+            fd,
+            driver: RefCell::new(Weak::new()),
+        }
     }
 
     /// The raw fd for an operation about to run on the current driver.

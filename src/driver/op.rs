@@ -41,7 +41,10 @@ enum State {
 
 impl<T: Operation> Op<T> {
     pub(crate) fn new(data: T) -> Op<T> {
-        Op { data: Some(Box::new(data)), state: State::Unsubmitted }
+        Op {
+            data: Some(Box::new(data)),
+            state: State::Unsubmitted,
+        }
     }
 
     fn finish(&mut self, result: io::Result<u32>, flags: u32) -> T::Output {
@@ -86,8 +89,12 @@ impl<T: Operation> Op<T> {
     }
 
     fn cancel_epoll_wait(&mut self) {
-        let State::Epoll { driver, waiter } = &mut self.state else { return };
-        let (Some(id), Some(data)) = (waiter.take(), self.data.as_ref()) else { return };
+        let State::Epoll { driver, waiter } = &mut self.state else {
+            return;
+        };
+        let (Some(id), Some(data)) = (waiter.take(), self.data.as_ref()) else {
+            return;
+        };
         if let Readiness::Fd(fd, interest) = data.readiness() {
             if let Ok(mut backend) = driver.try_borrow_mut() {
                 if let Backend::Epoll(epoll) = &mut *backend {
@@ -112,13 +119,18 @@ impl<T: Operation> Future for Op<T> {
                     let entry = data.uring_entry();
                     let key = {
                         let mut backend = driver.borrow_mut();
-                        let Backend::Uring(uring) = &mut *backend else { unreachable!() };
+                        let Backend::Uring(uring) = &mut *backend else {
+                            unreachable!()
+                        };
                         uring.submit(entry, cx.waker())
                     };
                     this.state = State::Uring { driver, key };
                     Poll::Pending
                 } else {
-                    this.state = State::Epoll { driver, waiter: None };
+                    this.state = State::Epoll {
+                        driver,
+                        waiter: None,
+                    };
                     this.poll_epoll(cx)
                 }
             }
@@ -126,7 +138,9 @@ impl<T: Operation> Future for Op<T> {
                 let key = *key;
                 let polled = {
                     let mut backend = driver.borrow_mut();
-                    let Backend::Uring(uring) = &mut *backend else { unreachable!() };
+                    let Backend::Uring(uring) = &mut *backend else {
+                        unreachable!()
+                    };
                     uring.poll_op(key, cx.waker())
                 };
                 match polled {
@@ -136,7 +150,9 @@ impl<T: Operation> Future for Op<T> {
                         let data = this.data.as_mut().expect("op polled after completion");
                         let entry = data.uring_entry();
                         let mut backend = driver.borrow_mut();
-                        let Backend::Uring(uring) = &mut *backend else { unreachable!() };
+                        let Backend::Uring(uring) = &mut *backend else {
+                            unreachable!()
+                        };
                         let key = uring.submit(entry, cx.waker());
                         drop(backend);
                         if let State::Uring { key: k, .. } = &mut this.state {
@@ -161,7 +177,9 @@ impl<T: Operation> Drop for Op<T> {
                 let data = self.data.take().expect("in-flight op without its data");
                 match driver.try_borrow_mut() {
                     Ok(mut backend) => {
-                        let Backend::Uring(uring) = &mut *backend else { unreachable!() };
+                        let Backend::Uring(uring) = &mut *backend else {
+                            unreachable!()
+                        };
                         uring.orphan(key, data);
                     }
                     // The driver is busy higher up this very stack (a waker or a drop

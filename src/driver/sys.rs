@@ -39,12 +39,6 @@ pub(crate) fn eventfd_drain(fd: RawFd) {
     let _ = unsafe { libc::read(fd, (&mut buf as *mut u64).cast(), 8) };
 }
 
-/// Closes an fd the caller owns, ignoring EINTR (Linux has closed it anyway).
-pub(crate) fn close(fd: RawFd) {
-    // SAFETY: the caller owns `fd` and never uses it again.
-    let _ = unsafe { libc::close(fd) };
-}
-
 /// The name of an errno, for messages ("EPERM").
 pub(crate) fn errno_name(code: i32) -> &'static str {
     match code {
@@ -71,7 +65,10 @@ impl RawSockAddr {
     pub(crate) fn empty() -> RawSockAddr {
         // SAFETY: sockaddr_storage is plain data for which all-zeroes is valid.
         let storage = unsafe { std::mem::zeroed() };
-        RawSockAddr { storage, len: std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t }
+        RawSockAddr {
+            storage,
+            len: std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+        }
     }
 
     pub(crate) fn from_std(addr: &std::net::SocketAddr) -> RawSockAddr {
@@ -100,7 +97,7 @@ impl RawSockAddr {
     }
 
     /// The address as std's type, for IPv4 and IPv6.
-    pub(crate) fn to_std(&self) -> io::Result<std::net::SocketAddr> {
+    pub(crate) fn socket_addr(&self) -> io::Result<std::net::SocketAddr> {
         use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
         match self.storage.ss_family as libc::c_int {
             libc::AF_INET => {
@@ -108,7 +105,10 @@ impl RawSockAddr {
                 // sockaddr_storage is aligned for every sockaddr type.
                 let sin = unsafe { &*(&self.storage as *const _ as *const libc::sockaddr_in) };
                 let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-                Ok(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+                Ok(SocketAddr::V4(SocketAddrV4::new(
+                    ip,
+                    u16::from_be(sin.sin_port),
+                )))
             }
             libc::AF_INET6 => {
                 // SAFETY: as above, for sockaddr_in6.

@@ -90,15 +90,24 @@ impl Uring {
         let entries = config.entries.max(2).next_power_of_two();
         let (ring, mut flags) = setup(entries)?;
         if !ring.params().is_feature_nodrop() {
-            return Err(unsupported("the kernel lacks IORING_FEAT_NODROP (Linux 5.5)"));
+            return Err(unsupported(
+                "the kernel lacks IORING_FEAT_NODROP (Linux 5.5)",
+            ));
         }
         if !ring.params().is_feature_ext_arg() {
-            return Err(unsupported("the kernel lacks IORING_FEAT_EXT_ARG (Linux 5.11)"));
+            return Err(unsupported(
+                "the kernel lacks IORING_FEAT_EXT_ARG (Linux 5.11)",
+            ));
         }
         let mut probe = io_uring::Probe::new();
         ring.submitter().register_probe(&mut probe)?;
-        if let Some((_, name)) = REQUIRED_OPCODES.iter().find(|(code, _)| !probe.is_supported(*code)) {
-            return Err(unsupported(&format!("the kernel's io_uring lacks opcode {name}")));
+        if let Some((_, name)) = REQUIRED_OPCODES
+            .iter()
+            .find(|(code, _)| !probe.is_supported(*code))
+        {
+            return Err(unsupported(&format!(
+                "the kernel's io_uring lacks opcode {name}"
+            )));
         }
         flags.extend(["NODROP", "EXT_ARG"]);
         if ring.params().is_feature_fast_poll() {
@@ -153,7 +162,9 @@ impl Uring {
                 }
                 Poll::Pending
             }
-            Lifecycle::Orphaned(_) => panic!("ringio: op slot {key} polled after its future was dropped"),
+            Lifecycle::Orphaned(_) => {
+                panic!("ringio: op slot {key} polled after its future was dropped")
+            }
         }
     }
 
@@ -168,7 +179,9 @@ impl Uring {
             }
             Lifecycle::Waiting(_) => {
                 self.ops[key] = Lifecycle::Orphaned(data);
-                let cancel = opcode::AsyncCancel::new(key as u64).build().user_data(CANCEL_TAG);
+                let cancel = opcode::AsyncCancel::new(key as u64)
+                    .build()
+                    .user_data(CANCEL_TAG);
                 // SAFETY: an async-cancel entry carries no pointers.
                 unsafe { self.push(&cancel) };
             }
@@ -188,12 +201,12 @@ impl Uring {
             Some(d) if d.is_zero() => {
                 // SAFETY: a plain enter with no argument struct; GETEVENTS makes the kernel
                 // run deferred task work so completions become visible without waiting.
-                unsafe {
-                    submitter.enter::<libc::sigset_t>(to_submit, 0, ENTER_GETEVENTS, None)
-                }
+                unsafe { submitter.enter::<libc::sigset_t>(to_submit, 0, ENTER_GETEVENTS, None) }
             }
             Some(d) => {
-                let ts = types::Timespec::new().sec(d.as_secs()).nsec(d.subsec_nanos());
+                let ts = types::Timespec::new()
+                    .sec(d.as_secs())
+                    .nsec(d.subsec_nanos());
                 let args = types::SubmitArgs::new().timespec(&ts);
                 submitter.submit_with_args(1, &args)
             }
@@ -201,7 +214,11 @@ impl Uring {
         };
         match res {
             Ok(_) => {}
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) => {}
             Err(e) => return Err(e),
         }
         self.reap();
@@ -263,7 +280,11 @@ impl Uring {
             }
             // SAFETY: a plain enter with no argument struct; GETEVENTS flushes the
             // kernel's overflow list into the now-empty completion queue.
-            let _ = unsafe { self.ring.submitter().enter::<libc::sigset_t>(0, 0, ENTER_GETEVENTS, None) };
+            let _ = unsafe {
+                self.ring
+                    .submitter()
+                    .enter::<libc::sigset_t>(0, 0, ENTER_GETEVENTS, None)
+            };
         }
     }
 }
@@ -296,7 +317,9 @@ impl Drop for Uring {
         let keys: Vec<usize> = self.ops.iter().map(|(k, _)| k).collect();
         for key in keys {
             if !matches!(self.ops[key], Lifecycle::Completed(..)) {
-                let cancel = opcode::AsyncCancel::new(key as u64).build().user_data(CANCEL_TAG);
+                let cancel = opcode::AsyncCancel::new(key as u64)
+                    .build()
+                    .user_data(CANCEL_TAG);
                 // SAFETY: an async-cancel entry carries no pointers.
                 unsafe { self.push(&cancel) };
             }
@@ -306,11 +329,19 @@ impl Drop for Uring {
             self.unparker.unpark();
         }
         let mut waited = Duration::ZERO;
-        while self.wake_armed || self.ops.iter().any(|(_, s)| !matches!(s, Lifecycle::Completed(..))) {
+        while self.wake_armed
+            || self
+                .ops
+                .iter()
+                .any(|(_, s)| !matches!(s, Lifecycle::Completed(..)))
+        {
             let ts = types::Timespec::new().sec(1);
             let args = types::SubmitArgs::new().timespec(&ts);
             if let Err(e) = self.ring.submitter().submit_with_args(1, &args) {
-                if !matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) {
+                if !matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) {
                     // Nothing can be freed safely; leak the ring's memory instead.
                     eprintln!("ringio: io_uring drain failed ({e}); leaking in-flight buffers");
                     std::mem::forget(std::mem::take(&mut self.ops));
@@ -322,7 +353,10 @@ impl Drop for Uring {
             }
             waited += Duration::from_secs(1);
             if waited.as_secs() % 10 == 0 {
-                eprintln!("ringio: still waiting for {} io_uring ops to finish cancelling", self.ops.len());
+                eprintln!(
+                    "ringio: still waiting for {} io_uring ops to finish cancelling",
+                    self.ops.len()
+                );
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Networking: TCP listeners and streams over owned buffers.
 //!
 //! ```
+//! use ringio::buf::IoBuf;
 //! use ringio::io::{AsyncReadOwned, AsyncWriteOwned};
 //! use ringio::net::{TcpListener, TcpStream};
 //!
@@ -24,4 +25,7 @@
 
 mod tcp;
 
-pub use tcp::{BindOptions, OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, TcpListener, TcpStream, WriteHalf};
+pub use tcp::{
+    BindOptions, OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, TcpListener, TcpStream,
+    WriteHalf,
+};

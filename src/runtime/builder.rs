@@ -33,7 +33,11 @@ impl Builder {
     /// The defaults: 256 submission queue entries, the real clock, and the backend
     /// from `RINGIO_DRIVER` or else [`Driver::Auto`].
     pub fn new() -> Builder {
-        Builder { entries: 256, start_paused: false, driver: None }
+        Builder {
+            entries: 256,
+            start_paused: false,
+            driver: None,
+        }
     }
 
     /// io_uring submission queue entries (rounded up to a power of two). The completion
@@ -93,6 +97,9 @@ fn driver_from_env() -> io::Result<Driver> {
                 format!("RINGIO_DRIVER={v:?}: expected `auto`, `uring` or `epoll`"),
             )
         }),
-        Err(e) => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("RINGIO_DRIVER: {e}"))),
+        Err(e) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("RINGIO_DRIVER: {e}"),
+        )),
     }
 }

@@ -71,7 +71,10 @@ pub(crate) fn with_core<R>(f: impl FnOnce(&Rc<Core>) -> R) -> R {
 /// Runs `f` with the current worker, or returns `None` outside a runtime (or while the
 /// thread is being torn down).
 pub(crate) fn try_with_core<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
-    CURRENT.try_with(|c| c.borrow().as_ref().map(f)).ok().flatten()
+    CURRENT
+        .try_with(|c| c.borrow().as_ref().map(f))
+        .ok()
+        .flatten()
 }
 
 /// The current worker's driver.

@@ -36,11 +36,19 @@ impl Runtime {
         Builder::new().build()
     }
 
-    pub(crate) fn from_builder(builder: &Builder, driver: crate::driver::Driver) -> io::Result<Runtime> {
-        let config = DriverConfig { entries: builder.entries };
+    pub(crate) fn from_builder(
+        builder: &Builder,
+        driver: crate::driver::Driver,
+    ) -> io::Result<Runtime> {
+        let config = DriverConfig {
+            entries: builder.entries,
+        };
         let (backend, info) = Backend::new(driver, &config)?;
         let timers = Timers::new(Clock::new(builder.start_paused));
-        Ok(Runtime { core: Rc::new(Core::new(backend, timers)), info })
+        Ok(Runtime {
+            core: Rc::new(Core::new(backend, timers)),
+            info,
+        })
     }
 
     /// Runs `future` to completion on this thread, running spawned tasks meanwhile.
@@ -88,7 +96,9 @@ impl Drop for Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("driver", &self.info).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("driver", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -115,6 +125,7 @@ pub fn run<F: Future>(future: F) -> F::Output {
         "ringio::run cannot be called from inside a running ringio runtime: it would block \
          the running loop. Spawn the future with `ringio::spawn`, or `.await` it, instead"
     );
-    let rt = Runtime::new().unwrap_or_else(|e| panic!("ringio::run: cannot start the runtime: {e}"));
+    let rt =
+        Runtime::new().unwrap_or_else(|e| panic!("ringio::run: cannot start the runtime: {e}"));
     rt.block_on(future)
 }

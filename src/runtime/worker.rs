@@ -136,7 +136,11 @@ impl Core {
                 w.id = id;
                 handle
             }
-            None => Arc::new(TaskWaker { shared: self.shared.clone(), key, id }),
+            None => Arc::new(TaskWaker {
+                shared: self.shared.clone(),
+                key,
+                id,
+            }),
         };
         let header = Header {
             id,
@@ -170,7 +174,11 @@ impl Core {
         match self.current.get() {
             Current::Nobody => None,
             Current::Main => self.main_info.borrow().clone(),
-            Current::Task(key) => self.tasks.borrow().get(key).map(|t| TaskInfo::from_header(t.header())),
+            Current::Task(key) => self
+                .tasks
+                .borrow()
+                .get(key)
+                .map(|t| TaskInfo::from_header(t.header())),
         }
     }
 
@@ -268,12 +276,19 @@ impl Core {
     }
 
     /// Runs the loop until `future` completes.
-    pub(crate) fn block_on<F: Future>(self: &Rc<Self>, future: F, location: &'static Location<'static>) -> F::Output {
+    pub(crate) fn block_on<F: Future>(
+        self: &Rc<Self>,
+        future: F,
+        location: &'static Location<'static>,
+    ) -> F::Output {
         let _guard = context::enter(self.clone());
         let mut future = pin!(future);
-        let waker = Waker::from(Arc::new(MainWaker { shared: self.shared.clone() }));
+        let waker = Waker::from(Arc::new(MainWaker {
+            shared: self.shared.clone(),
+        }));
         let mut cx = Context::from_waker(&waker);
-        *self.main_info.borrow_mut() = Some(TaskInfo::new(TaskId::next(), Some("main".into()), location));
+        *self.main_info.borrow_mut() =
+            Some(TaskInfo::new(TaskId::next(), Some("main".into()), location));
         self.shared.main_woken.store(true, Ordering::Release);
         loop {
             if self.shared.main_woken.swap(false, Ordering::AcqRel) {

@@ -143,7 +143,11 @@ impl<T: 'static> Task for TaskCell<T> {
             return true;
         }
         self.header.polls.set(self.header.polls.get() + 1);
-        let waker = self.waker.borrow().clone().expect("a running task has its waker");
+        let waker = self
+            .waker
+            .borrow()
+            .clone()
+            .expect("a running task has its waker");
         let mut cx = Context::from_waker(&waker);
         match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
             Ok(Poll::Pending) => {

@@ -115,11 +115,17 @@ enum Repr {
 
 impl JoinError {
     pub(crate) fn cancelled(id: TaskId) -> JoinError {
-        JoinError { id, repr: Repr::Cancelled }
+        JoinError {
+            id,
+            repr: Repr::Cancelled,
+        }
     }
 
     pub(crate) fn panic(id: TaskId, payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError { id, repr: Repr::Panic(Mutex::new(payload)) }
+        JoinError {
+            id,
+            repr: Repr::Panic(Mutex::new(payload)),
+        }
     }
 
     /// The task was aborted (or dropped at runtime shutdown).
@@ -143,7 +149,8 @@ impl JoinError {
     ///
     /// If the error is not a panic; see [`try_into_panic`](JoinError::try_into_panic).
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        self.try_into_panic().expect("`JoinError` reason is not a panic")
+        self.try_into_panic()
+            .expect("`JoinError` reason is not a panic")
     }
 
     /// The panic payload, or the error back if it is not a panic.

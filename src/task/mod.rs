@@ -111,10 +111,18 @@ pub struct TaskInfo {
 
 impl TaskInfo {
     pub(crate) fn from_header(h: &Header) -> TaskInfo {
-        TaskInfo { id: h.id, name: h.name.as_deref().map(str::to_owned), location: h.location }
+        TaskInfo {
+            id: h.id,
+            name: h.name.as_deref().map(str::to_owned),
+            location: h.location,
+        }
     }
 
-    pub(crate) fn new(id: TaskId, name: Option<String>, location: &'static Location<'static>) -> TaskInfo {
+    pub(crate) fn new(
+        id: TaskId,
+        name: Option<String>,
+        location: &'static Location<'static>,
+    ) -> TaskInfo {
         TaskInfo { id, name, location }
     }
 

@@ -17,7 +17,11 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub(crate) fn new(paused: bool) -> Clock {
-        Clock { base: std::time::Instant::now(), paused, offset: Cell::new(Duration::ZERO) }
+        Clock {
+            base: std::time::Instant::now(),
+            paused,
+            offset: Cell::new(Duration::ZERO),
+        }
     }
 
     pub(crate) fn base(&self) -> std::time::Instant {

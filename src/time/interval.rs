@@ -45,7 +45,11 @@ pub fn interval(period: Duration) -> Interval {
 /// If `period` is zero.
 pub fn interval_at(start: Instant, period: Duration) -> Interval {
     assert!(!period.is_zero(), "interval period must be non-zero");
-    Interval { period, sleep: sleep_until(start), missed: MissedTickBehavior::default() }
+    Interval {
+        period,
+        sleep: sleep_until(start),
+        missed: MissedTickBehavior::default(),
+    }
 }
 
 /// Ticks at a fixed period; see [`interval`].

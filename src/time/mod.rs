@@ -49,12 +49,17 @@ pub(crate) struct Timers {
 
 impl Timers {
     pub(crate) fn new(clock: Clock) -> Timers {
-        Timers { clock, wheel: RefCell::new(Wheel::new()) }
+        Timers {
+            clock,
+            wheel: RefCell::new(Wheel::new()),
+        }
     }
 
     /// The wheel tick at or after `deadline`: a timer never fires early.
     fn tick_at_or_after(&self, deadline: Instant) -> u64 {
-        let since = deadline.into_std().saturating_duration_since(self.clock.base());
+        let since = deadline
+            .into_std()
+            .saturating_duration_since(self.clock.base());
         u64::try_from(since.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
     }
 
@@ -69,7 +74,11 @@ impl Timers {
 
     /// Fires every timer due by now; their wakers are pushed onto `fired`.
     pub(crate) fn fire_due(&self, fired: &mut Vec<Waker>) -> usize {
-        let now = self.clock.now().into_std().saturating_duration_since(self.clock.base());
+        let now = self
+            .clock
+            .now()
+            .into_std()
+            .saturating_duration_since(self.clock.base());
         let tick = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
         self.wheel.borrow_mut().advance(tick, fired)
     }

@@ -29,10 +29,17 @@ pub fn sleep(duration: Duration) -> Sleep {
     // Made outside a runtime, the runtime's clock (maybe paused) is unknown: count the
     // duration from the first poll instead.
     let deadline = match context::try_with_core(|core| core.timers.clock.now()) {
-        Some(now) => Deadline::At(now.checked_add(duration).unwrap_or_else(Instant::far_future)),
+        Some(now) => Deadline::At(
+            now.checked_add(duration)
+                .unwrap_or_else(Instant::far_future),
+        ),
         None => Deadline::After(duration),
     };
-    Sleep { deadline, entry: None, must_yield: duration.is_zero() }
+    Sleep {
+        deadline,
+        entry: None,
+        must_yield: duration.is_zero(),
+    }
 }
 
 /// Waits until `deadline` on the runtime's clock.
@@ -47,7 +54,11 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// # });
 /// ```
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep { deadline: Deadline::At(deadline), entry: None, must_yield: false }
+    Sleep {
+        deadline: Deadline::At(deadline),
+        entry: None,
+        must_yield: false,
+    }
 }
 
 /// The future of [`sleep`] and [`sleep_until`].
@@ -89,7 +100,9 @@ impl Sleep {
     pub fn deadline(&self) -> Instant {
         match self.deadline {
             Deadline::At(at) => at,
-            Deadline::After(d) => Instant::now().checked_add(d).unwrap_or_else(Instant::far_future),
+            Deadline::After(d) => Instant::now()
+                .checked_add(d)
+                .unwrap_or_else(Instant::far_future),
         }
     }
 

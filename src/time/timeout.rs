@@ -25,7 +25,9 @@ use std::time::Duration;
 /// As cancel-safe as `fut`: on expiry, or when the timeout itself is dropped, `fut` is
 /// dropped.
 pub async fn timeout<F: IntoFuture>(duration: Duration, fut: F) -> Result<F::Output, Elapsed> {
-    let deadline = Instant::now().checked_add(duration).unwrap_or_else(Instant::far_future);
+    let deadline = Instant::now()
+        .checked_add(duration)
+        .unwrap_or_else(Instant::far_future);
     timeout_at(deadline, fut).await
 }
 

@@ -30,15 +30,20 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 fn iters() -> u64 {
-    std::env::var("RINGIO_CANCEL_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+    std::env::var("RINGIO_CANCEL_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
 }
 
 /// Polls `fut` once; `Some(output)` if it finished.
 async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
-    poll_fn(|cx| Poll::Ready(match Pin::new(&mut *fut).poll(cx) {
-        Poll::Ready(v) => Some(v),
-        Poll::Pending => None,
-    }))
+    poll_fn(|cx| {
+        Poll::Ready(match Pin::new(&mut *fut).poll(cx) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => None,
+        })
+    })
     .await
 }
 
@@ -63,7 +68,10 @@ async fn settle(baseline: usize) {
         }
         ringio::yield_now().await;
     }
-    panic!("{} ops still in flight (expected {baseline})", metrics().ops_in_flight);
+    panic!(
+        "{} ops still in flight (expected {baseline})",
+        metrics().ops_in_flight
+    );
 }
 
 async fn pair() -> (TcpStream, TcpStream) {
@@ -91,7 +99,10 @@ fn drop_inflight_reads(d: Driver) {
         for i in 0..iters() {
             if i % 5 == 0 {
                 // Some reads race with arriving data.
-                c.write_all(vec![i as u8; 1 + rng.below(100) as usize]).await.0.unwrap();
+                c.write_all(vec![i as u8; 1 + rng.below(100) as usize])
+                    .await
+                    .0
+                    .unwrap();
             }
             let polls = rng.below(4);
             if poll_then_drop(s.read(vec![0u8; 64]), polls).await.is_some() {
@@ -174,7 +185,12 @@ fn drop_inflight_accepts(d: Driver) {
             drop(conn);
             accepted += 1;
         }
-        assert!(ringio::time::timeout(Duration::from_millis(50), l.accept()).await.is_err(), "accepted twice");
+        assert!(
+            ringio::time::timeout(Duration::from_millis(50), l.accept())
+                .await
+                .is_err(),
+            "accepted twice"
+        );
         let c = TcpStream::connect(addr).await.unwrap();
         let (s, _) = l.accept().await.unwrap();
         assert_flows(&c, &s).await;
@@ -239,11 +255,19 @@ fn drop_mixed_randomised(d: Driver) {
                     1 => drop(poll_then_drop(c.write_all(vec![1u8; 4096]), polls).await),
                     2 => drop(poll_then_drop(l.accept(), polls).await),
                     3 => {
-                        if let Some(Ok(conn)) = poll_then_drop(TcpStream::connect(addr), polls).await {
+                        if let Some(Ok(conn)) =
+                            poll_then_drop(TcpStream::connect(addr), polls).await
+                        {
                             conns.push(conn);
                         }
                     }
-                    4 => drop(poll_then_drop(ringio::time::sleep(Duration::from_micros(rng.below(500))), polls).await),
+                    4 => drop(
+                        poll_then_drop(
+                            ringio::time::sleep(Duration::from_micros(rng.below(500))),
+                            polls,
+                        )
+                        .await,
+                    ),
                     _ => conns.clear(),
                 }
             }
@@ -264,7 +288,9 @@ fn runtime_dropped_with_ops_in_flight(d: Driver) {
     for _ in 0..20 {
         let rt = rt(d);
         rt.block_on(async {
-            let l = std::rc::Rc::new(TcpListener::bind_with("127.0.0.1:0", &BindOptions::new().backlog(1)).unwrap());
+            let l = std::rc::Rc::new(
+                TcpListener::bind_with("127.0.0.1:0", &BindOptions::new().backlog(1)).unwrap(),
+            );
             let addr = l.local_addr().unwrap();
             let (c, s) = pair().await;
             let (c, s) = (std::rc::Rc::new(c), std::rc::Rc::new(s));
@@ -272,11 +298,17 @@ fn runtime_dropped_with_ops_in_flight(d: Driver) {
                 let s = s.clone();
                 drop(ringio::spawn(async move { s.read(vec![0u8; 4096]).await }));
                 let c = c.clone();
-                drop(ringio::spawn(async move { c.write_all(vec![0u8; 1 << 20]).await }));
+                drop(ringio::spawn(async move {
+                    c.write_all(vec![0u8; 1 << 20]).await
+                }));
                 let l = l.clone();
                 drop(ringio::spawn(async move { l.accept().await.map(drop) }));
-                drop(ringio::spawn(async move { TcpStream::connect(addr).await.map(drop) }));
-                drop(ringio::spawn(ringio::time::sleep(Duration::from_secs(3600))));
+                drop(ringio::spawn(async move {
+                    TcpStream::connect(addr).await.map(drop)
+                }));
+                drop(ringio::spawn(ringio::time::sleep(Duration::from_secs(
+                    3600,
+                ))));
             }
             for _ in 0..4 {
                 ringio::yield_now().await;
@@ -327,7 +359,10 @@ fn canary_survives_late_kernel_writes(d: Driver) {
             }
             settle(0).await; // the orphaned recv completes (data or cancelled)
             for c in &canaries {
-                assert!(c.iter().all(|&b| b == CANARY), "the kernel wrote into freed memory");
+                assert!(
+                    c.iter().all(|&b| b == CANARY),
+                    "the kernel wrote into freed memory"
+                );
             }
             drop(canaries);
             // Drain whatever the orphan did not take, without blocking.

@@ -16,13 +16,13 @@ fn block_on_is_reusable_and_tasks_persist(d: Driver) {
     let rt = paused(d);
     let ticks = Rc::new(Cell::new(0u32));
     let t = ticks.clone();
-    let _bg = rt.block_on(async move {
-        ringio::spawn(async move {
+    rt.block_on(async move {
+        drop(ringio::spawn(async move {
             loop {
                 ringio::time::sleep(Duration::from_millis(10)).await;
                 t.set(t.get() + 1);
             }
-        })
+        }));
     });
     // The task spawned in call 1 makes progress during call 2.
     rt.block_on(ringio::time::sleep(Duration::from_millis(55)));
@@ -60,7 +60,9 @@ fn entries_are_configurable(d: Driver) {
     // A tiny queue still runs many ops at once: a full queue is submitted, not dropped.
     let rt = Builder::new().driver(d).entries(4).build().unwrap();
     rt.block_on(async {
-        let handles: Vec<_> = (0..200).map(|_| ringio::spawn(ringio::runtime::nop())).collect();
+        let handles: Vec<_> = (0..200)
+            .map(|_| ringio::spawn(ringio::runtime::nop()))
+            .collect();
         for h in handles {
             h.await.unwrap().unwrap();
         }
@@ -70,13 +72,21 @@ fn entries_are_configurable(d: Driver) {
 fn nested_run_panics_and_outer_survives(d: Driver) {
     let rt = rt(d);
     rt.block_on(async {
-        let err = ringio::spawn(async { ringio::run(async { 1 }) }).await.unwrap_err();
+        let err = ringio::spawn(async { ringio::run(async { 1 }) })
+            .await
+            .unwrap_err();
         assert!(err.is_panic());
         let msg = err.to_string();
         assert!(msg.contains("inside a running ringio runtime"), "{msg}");
         let inner = Builder::new().driver(d).build().unwrap();
-        let err = ringio::spawn(async move { inner.block_on(async { 2 }) }).await.unwrap_err();
-        assert!(err.to_string().contains("from inside a running ringio runtime"), "{err}");
+        let err = ringio::spawn(async move { inner.block_on(async { 2 }) })
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("from inside a running ringio runtime"),
+            "{err}"
+        );
         // The outer runtime still works.
         assert_eq!(ringio::spawn(async { 3 }).await.unwrap(), 3);
     });

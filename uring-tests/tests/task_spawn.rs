@@ -17,7 +17,9 @@ fn spawn_accepts_non_send_futures(d: Driver) {
     rt(d).block_on(async {
         let shared = Rc::new(RefCell::new(Vec::new()));
         let s = shared.clone();
-        ringio::spawn(async move { s.borrow_mut().push(1) }).await.unwrap();
+        ringio::spawn(async move { s.borrow_mut().push(1) })
+            .await
+            .unwrap();
         assert_eq!(*shared.borrow(), vec![1]);
     });
 }
@@ -62,7 +64,10 @@ fn abort_during_sleep_cancels_within_a_turn(d: Driver) {
         ringio::yield_now().await; // let it start sleeping
         let t0 = ringio::time::Instant::now();
         assert!(h.abort());
-        assert!(!h.is_finished(), "the future is dropped at the next turn, not inside abort()");
+        assert!(
+            !h.is_finished(),
+            "the future is dropped at the next turn, not inside abort()"
+        );
         let err = h.await.unwrap_err();
         assert!(err.is_cancelled() && !err.is_panic());
         assert!(dropped.get(), "the task's locals were dropped");
@@ -84,7 +89,9 @@ fn aborted_before_first_poll_never_runs(d: Driver) {
 
 fn panic_is_a_join_error_and_worker_survives(d: Driver) {
     rt(d).block_on(async {
-        let err = ringio::spawn(async { panic!("boom {}", 7) }).await.unwrap_err();
+        let err = ringio::spawn(async { panic!("boom {}", 7) })
+            .await
+            .unwrap_err();
         assert!(err.is_panic());
         assert!(err.to_string().ends_with("panicked: boom 7"), "{err}");
         let payload = err.into_panic();
@@ -136,11 +143,16 @@ fn current_task_id_name_location(d: Driver) {
     rt(d).block_on(async {
         let main = ringio::task::current().expect("block_on's future is a task");
         assert_eq!(main.name(), Some("main"));
+        let line = line!() + 1;
         let h = ringio::task::spawn_named("worker", async {
             let me = ringio::task::current().unwrap();
-            (me.id(), me.name().map(str::to_owned), me.location().file().to_owned(), me.location().line())
+            (
+                me.id(),
+                me.name().map(str::to_owned),
+                me.location().file().to_owned(),
+                me.location().line(),
+            )
         });
-        let line = line!() - 4;
         let id = h.id();
         let (got_id, name, file, got_line) = h.await.unwrap();
         assert_eq!(got_id, id);
@@ -176,7 +188,10 @@ impl Future for RemoteWait {
 fn wake_from_another_thread_reaches_sleeping_worker(d: Driver) {
     rt(d).block_on(async {
         for round in 0..50 {
-            let remote = Arc::new(Remote { done: AtomicBool::new(false), wakers: Mutex::new(Vec::new()) });
+            let remote = Arc::new(Remote {
+                done: AtomicBool::new(false),
+                wakers: Mutex::new(Vec::new()),
+            });
             let r = remote.clone();
             // The wait runs in a spawned task (inbox path) on even rounds and as the
             // main future on odd ones.
@@ -214,7 +229,9 @@ fn wakers_are_send_and_sync(_d: Driver) {
 
 fn many_tasks_spawn_and_join(d: Driver) {
     rt(d).block_on(async {
-        let handles: Vec<_> = (0..10_000u64).map(|i| ringio::spawn(async move { i * 2 })).collect();
+        let handles: Vec<_> = (0..10_000u64)
+            .map(|i| ringio::spawn(async move { i * 2 }))
+            .collect();
         let mut sum = 0;
         for h in handles {
             sum += h.await.unwrap();

@@ -68,8 +68,14 @@ fn buffer_kinds_and_slices(d: Driver) {
         c.write_all(&b"static-"[..]).await.0.unwrap();
         c.write_all("str-").await.0.unwrap();
         c.write_all(String::from("string-")).await.0.unwrap();
-        c.write_all(vec![b'b', b'o', b'x', b'-'].into_boxed_slice()).await.0.unwrap();
-        c.write_all(b"0123456789".to_vec().slice(3..6)).await.0.unwrap();
+        c.write_all(vec![b'b', b'o', b'x', b'-'].into_boxed_slice())
+            .await
+            .0
+            .unwrap();
+        c.write_all(b"0123456789".to_vec().slice(3..6))
+            .await
+            .0
+            .unwrap();
         let (res, buf) = s.read_exact(vec![0u8; 7 + 4 + 7 + 4 + 3]).await;
         res.unwrap();
         assert_eq!(&buf, b"static-str-string-box-345");
@@ -89,7 +95,13 @@ fn buffer_kinds_and_slices(d: Driver) {
 fn vectored_read_and_write(d: Driver) {
     rt(d).block_on(async {
         let (c, s) = pair().await;
-        let (n, bufs) = c.write_vectored(vec![b"hello ".to_vec(), b"vectored ".to_vec(), b"world".to_vec()]).await;
+        let (n, bufs) = c
+            .write_vectored(vec![
+                b"hello ".to_vec(),
+                b"vectored ".to_vec(),
+                b"world".to_vec(),
+            ])
+            .await;
         assert_eq!(n.unwrap(), 20);
         assert_eq!(bufs.len(), 3);
         let mut got = Vec::new();
@@ -101,10 +113,13 @@ fn vectored_read_and_write(d: Driver) {
             assert_eq!(b[0].len() + b[1].len(), n);
             got.extend_from_slice(&b[0]);
             got.extend_from_slice(&b[1]);
-            bufs = b.into_iter().map(|mut v| {
-                v.clear();
-                v
-            }).collect();
+            bufs = b
+                .into_iter()
+                .map(|mut v| {
+                    v.clear();
+                    v
+                })
+                .collect();
         }
         assert_eq!(got, b"hello vectored world");
     });
@@ -143,7 +158,10 @@ fn nodelay_option(d: Driver) {
 fn connect_refused_is_an_error(d: Driver) {
     rt(d).block_on(async {
         // Bind then drop, so the port is (almost certainly) closed.
-        let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let err = TcpStream::connect(addr).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
     });
@@ -155,7 +173,10 @@ fn peer_reset_is_an_io_error(d: Driver) {
         let addr = l.local_addr().unwrap();
         let t = std::thread::spawn(move || {
             let s = std::net::TcpStream::connect(addr).unwrap();
-            let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+            let linger = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
             // SAFETY: sets SO_LINGER on an open socket from a live struct of the right size.
             let rc = unsafe {
                 libc::setsockopt(
@@ -191,7 +212,9 @@ fn split_halves_from_two_tasks(d: Driver) {
         let s = Rc::new(s);
         // Server: echo with a reader task and a writer task sharing the stream.
         let (tx_s, rx_s) = (s.clone(), s.clone());
-        let pending = Rc::new(std::cell::RefCell::new(std::collections::VecDeque::<Vec<u8>>::new()));
+        let pending = Rc::new(std::cell::RefCell::new(
+            std::collections::VecDeque::<Vec<u8>>::new(),
+        ));
         let (p1, p2) = (pending.clone(), pending.clone());
         let reader = ringio::spawn(async move {
             let mut total = 0;
@@ -254,7 +277,10 @@ fn reunite_mismatched_halves_fails(d: Driver) {
         let (ra, _wa) = a.into_split();
         let (_rb, wb) = b.into_split();
         let err = ra.reunite(wb).unwrap_err();
-        assert_eq!(err.to_string(), "tried to reunite halves of different streams");
+        assert_eq!(
+            err.to_string(),
+            "tried to reunite halves of different streams"
+        );
     });
 }
 

@@ -3,7 +3,9 @@
 mod support;
 
 use ringio::runtime::{metrics, Driver};
-use ringio::time::{interval, sleep, sleep_until, timeout, timeout_at, Instant, MissedTickBehavior};
+use ringio::time::{
+    interval, sleep, sleep_until, timeout, timeout_at, Instant, MissedTickBehavior,
+};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::pin;
@@ -19,8 +21,14 @@ fn sleep_ends_at_deadline_never_earlier(d: Driver) {
         sleep(Duration::from_secs(5)).await;
         let slept = t0.elapsed();
         assert!(slept >= Duration::from_secs(5), "woke early: {slept:?}");
-        assert!(slept < Duration::from_secs(5) + Duration::from_millis(2), "woke late: {slept:?}");
-        assert!(wall.elapsed() < Duration::from_secs(2), "the paused clock should jump");
+        assert!(
+            slept < Duration::from_secs(5) + Duration::from_millis(2),
+            "woke late: {slept:?}"
+        );
+        assert!(
+            wall.elapsed() < Duration::from_secs(2),
+            "the paused clock should jump"
+        );
         // Sub-millisecond deadlines are never early either.
         for micros in [1u64, 999, 1001, 1500, 2_000_001] {
             let t = Instant::now();
@@ -101,7 +109,10 @@ fn sleeps_fire_in_deadline_order(d: Driver) {
         for h in handles {
             h.await.unwrap();
         }
-        assert_eq!(*order.borrow(), vec![1, 10, 70, 300, 64 * 64 + 3, 5000, 64 * 64 * 64 * 2]);
+        assert_eq!(
+            *order.borrow(),
+            vec![1, 10, 70, 300, 64 * 64 + 3, 5000, 64 * 64 * 64 * 2]
+        );
     });
 }
 
@@ -154,7 +165,11 @@ fn timeout_passes_through_ready_value(d: Driver) {
         assert_eq!(Instant::now(), at);
         // Nested: the outer, earlier deadline wins.
         let t0 = Instant::now();
-        let outer = timeout(Duration::from_secs(1), timeout(Duration::from_secs(2), sleep(Duration::from_secs(3)))).await;
+        let outer = timeout(
+            Duration::from_secs(1),
+            timeout(Duration::from_secs(2), sleep(Duration::from_secs(3))),
+        )
+        .await;
         assert!(outer.is_err());
         assert_eq!(t0.elapsed(), Duration::from_secs(1));
         assert_eq!(metrics().timers, 0);

@@ -4,5 +4,7 @@
 mod net;
 mod nop;
 
-pub(crate) use net::{Accept, LateAccepts, Connect, Recv, RecvVectored, Send, SendVectored, Shutdown};
+pub(crate) use net::{
+    Accept, Connect, LateAccepts, Recv, RecvVectored, Send, SendVectored, Shutdown,
+};
 pub(crate) use nop::Nop;

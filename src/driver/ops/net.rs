@@ -9,10 +9,10 @@ use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::sys::{syscall, RawSockAddr};
 use crate::driver::{Interest, Operation, Readiness};
 use io_uring::{opcode, squeue, types};
-use std::io;
-use std::net::{Shutdown as How, SocketAddr};
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::io;
+use std::net::{Shutdown as How, SocketAddr};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
@@ -37,7 +37,11 @@ pub(crate) struct Accept {
 
 impl Accept {
     pub(crate) fn new(fd: RawFd, late: LateAccepts) -> Accept {
-        Accept { fd, addr: RawSockAddr::empty(), late }
+        Accept {
+            fd,
+            addr: RawSockAddr::empty(),
+            late,
+        }
     }
 }
 
@@ -47,9 +51,13 @@ unsafe impl Operation for Accept {
     type Output = io::Result<(OwnedFd, SocketAddr)>;
 
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::Accept::new(types::Fd(self.fd), self.addr.as_mut_ptr(), &mut self.addr.len)
-            .flags(ACCEPT_FLAGS)
-            .build()
+        opcode::Accept::new(
+            types::Fd(self.fd),
+            self.addr.as_mut_ptr(),
+            &mut self.addr.len,
+        )
+        .flags(ACCEPT_FLAGS)
+        .build()
     }
 
     fn readiness(&self) -> Readiness {
@@ -59,7 +67,13 @@ unsafe impl Operation for Accept {
     fn attempt(&mut self) -> io::Result<u32> {
         self.addr = RawSockAddr::empty();
         // SAFETY: `addr` is writable storage of `addr.len` bytes.
-        syscall!(accept4(self.fd, self.addr.as_mut_ptr(), &mut self.addr.len, ACCEPT_FLAGS)).map(|fd| fd as u32)
+        syscall!(accept4(
+            self.fd,
+            self.addr.as_mut_ptr(),
+            &mut self.addr.len,
+            ACCEPT_FLAGS
+        ))
+        .map(|fd| fd as u32)
     }
 
     fn release_orphan(self: Box<Self>, result: io::Result<u32>) {
@@ -75,7 +89,7 @@ unsafe impl Operation for Accept {
         let fd = result? as RawFd;
         // SAFETY: the kernel just created `fd` for us and nobody else has it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let addr = self.addr.to_std()?;
+        let addr = self.addr.socket_addr()?;
         Ok((fd, addr))
     }
 }
@@ -90,7 +104,11 @@ pub(crate) struct Connect {
 
 impl Connect {
     pub(crate) fn new(fd: RawFd, addr: &SocketAddr) -> Connect {
-        Connect { fd, addr: RawSockAddr::from_std(addr), started: false }
+        Connect {
+            fd,
+            addr: RawSockAddr::from_std(addr),
+            started: false,
+        }
     }
 }
 
@@ -206,7 +224,13 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
     fn attempt(&mut self) -> io::Result<u32> {
         let len = self.buf.bytes_init();
         // SAFETY: the buffer's first `bytes_init` bytes are initialised.
-        syscall!(send(self.fd, self.buf.stable_ptr().cast(), len, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+        syscall!(send(
+            self.fd,
+            self.buf.stable_ptr().cast(),
+            len,
+            libc::MSG_NOSIGNAL
+        ))
+        .map(|n| n as u32)
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {
@@ -217,7 +241,10 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
 /// Builds the iovec array of `bufs`: for reading, each buffer's whole capacity.
 fn iovecs_mut<B: IoBufMut>(bufs: &mut [B]) -> Vec<libc::iovec> {
     bufs.iter_mut()
-        .map(|b| libc::iovec { iov_base: b.stable_mut_ptr().cast(), iov_len: b.bytes_total() })
+        .map(|b| libc::iovec {
+            iov_base: b.stable_mut_ptr().cast(),
+            iov_len: b.bytes_total(),
+        })
         .collect()
 }
 
@@ -242,7 +269,12 @@ unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::Readv::new(types::Fd(self.fd), self.iovecs.as_ptr(), self.iovecs.len() as u32).build()
+        opcode::Readv::new(
+            types::Fd(self.fd),
+            self.iovecs.as_ptr(),
+            self.iovecs.len() as u32,
+        )
+        .build()
     }
 
     fn readiness(&self) -> Readiness {
@@ -251,7 +283,12 @@ unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
 
     fn attempt(&mut self) -> io::Result<u32> {
         // SAFETY: the iovecs describe writable buffer memory the op owns.
-        syscall!(readv(self.fd, self.iovecs.as_ptr(), self.iovecs.len() as i32)).map(|n| n as u32)
+        syscall!(readv(
+            self.fd,
+            self.iovecs.as_ptr(),
+            self.iovecs.len() as i32
+        ))
+        .map(|n| n as u32)
     }
 
     fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
@@ -283,13 +320,21 @@ impl<B: IoBuf> SendVectored<B> {
     pub(crate) fn new(fd: RawFd, bufs: Vec<B>) -> SendVectored<B> {
         let mut iovecs: Vec<libc::iovec> = bufs
             .iter()
-            .map(|b| libc::iovec { iov_base: b.stable_ptr() as *mut _, iov_len: b.bytes_init() })
+            .map(|b| libc::iovec {
+                iov_base: b.stable_ptr() as *mut _,
+                iov_len: b.bytes_init(),
+            })
             .collect();
         // SAFETY: msghdr is plain data for which all-zeroes is valid (no name, no control).
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         msg.msg_iov = iovecs.as_mut_ptr();
         msg.msg_iovlen = iovecs.len();
-        SendVectored { fd, bufs, iovecs, msg }
+        SendVectored {
+            fd,
+            bufs,
+            iovecs,
+            msg,
+        }
     }
 }
 
@@ -301,7 +346,9 @@ unsafe impl<B: IoBuf> Operation for SendVectored<B> {
 
     fn uring_entry(&mut self) -> squeue::Entry {
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
-        opcode::SendMsg::new(types::Fd(self.fd), &self.msg).flags(libc::MSG_NOSIGNAL as u32).build()
+        opcode::SendMsg::new(types::Fd(self.fd), &self.msg)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
     }
 
     fn readiness(&self) -> Readiness {

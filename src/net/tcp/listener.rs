@@ -32,7 +32,11 @@ impl Default for BindOptions {
 impl BindOptions {
     /// SO_REUSEADDR on, SO_REUSEPORT off, a backlog of 1024.
     pub fn new() -> BindOptions {
-        BindOptions { reuse_addr: true, reuse_port: false, backlog: 1024 }
+        BindOptions {
+            reuse_addr: true,
+            reuse_port: false,
+            backlog: 1024,
+        }
     }
 
     /// SO_REUSEADDR: rebind a port that has connections in TIME_WAIT.
@@ -102,7 +106,8 @@ impl TcpListener {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
+        Err(last
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
     }
 
     /// Wraps a bound, listening std listener (made non-blocking here).
@@ -116,7 +121,10 @@ impl TcpListener {
     }
 
     fn from_fd(fd: OwnedFd) -> TcpListener {
-        TcpListener { fd: Fd::new(fd), late: Default::default() }
+        TcpListener {
+            fd: Fd::new(fd),
+            late: Default::default(),
+        }
     }
 
     /// Accepts a connection. The new stream is non-blocking and close-on-exec.
@@ -144,7 +152,10 @@ impl TcpListener {
     ///
     /// As `getsockname(2)`.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        SockRef::from(&self.fd.as_fd()).local_addr()?.as_socket().ok_or_else(not_inet)
+        SockRef::from(&self.fd.as_fd())
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(not_inet)
     }
 }
 
@@ -155,7 +166,11 @@ impl AsRawFd for TcpListener {
 }
 
 fn bind_one(addr: SocketAddr, options: &BindOptions) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
     socket.set_reuse_address(options.reuse_addr)?;
     if options.reuse_port {
         socket.set_reuse_port(true)?;
@@ -166,5 +181,8 @@ fn bind_one(addr: SocketAddr, options: &BindOptions) -> io::Result<TcpListener> 
 }
 
 pub(super) fn not_inet() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, "not an IPv4 or IPv6 socket address")
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "not an IPv4 or IPv6 socket address",
+    )
 }

@@ -84,18 +84,21 @@ impl OwnedReadHalf {
     }
 
     /// The stream both halves share.
-    pub fn as_ref(&self) -> &TcpStream {
+    pub fn get_ref(&self) -> &TcpStream {
         &self.stream
     }
 }
 
 impl OwnedWriteHalf {
     pub(super) fn new(stream: Rc<TcpStream>) -> OwnedWriteHalf {
-        OwnedWriteHalf { stream, shutdown_on_drop: true }
+        OwnedWriteHalf {
+            stream,
+            shutdown_on_drop: true,
+        }
     }
 
     /// The stream both halves share.
-    pub fn as_ref(&self) -> &TcpStream {
+    pub fn get_ref(&self) -> &TcpStream {
         &self.stream
     }
 }

@@ -49,8 +49,14 @@ impl TcpStream {
     /// Dropping the future abandons the attempt; the half-made socket is closed once the
     /// kernel lets go of it.
     pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
-        let stream = TcpStream { fd: Fd::new(OwnedFd::from(socket)) };
+        let socket = Socket::new(
+            Domain::for_address(addr),
+            Type::STREAM.nonblocking().cloexec(),
+            Some(Protocol::TCP),
+        )?;
+        let stream = TcpStream {
+            fd: Fd::new(OwnedFd::from(socket)),
+        };
         Op::new(Connect::new(stream.fd.for_op(), &addr)).await?;
         Ok(stream)
     }
@@ -126,7 +132,10 @@ impl TcpStream {
     /// back together.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         let stream = Rc::new(self);
-        (OwnedReadHalf::new(stream.clone()), OwnedWriteHalf::new(stream))
+        (
+            OwnedReadHalf::new(stream.clone()),
+            OwnedWriteHalf::new(stream),
+        )
     }
 
     fn sock(&self) -> SockRef<'_> {

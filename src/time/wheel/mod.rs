@@ -91,6 +91,7 @@ impl Wheel {
     }
 
     /// The last tick that [`advance`](Self::advance) moved to.
+    #[cfg(test)]
     pub(crate) fn elapsed(&self) -> u64 {
         self.elapsed
     }
@@ -209,6 +210,7 @@ impl Wheel {
     }
 
     /// True when no entry is held, pending or fired.
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

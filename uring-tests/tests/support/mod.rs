@@ -15,7 +15,12 @@ pub fn rt(driver: Driver) -> Runtime {
         .driver(driver)
         .build()
         .unwrap_or_else(|e| panic!("{driver:?} runtime failed to start: {e}"));
-    assert_eq!(rt.driver_info().driver(), driver, "asked for {driver:?}, got {}", rt.driver_info());
+    assert_eq!(
+        rt.driver_info().driver(),
+        driver,
+        "asked for {driver:?}, got {}",
+        rt.driver_info()
+    );
     rt
 }
 
@@ -32,7 +37,9 @@ pub fn paused(driver: Driver) -> Runtime {
 
 /// Entries in /proc/self/fd right now.
 pub fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").expect("read /proc/self/fd").count()
+    std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .count()
 }
 
 /// A tiny deterministic random number generator (xorshift64*), so failures repeat.
