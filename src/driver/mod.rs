@@ -248,6 +248,14 @@ impl Backend {
         }
     }
 
+    /// (submission-queue-full events, completion-queue overflows); zero on epoll.
+    pub(crate) fn queue_events(&self) -> (u64, u64) {
+        match self {
+            Backend::Uring(u) => u.queue_events(),
+            Backend::Epoll(_) => (0, 0),
+        }
+    }
+
     /// Forgets what the backend knows of `fd`, which is about to be closed.
     pub(crate) fn forget_fd(&mut self, fd: RawFd) {
         if let Backend::Epoll(e) = self {

@@ -55,6 +55,11 @@ impl<T: Operation> Op<T> {
 
     /// One readiness-face step: attempt, and on `WouldBlock` (re)register interest.
     fn poll_epoll(&mut self, cx: &mut Context<'_>) -> Poll<T::Output> {
+        if context::try_with_core(|core| core.take_op_budget()) == Some(false) {
+            // This poll has completed enough operations without waiting: yield.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let data = self.data.as_mut().expect("op polled after completion");
         loop {
             let result = data.attempt();

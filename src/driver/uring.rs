@@ -83,6 +83,10 @@ pub(crate) struct Uring {
     /// Where the armed eventfd read writes; boxed so its address is stable.
     wake_buf: Box<u64>,
     wake_armed: bool,
+    /// Pushes that found the submission queue full and submitted to make room.
+    sq_full: u64,
+    /// Reaps that found the kernel holding overflowed completions.
+    cq_overflow: u64,
 }
 
 impl Uring {
@@ -125,6 +129,8 @@ impl Uring {
             unparker: Arc::new(Unparker::new()?),
             wake_buf: Box::new(0),
             wake_armed: false,
+            sq_full: 0,
+            cq_overflow: 0,
         };
         Ok((uring, info))
     }
@@ -135,6 +141,11 @@ impl Uring {
 
     pub(crate) fn in_flight(&self) -> usize {
         self.ops.len()
+    }
+
+    /// (submission-queue-full events, completion-queue overflows) so far.
+    pub(crate) fn queue_events(&self) -> (u64, u64) {
+        (self.sq_full, self.cq_overflow)
     }
 
     /// Queues `entry` for an operation whose box the caller holds; returns its slot.
@@ -236,6 +247,7 @@ impl Uring {
             if unsafe { self.ring.submission().push(entry) }.is_ok() {
                 return;
             }
+            self.sq_full += 1;
             self.flush_submissions();
         }
     }
@@ -278,6 +290,7 @@ impl Uring {
             if !self.ring.submission().cq_overflow() {
                 return;
             }
+            self.cq_overflow += 1;
             // SAFETY: a plain enter with no argument struct; GETEVENTS flushes the
             // kernel's overflow list into the now-empty completion queue.
             let _ = unsafe {

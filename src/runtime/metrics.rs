@@ -20,6 +20,12 @@ pub struct Metrics {
     /// On io_uring: operations the kernel still holds, orphans of dropped futures
     /// included. On epoll: operations waiting for readiness.
     pub ops_in_flight: usize,
+    /// io_uring: times an operation found the submission queue full, so the queue was
+    /// submitted to make room (never dropped).
+    pub sq_full_events: u64,
+    /// io_uring: times the kernel held completions that overflowed the completion
+    /// queue, and the worker flushed them.
+    pub cq_overflows: u64,
 }
 
 /// A snapshot of the current worker's counts.
@@ -28,10 +34,16 @@ pub struct Metrics {
 ///
 /// Outside a ringio runtime.
 pub fn metrics() -> Metrics {
-    context::with_core(|core| Metrics {
-        alive_tasks: core.task_count(),
-        timers: core.timers.len(),
-        ops_in_flight: core.driver.borrow().in_flight(),
+    context::with_core(|core| {
+        let driver = core.driver.borrow();
+        let (sq_full_events, cq_overflows) = driver.queue_events();
+        Metrics {
+            alive_tasks: core.task_count(),
+            timers: core.timers.len(),
+            ops_in_flight: driver.in_flight(),
+            sq_full_events,
+            cq_overflows,
+        }
     })
 }
 

@@ -35,6 +35,11 @@ use std::time::Duration;
 /// Tasks run per loop turn before the worker reaps I/O again.
 const BUDGET: usize = 256;
 
+/// Operations one poll of a task may complete without waiting before it is made to
+/// yield. On epoll a read of a socket that always has data never waits; without this a
+/// busy connection's task would starve every other task and the driver.
+const OP_BUDGET: u32 = 128;
+
 /// The part of a worker other threads can reach.
 pub(crate) struct Shared {
     /// Wakes from other threads: (slab key, task id).
@@ -87,6 +92,8 @@ pub(crate) struct Core {
     /// Finished tasks' waker handles that nobody else holds, for reuse.
     waker_pool: RefCell<Vec<Arc<TaskWaker>>>,
     current: Cell<Current>,
+    /// What is left of [`OP_BUDGET`] in the current poll.
+    op_budget: Cell<u32>,
     main_info: RefCell<Option<TaskInfo>>,
     /// Scratch space reused every turn.
     fired: RefCell<Vec<Waker>>,
@@ -109,6 +116,7 @@ impl Core {
             run_queue: RefCell::new(VecDeque::with_capacity(64)),
             waker_pool: RefCell::new(Vec::new()),
             current: Cell::new(Current::Nobody),
+            op_budget: Cell::new(OP_BUDGET),
             main_info: RefCell::new(None),
             fired: RefCell::new(Vec::new()),
             inbox_scratch: RefCell::new(Vec::new()),
@@ -182,6 +190,18 @@ impl Core {
         }
     }
 
+    /// Takes one unit of the current poll's budget for completing an operation without
+    /// waiting; `false` when it is spent and the task should yield.
+    pub(crate) fn take_op_budget(&self) -> bool {
+        match self.op_budget.get() {
+            0 => false,
+            n => {
+                self.op_budget.set(n - 1);
+                true
+            }
+        }
+    }
+
     /// Tasks alive on this worker.
     pub(crate) fn task_count(&self) -> usize {
         self.tasks.borrow().len()
@@ -193,6 +213,7 @@ impl Core {
             _ => return,
         };
         self.current.set(Current::Task(key));
+        self.op_budget.set(OP_BUDGET);
         let finished = task.run();
         self.current.set(Current::Nobody);
         if finished {
@@ -293,6 +314,7 @@ impl Core {
         loop {
             if self.shared.main_woken.swap(false, Ordering::AcqRel) {
                 self.current.set(Current::Main);
+                self.op_budget.set(OP_BUDGET);
                 let polled = future.as_mut().poll(&mut cx);
                 self.current.set(Current::Nobody);
                 if let Poll::Ready(v) = polled {

@@ -57,7 +57,9 @@ fn entries_are_configurable(d: Driver) {
     if d == Driver::Uring {
         assert_eq!(rt.driver_info().entries(), 1024);
     }
-    // A tiny queue still runs many ops at once: a full queue is submitted, not dropped.
+    // A tiny queue still runs many ops at once: a full submission queue is submitted,
+    // not dropped, and completions beyond the completion queue's 16 slots overflow
+    // into the kernel and are flushed, not lost.
     let rt = Builder::new().driver(d).entries(4).build().unwrap();
     rt.block_on(async {
         let handles: Vec<_> = (0..200)
@@ -66,6 +68,12 @@ fn entries_are_configurable(d: Driver) {
         for h in handles {
             h.await.unwrap().unwrap();
         }
+        let m = ringio::runtime::metrics();
+        if d == Driver::Uring {
+            assert!(m.sq_full_events > 0, "{m:?}");
+            assert!(m.cq_overflows > 0, "{m:?}");
+        }
+        assert_eq!(m.ops_in_flight, 0);
     });
 }
 
@@ -135,7 +143,41 @@ fn spawn_outside_runtime_panics_clearly(_d: Driver) {
     assert!(msg.contains("within a ringio runtime"), "{msg}");
 }
 
+/// A task whose operations always complete at once (on epoll: a socket that always has
+/// data) still lets other tasks run.
+fn busy_task_yields_to_others(d: Driver) {
+    use ringio::io::{AsyncReadOwned, AsyncWriteOwned};
+    rt(d).block_on(async {
+        let l = ringio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = ringio::net::TcpStream::connect(l.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        c.write_all(vec![7u8; 100_000]).await.0.unwrap();
+        let ticks = Rc::new(Cell::new(0u32));
+        let t = ticks.clone();
+        let ticker = ringio::spawn(async move {
+            loop {
+                t.set(t.get() + 1);
+                ringio::yield_now().await;
+            }
+        });
+        // 10,000 one-byte reads, each of which finds data waiting.
+        for _ in 0..10_000 {
+            let (n, _) = s.read(Vec::with_capacity(1)).await;
+            assert_eq!(n.unwrap(), 1);
+        }
+        ticker.abort();
+        assert!(
+            ticks.get() >= 10,
+            "the other task ran only {} times",
+            ticks.get()
+        );
+    });
+}
+
 both_drivers!(
+    busy_task_yields_to_others,
     block_on_returns_value,
     block_on_is_reusable_and_tasks_persist,
     driver_info_names_backend_and_flags,

@@ -92,6 +92,27 @@ fn buffer_kinds_and_slices(d: Driver) {
     });
 }
 
+fn bytes_buffers(d: Driver) {
+    rt(d).block_on(async {
+        let (c, s) = pair().await;
+        c.write_all(bytes::Bytes::from_static(b"frozen-"))
+            .await
+            .0
+            .unwrap();
+        let mut m = bytes::BytesMut::with_capacity(16);
+        m.extend_from_slice(b"mutable");
+        c.write_all(m).await.0.unwrap();
+        let (res, got) = s.read_exact(bytes::BytesMut::zeroed(14)).await;
+        res.unwrap();
+        assert_eq!(&got[..], b"frozen-mutable");
+        // Reading into spare capacity sets the initialised length.
+        c.write_all(b"cap").await.0.unwrap();
+        let (n, got) = s.read(bytes::BytesMut::with_capacity(8)).await;
+        assert_eq!(n.unwrap(), 3);
+        assert_eq!(&got[..], b"cap");
+    });
+}
+
 fn vectored_read_and_write(d: Driver) {
     rt(d).block_on(async {
         let (c, s) = pair().await;
@@ -334,6 +355,7 @@ both_drivers!(
     bind_accept_connect_addresses,
     read_write_exact_all,
     buffer_kinds_and_slices,
+    bytes_buffers,
     vectored_read_and_write,
     shutdown_gives_peer_eof,
     nodelay_option,
