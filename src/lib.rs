@@ -60,3 +60,8 @@ pub mod prelude {
     pub use crate::io::{AsyncReadOwned, AsyncWriteOwned};
 }
 pub use task::{spawn, yield_now, JoinHandle};
+
+/// The README's examples, compiled and run as doc tests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -19,7 +19,7 @@
 //! `wheel/`), so inserting and cancelling a timer are O(1) and a dropped [`Sleep`]
 //! leaves nothing behind. The worker fires expired timers once per loop turn and bounds
 //! its wait for I/O by the wheel's next expiration. Times are measured on the worker's
-//! [`Clock`]: the real monotonic clock, or a paused one that jumps straight to the next
+//! clock: the real monotonic clock, or a paused one that jumps straight to the next
 //! timer whenever every task is idle (`Builder::start_paused`).
 
 mod clock;
