@@ -42,6 +42,7 @@ mod driver;
 pub mod io;
 pub mod net;
 pub mod runtime;
+pub mod sync;
 pub mod task;
 pub mod time;
 
@@ -59,7 +60,7 @@ pub mod prelude {
     pub use crate::buf::{IoBuf, IoBufMut};
     pub use crate::io::{AsyncReadOwned, AsyncWriteOwned};
 }
-pub use task::{spawn, yield_now, JoinHandle};
+pub use task::{spawn, spawn_on, yield_now, JoinHandle};
 
 /// The README's examples, compiled and run as doc tests so they stay true.
 #[doc = include_str!("../README.md")]

@@ -248,6 +248,22 @@ impl Backend {
         }
     }
 
+    /// The ring fd other workers may MSG_RING to wake this one (io_uring with MSG_RING).
+    pub(crate) fn msg_ring_fd(&self) -> Option<RawFd> {
+        match self {
+            Backend::Uring(u) => u.msg_ring_fd(),
+            Backend::Epoll(_) => None,
+        }
+    }
+
+    /// Queues a MSG_RING wake for ring `target`; false where this backend cannot.
+    pub(crate) fn send_msg_ring(&mut self, target: RawFd) -> bool {
+        match self {
+            Backend::Uring(u) => u.send_msg_ring(target),
+            Backend::Epoll(_) => false,
+        }
+    }
+
     /// (submission-queue-full events, completion-queue overflows); zero on epoll.
     pub(crate) fn queue_events(&self) -> (u64, u64) {
         match self {

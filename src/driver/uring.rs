@@ -26,6 +26,7 @@ use super::{DriverConfig, DriverInfo, Operation, Unparker};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use slab::Slab;
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -34,6 +35,9 @@ use std::time::Duration;
 const CANCEL_TAG: u64 = u64::MAX;
 /// `user_data` of the armed read of the unpark eventfd.
 const WAKE_TAG: u64 = u64::MAX - 1;
+/// `user_data` of the completion another worker's MSG_RING posts into this ring: its
+/// only job is to end this ring's wait.
+const MSG_WAKE_TAG: u64 = u64::MAX - 2;
 
 /// Opcodes ringio submits; a kernel lacking any of them gets the epoll backend.
 const REQUIRED_OPCODES: &[(u8, &str)] = &[
@@ -87,6 +91,8 @@ pub(crate) struct Uring {
     sq_full: u64,
     /// Reaps that found the kernel holding overflowed completions.
     cq_overflow: u64,
+    /// The kernel has IORING_OP_MSG_RING and CQE_SKIP_SUCCESS (Linux 5.18).
+    msg_ring: bool,
 }
 
 impl Uring {
@@ -114,6 +120,11 @@ impl Uring {
             )));
         }
         flags.extend(["NODROP", "EXT_ARG"]);
+        let msg_ring = probe.is_supported(opcode::MsgRingData::CODE)
+            && ring.params().is_feature_skip_cqe_on_success();
+        if msg_ring {
+            flags.push("MSG_RING");
+        }
         if ring.params().is_feature_fast_poll() {
             flags.push("FAST_POLL");
         }
@@ -131,6 +142,7 @@ impl Uring {
             wake_armed: false,
             sq_full: 0,
             cq_overflow: 0,
+            msg_ring,
         };
         Ok((uring, info))
     }
@@ -141,6 +153,28 @@ impl Uring {
 
     pub(crate) fn in_flight(&self) -> usize {
         self.ops.len()
+    }
+
+    /// This ring's fd, for other workers' MSG_RING wakes, if the kernel supports them.
+    pub(crate) fn msg_ring_fd(&self) -> Option<RawFd> {
+        self.msg_ring.then(|| self.ring.as_raw_fd())
+    }
+
+    /// Queues a MSG_RING that posts a wake-up completion into the ring `target`. It is
+    /// submitted with this ring's next `io_uring_enter`, so it costs no syscall of its
+    /// own. False if this kernel lacks MSG_RING.
+    pub(crate) fn send_msg_ring(&mut self, target: RawFd) -> bool {
+        if !self.msg_ring {
+            return false;
+        }
+        let entry = opcode::MsgRingData::new(types::Fd(target), 0, MSG_WAKE_TAG, None)
+            .build()
+            .flags(squeue::Flags::SKIP_SUCCESS)
+            .user_data(CANCEL_TAG);
+        // SAFETY: a MSG_RING data entry carries no pointers; `target` is a ring fd that
+        // its runtime keeps open until every worker has stopped.
+        unsafe { self.push(&entry) };
+        true
     }
 
     /// (submission-queue-full events, completion-queue overflows) so far.
@@ -304,7 +338,7 @@ impl Uring {
 
 fn dispatch(ops: &mut Slab<Lifecycle>, wake_armed: &mut bool, cqe: cqueue::Entry) {
     match cqe.user_data() {
-        CANCEL_TAG => {}
+        CANCEL_TAG | MSG_WAKE_TAG => {}
         WAKE_TAG => *wake_armed = false,
         key => {
             let key = key as usize;

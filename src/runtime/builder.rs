@@ -1,8 +1,10 @@
 //! [`Builder`]: how a runtime is configured.
 
-use super::Runtime;
+use super::blocking::BlockingPool;
+use super::{available_cpus, Runtime};
 use crate::driver::Driver;
 use std::io;
+use std::time::Duration;
 
 /// Configures and builds a [`Runtime`].
 ///
@@ -21,6 +23,12 @@ pub struct Builder {
     pub(crate) entries: u32,
     pub(crate) start_paused: bool,
     pub(crate) driver: Option<Driver>,
+    pub(crate) workers: usize,
+    pub(crate) pin: Option<bool>,
+    pub(crate) cpus: Option<Vec<usize>>,
+    pub(crate) msg_ring: bool,
+    pub(crate) blocking_threads: usize,
+    pub(crate) shutdown_timeout: Duration,
 }
 
 impl Default for Builder {
@@ -30,14 +38,86 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// The defaults: 256 submission queue entries, the real clock, and the backend
-    /// from `RINGIO_DRIVER` or else [`Driver::Auto`].
+    /// The defaults: one worker (this thread), 256 submission queue entries, the real
+    /// clock, and the backend from `RINGIO_DRIVER` or else [`Driver::Auto`].
     pub fn new() -> Builder {
         Builder {
             entries: 256,
             start_paused: false,
             driver: None,
+            workers: 1,
+            pin: None,
+            cpus: None,
+            msg_ring: true,
+            blocking_threads: BlockingPool::default_size(),
+            shutdown_timeout: Duration::from_secs(300),
         }
+    }
+
+    /// One worker per CPU this process may run on (its affinity mask), each pinned to
+    /// its CPU: the thread-per-core shape.
+    ///
+    /// ```
+    /// let cpus = ringio::runtime::available_cpus();
+    /// let rt = ringio::Builder::new_per_core().build().unwrap();
+    /// assert_eq!(rt.workers(), cpus.len());
+    /// ```
+    pub fn new_per_core() -> Builder {
+        let mut b = Builder::new();
+        b.workers = available_cpus().len().max(1);
+        b
+    }
+
+    /// How many workers (event loops, each with its own ring and timers). The thread
+    /// that builds the runtime is worker 0 and runs its loop inside
+    /// [`Runtime::block_on`]; workers 1.. are threads of their own
+    /// (`ringio-worker-N`). Workers are pinned to CPUs by default when there is more
+    /// than one.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is zero.
+    pub fn workers(&mut self, n: usize) -> &mut Builder {
+        assert!(n > 0, "a runtime needs at least one worker");
+        self.workers = n;
+        self
+    }
+
+    /// Pins worker `i` to CPU `cpus[i % cpus.len()]` with `sched_setaffinity` (default:
+    /// on when there is more than one worker). Worker 0's thread gets its old affinity
+    /// back when the runtime is dropped.
+    pub fn pin_workers(&mut self, pin: bool) -> &mut Builder {
+        self.pin = Some(pin);
+        self
+    }
+
+    /// The CPUs to pin workers to, in worker order (default: the CPUs of this process's
+    /// affinity mask). Implies pinning.
+    pub fn cpus(&mut self, cpus: Vec<usize>) -> &mut Builder {
+        self.cpus = Some(cpus);
+        self.pin = Some(true);
+        self
+    }
+
+    /// Whether an io_uring worker wakes another with IORING_OP_MSG_RING (default, where
+    /// the kernel has it) rather than by writing that worker's eventfd. MSG_RING rides
+    /// on the sender's next `io_uring_enter`, so it costs no syscall of its own.
+    pub fn msg_ring(&mut self, on: bool) -> &mut Builder {
+        self.msg_ring = on;
+        self
+    }
+
+    /// The most threads the blocking pool starts (default min(32, CPUs + 4)).
+    pub fn blocking_threads(&mut self, n: usize) -> &mut Builder {
+        self.blocking_threads = n.max(1);
+        self
+    }
+
+    /// How long dropping the runtime waits for blocking-pool work to finish before it
+    /// warns and leaves those threads behind (default 300 s, as asyncio's).
+    pub fn shutdown_timeout(&mut self, timeout: Duration) -> &mut Builder {
+        self.shutdown_timeout = timeout;
+        self
     }
 
     /// io_uring submission queue entries (rounded up to a power of two). The completion

@@ -7,14 +7,19 @@
 //! assert_eq!(answer, 42);
 //! ```
 
+mod affinity;
+mod blocking;
 mod builder;
 pub(crate) mod context;
+mod handle;
 mod metrics;
 #[allow(clippy::module_inception)]
 mod runtime;
 pub(crate) mod worker;
 
 pub use crate::driver::{Driver, DriverInfo};
+pub use affinity::available_cpus;
 pub use builder::Builder;
+pub use handle::{Handle, SpawnError};
 pub use metrics::{metrics, nop, Metrics};
 pub use runtime::{run, Runtime};

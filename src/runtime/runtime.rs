@@ -1,20 +1,29 @@
 //! [`Runtime`] and [`run`].
 
-use super::worker::Core;
+use super::affinity::{self, available_cpus};
+use super::blocking::BlockingPool;
+use super::handle::{Handle, RuntimeShared};
+use super::worker::{Core, Shared};
 use super::{context, Builder};
-use crate::driver::{Backend, DriverConfig, DriverInfo};
+use crate::driver::{Backend, Driver, DriverConfig, DriverInfo};
 use crate::task::JoinHandle;
 use crate::time::{Clock, Timers};
+use nix::sched::CpuSet;
 use std::future::Future;
 use std::io;
 use std::panic::Location;
 use std::rc::Rc;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
-/// A single-threaded ringio runtime: one event loop, its driver and timers.
+/// A ringio runtime: one or more workers, each an event loop with its own driver and
+/// timers, pinned to its CPU when there are several.
 ///
 /// It is asyncio's `Runner`: [`block_on`](Runtime::block_on) may be called again and
-/// again, and tasks spawned in one call keep running in the next. Dropping the runtime
-/// drops every task, cancels what the kernel still holds and waits for it.
+/// again, and tasks spawned in one call keep running in the next. The thread that
+/// builds the runtime is worker 0; its loop runs inside `block_on`. Dropping the
+/// runtime stops every worker, drops every task, cancels and drains each ring, joins
+/// the worker threads, and waits for the blocking pool (up to the shutdown timeout).
 ///
 /// ```
 /// let rt = ringio::Runtime::new().unwrap();
@@ -24,6 +33,28 @@ use std::rc::Rc;
 pub struct Runtime {
     core: Rc<Core>,
     info: DriverInfo,
+    shared: Arc<RuntimeShared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    shutdown_timeout: Duration,
+    /// Worker 0's thread affinity before it was pinned.
+    old_mask: Option<CpuSet>,
+}
+
+/// What a worker thread needs to build its core.
+#[derive(Clone)]
+struct WorkerConfig {
+    driver: Driver,
+    driver_config: DriverConfig,
+    paused: bool,
+    msg_ring: bool,
+}
+
+impl WorkerConfig {
+    fn build_core(&self, index: usize) -> io::Result<(Core, DriverInfo)> {
+        let (backend, info) = Backend::new(self.driver, &self.driver_config)?;
+        let timers = Timers::new(Clock::new(self.paused));
+        Ok((Core::new(index, backend, timers, self.msg_ring), info))
+    }
 }
 
 impl Runtime {
@@ -36,22 +67,92 @@ impl Runtime {
         Builder::new().build()
     }
 
-    pub(crate) fn from_builder(
-        builder: &Builder,
-        driver: crate::driver::Driver,
-    ) -> io::Result<Runtime> {
-        let config = DriverConfig {
-            entries: builder.entries,
+    pub(crate) fn from_builder(builder: &Builder, driver: Driver) -> io::Result<Runtime> {
+        let n = builder.workers.max(1);
+        let cpus = builder.cpus.clone().unwrap_or_else(available_cpus);
+        let pin = builder.pin.unwrap_or(n > 1);
+        if pin && cpus.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no CPU to pin workers to",
+            ));
+        }
+        let config = WorkerConfig {
+            driver,
+            driver_config: DriverConfig {
+                entries: builder.entries,
+            },
+            paused: builder.start_paused,
+            msg_ring: builder.msg_ring,
         };
-        let (backend, info) = Backend::new(driver, &config)?;
-        let timers = Timers::new(Clock::new(builder.start_paused));
+        let old_mask = if pin { affinity::current_mask() } else { None };
+        if pin {
+            affinity::pin_current_thread(cpus[0])?;
+        }
+        let (core, info) = match config.build_core(0) {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(mask) = &old_mask {
+                    affinity::restore_mask(mask);
+                }
+                return Err(e);
+            }
+        };
+        let mut workers = vec![core.shared.clone()];
+        let mut threads = Vec::new();
+        let mut go = Vec::new();
+        for index in 1..n {
+            let (ready_tx, ready_rx) = mpsc::channel();
+            let (go_tx, go_rx) = mpsc::channel();
+            let cpu = pin.then(|| cpus[index % cpus.len()]);
+            let config = config.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("ringio-worker-{index}"))
+                .spawn(move || worker_thread(index, cpu, config, ready_tx, go_rx))?;
+            threads.push(thread);
+            match ready_rx.recv() {
+                Ok(Ok(shared)) => workers.push(shared),
+                failed => {
+                    // Dropping the `go` senders makes the started workers exit.
+                    drop(go);
+                    for t in threads {
+                        let _ = t.join();
+                    }
+                    if let Some(mask) = &old_mask {
+                        affinity::restore_mask(mask);
+                    }
+                    return Err(match failed {
+                        Ok(Err(e)) => e,
+                        _ => io::Error::other(format!("worker {index} died while starting")),
+                    });
+                }
+            }
+            go.push(go_tx);
+        }
+        let shared = Arc::new(RuntimeShared::new(
+            workers,
+            BlockingPool::new(builder.blocking_threads),
+        ));
+        core.runtime
+            .set(shared.clone())
+            .ok()
+            .expect("a new core has no runtime yet");
+        for g in go {
+            // A worker that already exited has nothing to start.
+            let _ = g.send(shared.clone());
+        }
         Ok(Runtime {
-            core: Rc::new(Core::new(backend, timers)),
+            core: Rc::new(core),
             info,
+            shared,
+            threads,
+            shutdown_timeout: builder.shutdown_timeout,
+            old_mask,
         })
     }
 
-    /// Runs `future` to completion on this thread, running spawned tasks meanwhile.
+    /// Runs `future` to completion on this thread (worker 0), running worker 0's tasks
+    /// meanwhile. The other workers run on their own threads all along.
     ///
     /// # Panics
     ///
@@ -61,7 +162,7 @@ impl Runtime {
         self.core.block_on(future, Location::caller())
     }
 
-    /// Spawns a task that starts at the next `block_on`.
+    /// Spawns a task on worker 0 that starts at the next `block_on`.
     ///
     /// ```
     /// let rt = ringio::Runtime::new().unwrap();
@@ -77,20 +178,124 @@ impl Runtime {
         self.core.spawn(future, None, Location::caller())
     }
 
+    /// Runs `make(i)` on every worker `i` (the future is built there, so it may be
+    /// `!Send`) and waits for all of them: the shape of "one listener per core".
+    /// Worker 0's share runs on this thread.
+    ///
+    /// # Panics
+    ///
+    /// If any worker's future panics (the first panic is resumed here).
+    ///
+    /// ```
+    /// let rt = ringio::Builder::new().workers(2).build().unwrap();
+    /// let ids = rt.run_on_each(|i| async move { (i, ringio::runtime::Handle::current_worker()) });
+    /// assert_eq!(ids, vec![(0, Some(0)), (1, Some(1))]);
+    /// ```
+    #[track_caller]
+    pub fn run_on_each<F, Fut>(&self, make: F) -> Vec<Fut::Output>
+    where
+        F: Fn(usize) -> Fut + Send + Sync + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let make = Arc::new(make);
+        let handle = self.handle();
+        self.block_on(async move {
+            let joins: Vec<_> = (0..handle.workers())
+                .map(|i| {
+                    let make = make.clone();
+                    handle
+                        .spawn_local_on(i, move || make(i))
+                        .expect("the runtime is running")
+                })
+                .collect();
+            let mut outputs = Vec::with_capacity(joins.len());
+            for join in joins {
+                match join.await {
+                    Ok(v) => outputs.push(v),
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => panic!("run_on_each: {e}"),
+                }
+            }
+            outputs
+        })
+    }
+
+    /// A handle for reaching this runtime's workers from any thread.
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.shared.clone())
+    }
+
+    /// How many workers the runtime has.
+    pub fn workers(&self) -> usize {
+        self.shared.workers.len()
+    }
+
     /// Which backend runs and with what flags; see [`DriverInfo`].
     pub fn driver_info(&self) -> &DriverInfo {
         &self.info
     }
 
-    /// Tasks spawned on this runtime that have not finished.
+    /// Tasks spawned on worker 0 that have not finished.
     pub fn alive_tasks(&self) -> usize {
         self.core.task_count()
     }
 }
 
+fn worker_thread(
+    index: usize,
+    cpu: Option<usize>,
+    config: WorkerConfig,
+    ready: mpsc::Sender<io::Result<Arc<Shared>>>,
+    go: mpsc::Receiver<Arc<RuntimeShared>>,
+) {
+    if let Some(cpu) = cpu {
+        if let Err(e) = affinity::pin_current_thread(cpu) {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    }
+    let core = match config.build_core(index) {
+        Ok((core, _)) => Rc::new(core),
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    if ready.send(Ok(core.shared.clone())).is_err() {
+        return;
+    }
+    let Ok(runtime) = go.recv() else {
+        core.shut_down();
+        return;
+    };
+    core.runtime
+        .set(runtime.clone())
+        .ok()
+        .expect("a new core has no runtime yet");
+    core.run_until_closed(&runtime, Location::caller());
+    core.shut_down();
+    // Dropping the core drains its ring.
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
+        self.shared.close();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
         self.core.shut_down();
+        let left = self.shared.blocking.shut_down(self.shutdown_timeout);
+        if left > 0 {
+            eprintln!(
+                "ringio: {left} blocking-pool thread(s) still busy after the {:?} shutdown timeout; \
+                 leaving them behind",
+                self.shutdown_timeout
+            );
+        }
+        if let Some(mask) = &self.old_mask {
+            affinity::restore_mask(mask);
+        }
     }
 }
 
@@ -98,6 +303,7 @@ impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
             .field("driver", &self.info)
+            .field("workers", &self.workers())
             .finish_non_exhaustive()
     }
 }

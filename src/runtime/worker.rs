@@ -16,6 +16,7 @@
 //! `io_uring_enter`, so a busy worker makes one syscall per turn.
 
 use super::context;
+use super::handle::RuntimeShared;
 use crate::driver::{Backend, Unparker};
 use crate::task::waker::{MainWaker, TaskWaker};
 use crate::task::{Header, JoinHandle, Task, TaskCell, TaskId, TaskInfo};
@@ -24,10 +25,11 @@ use slab::Slab;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
+use std::os::fd::RawFd;
 use std::panic::Location;
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -40,37 +42,97 @@ const BUDGET: usize = 256;
 /// busy connection's task would starve every other task and the driver.
 const OP_BUDGET: u32 = 128;
 
+/// Work sent to a worker from another thread.
+pub(crate) enum Remote {
+    /// Run task `(slab key, id)`.
+    Wake(usize, TaskId),
+    /// Run this closure on the worker (spawns, `call_soon_threadsafe`).
+    Job(Box<dyn FnOnce() + Send>),
+}
+
+struct Inbox {
+    items: Vec<Remote>,
+    /// False once the worker shuts down: new jobs are refused.
+    open: bool,
+}
+
 /// The part of a worker other threads can reach.
 pub(crate) struct Shared {
-    /// Wakes from other threads: (slab key, task id).
-    inbox: Mutex<Vec<(usize, TaskId)>>,
+    /// This worker's index in its runtime.
+    pub(crate) index: usize,
+    inbox: Mutex<Inbox>,
     /// Set with every inbox push; lets the worker skip the lock when nothing came.
     inbox_nonempty: AtomicBool,
     /// The `block_on` future was woken.
     main_woken: AtomicBool,
     unparker: Arc<Unparker>,
+    /// This worker's ring, for waking it with MSG_RING from another io_uring worker.
+    msg_ring_fd: Option<RawFd>,
+    /// Blocking-pool jobs this worker started that have not finished; a paused clock
+    /// does not jump while any run.
+    pub(crate) blocking_in_flight: AtomicUsize,
 }
 
 impl Shared {
     /// Queues a wake from another thread, waking the worker if it may be parked.
     pub(crate) fn schedule_remote(&self, key: usize, id: TaskId) {
+        // A wake after shutdown has no task to run; dropping it is right.
+        let _ = self.push(Remote::Wake(key, id));
+    }
+
+    /// Queues a closure to run on the worker; gives it back if the worker has shut down.
+    pub(crate) fn push_job(
+        &self,
+        job: Box<dyn FnOnce() + Send>,
+    ) -> Result<(), Box<dyn FnOnce() + Send>> {
+        self.push(Remote::Job(job)).map_err(|r| match r {
+            Remote::Job(j) => j,
+            Remote::Wake(..) => unreachable!(),
+        })
+    }
+
+    fn push(&self, item: Remote) -> Result<(), Remote> {
         let was_empty = {
             let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
-            inbox.push((key, id));
-            inbox.len() == 1
+            if !inbox.open {
+                return Err(item);
+            }
+            inbox.items.push(item);
+            inbox.items.len() == 1
         };
         self.inbox_nonempty.store(true, Ordering::Release);
         if was_empty {
-            self.unparker.unpark();
+            self.notify();
         }
+        Ok(())
+    }
+
+    /// Wakes the worker out of its park: by a MSG_RING from the current thread's ring
+    /// when both are io_uring workers (no syscall now; it rides on the sender's next
+    /// submit), else by writing the eventfd.
+    pub(crate) fn notify(&self) {
+        if let Some(fd) = self.msg_ring_fd {
+            if context::try_with_core(|core| core.send_msg_ring(fd)) == Some(true) {
+                return;
+            }
+        }
+        self.unparker.unpark();
     }
 
     /// Marks the `block_on` future woken; from another thread, wakes the worker too.
     pub(crate) fn wake_main(&self, on_worker_thread: bool) {
         self.main_woken.store(true, Ordering::Release);
         if !on_worker_thread {
-            self.unparker.unpark();
+            self.notify();
         }
+    }
+
+    /// Refuses further jobs and returns what was queued (dropped by the caller, outside
+    /// the lock: a job's drop completes its join slot).
+    pub(crate) fn close(&self) -> Vec<Remote> {
+        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        inbox.open = false;
+        std::mem::take(&mut inbox.items)
     }
 }
 
@@ -97,16 +159,26 @@ pub(crate) struct Core {
     main_info: RefCell<Option<TaskInfo>>,
     /// Scratch space reused every turn.
     fired: RefCell<Vec<Waker>>,
-    inbox_scratch: RefCell<Vec<(usize, TaskId)>>,
+    inbox_scratch: RefCell<Vec<Remote>>,
+    /// The runtime this worker belongs to; set once every worker has started.
+    pub(crate) runtime: std::cell::OnceCell<Arc<RuntimeShared>>,
+    /// Wake other io_uring workers with MSG_RING rather than their eventfd.
+    use_msg_ring: bool,
 }
 
 impl Core {
-    pub(crate) fn new(driver: Backend, timers: Timers) -> Core {
+    pub(crate) fn new(index: usize, driver: Backend, timers: Timers, use_msg_ring: bool) -> Core {
         let shared = Arc::new(Shared {
-            inbox: Mutex::new(Vec::new()),
+            index,
+            inbox: Mutex::new(Inbox {
+                items: Vec::new(),
+                open: true,
+            }),
             inbox_nonempty: AtomicBool::new(false),
             main_woken: AtomicBool::new(false),
             unparker: driver.unparker(),
+            msg_ring_fd: driver.msg_ring_fd(),
+            blocking_in_flight: AtomicUsize::new(0),
         });
         Core {
             shared,
@@ -120,6 +192,20 @@ impl Core {
             main_info: RefCell::new(None),
             fired: RefCell::new(Vec::new()),
             inbox_scratch: RefCell::new(Vec::new()),
+            runtime: std::cell::OnceCell::new(),
+            use_msg_ring,
+        }
+    }
+
+    /// Queues a MSG_RING to the ring `target_fd` on this worker's ring. False when this
+    /// worker cannot (epoll, MSG_RING off, or the driver busy up the stack).
+    pub(crate) fn send_msg_ring(&self, target_fd: RawFd) -> bool {
+        if !self.use_msg_ring {
+            return false;
+        }
+        match self.driver.try_borrow_mut() {
+            Ok(mut driver) => driver.send_msg_ring(target_fd),
+            Err(_) => false,
         }
     }
 
@@ -133,7 +219,21 @@ impl Core {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let id = TaskId::next();
+        self.spawn_with_id(TaskId::next(), future, name, location)
+    }
+
+    /// [`spawn`](Core::spawn) with an id chosen beforehand (a remote spawn reports it).
+    pub(crate) fn spawn_with_id<F>(
+        &self,
+        id: TaskId,
+        future: F,
+        name: Option<Box<str>>,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         let key = entry.key();
@@ -232,14 +332,19 @@ impl Core {
         if !self.shared.inbox_nonempty.swap(false, Ordering::Acquire) {
             return;
         }
-        let mut scratch = self.inbox_scratch.borrow_mut();
+        let mut scratch = self.inbox_scratch.take();
         {
             let mut inbox = self.shared.inbox.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::swap(&mut *inbox, &mut *scratch);
+            std::mem::swap(&mut inbox.items, &mut scratch);
         }
-        for (key, id) in scratch.drain(..) {
-            self.schedule(key, id);
+        for item in scratch.drain(..) {
+            match item {
+                Remote::Wake(key, id) => self.schedule(key, id),
+                // A job reports its own panics through its join slot.
+                Remote::Job(job) => job(),
+            }
         }
+        *self.inbox_scratch.borrow_mut() = scratch;
     }
 
     fn fire_timers(&self) {
@@ -281,6 +386,11 @@ impl Core {
         if self.timers.clock.is_paused() {
             self.park(Some(Duration::ZERO));
             if self.has_ready_work() {
+                return;
+            }
+            if self.shared.blocking_in_flight.load(Ordering::Acquire) > 0 {
+                // Time stands still while blocking work runs; its end wakes us.
+                self.park(None);
                 return;
             }
             match next_timer {
@@ -325,10 +435,29 @@ impl Core {
         }
     }
 
+    /// Runs the loop until the runtime is closed (a worker thread's life).
+    pub(crate) fn run_until_closed(
+        self: &Rc<Self>,
+        runtime: &Arc<RuntimeShared>,
+        location: &'static Location<'static>,
+    ) {
+        let closed = std::future::poll_fn(|_| {
+            if runtime.is_closed() {
+                Poll::Ready(())
+            } else {
+                // `RuntimeShared::close` wakes the main future of every worker.
+                Poll::Pending
+            }
+        });
+        self.block_on(closed, location);
+    }
+
     /// Drops every task's future (their joins see `Cancelled`), then lets the driver
     /// cancel and drain what the kernel still holds when the last reference goes.
     pub(crate) fn shut_down(self: &Rc<Self>) {
         let _guard = context::enter_for_shutdown(self.clone());
+        // Jobs that never ran are dropped here, completing their join slots.
+        drop(self.shared.close());
         loop {
             // A future's drop may spawn; repeat until nothing is left.
             let tasks: Vec<Rc<dyn Task>> = self.tasks.borrow_mut().drain().collect();

@@ -17,11 +17,15 @@
 mod cell;
 mod id;
 mod join;
+pub(crate) mod remote;
 pub(crate) mod waker;
 
-pub(crate) use cell::{Header, Task, TaskCell};
+pub(crate) use cell::{panic_message, Header, Task, TaskCell};
 pub use id::TaskId;
 pub use join::{JoinError, JoinHandle};
+pub use remote::RemoteJoinHandle;
+
+use crate::runtime::Handle;
 
 use crate::runtime::context;
 use std::future::Future;
@@ -72,6 +76,81 @@ where
     let location = Location::caller();
     let name = name.into().into_boxed_str();
     context::with_core(|core| core.spawn(future, Some(name), location))
+}
+
+/// Spawns a `Send` future on worker `worker` of the current runtime; the analogue of
+/// [`spawn`] across cores.
+///
+/// Futures that await ringio's own timers or I/O hold handles to their worker and are
+/// `!Send`; build those on the target worker with
+/// [`Handle::spawn_local_on`](crate::runtime::Handle::spawn_local_on) instead.
+///
+/// # Panics
+///
+/// Outside a ringio runtime, for a worker index past the last, and after shutdown.
+///
+/// ```
+/// let rt = ringio::Builder::new().workers(2).build().unwrap();
+/// rt.block_on(async {
+///     let h = ringio::spawn_on(1, async { ringio::runtime::Handle::current_worker() });
+///     assert_eq!(h.await.unwrap(), Some(1));
+/// });
+/// ```
+#[track_caller]
+pub fn spawn_on<F>(worker: usize, future: F) -> RemoteJoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Handle::current()
+        .spawn_on(worker, future)
+        .unwrap_or_else(|e| panic!("spawn_on({worker}): {e}"))
+}
+
+/// Runs a blocking function on the runtime's blocking pool and returns a handle to its
+/// output. The pool starts threads lazily, up to min(32, CPUs + 4) by default
+/// ([`Builder::blocking_threads`](crate::Builder::blocking_threads)).
+///
+/// Dropping the handle does not stop the closure (a thread cannot be interrupted); its
+/// output is dropped. A panic in the closure arrives as a [`JoinError`].
+///
+/// # Panics
+///
+/// Outside a ringio runtime, or after it shut down; see [`Handle::spawn_blocking`] for
+/// the form that returns an error.
+///
+/// ```
+/// # ringio::run(async {
+/// let n = ringio::task::spawn_blocking(|| std::fs::read_dir("/").unwrap().count()).await.unwrap();
+/// assert!(n > 0);
+/// # });
+/// ```
+#[track_caller]
+pub fn spawn_blocking<F, T>(f: F) -> RemoteJoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Handle::current()
+        .spawn_blocking(f)
+        .unwrap_or_else(|e| panic!("spawn_blocking: {e}"))
+}
+
+/// asyncio's name for [`spawn_blocking`].
+///
+/// ```
+/// # ringio::run(async {
+/// let v = ringio::task::to_thread(|| 2 + 2).await.unwrap();
+/// assert_eq!(v, 4);
+/// # });
+/// ```
+#[track_caller]
+pub fn to_thread<F, T>(f: F) -> RemoteJoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_blocking(f)
 }
 
 /// Yields to the scheduler once: every other task that is ready runs before this one

@@ -75,3 +75,15 @@ macro_rules! both_drivers {
         }
     };
 }
+
+/// A runtime on `driver` with `n` workers (pinned, as by default).
+pub fn workers(driver: Driver, n: usize) -> Runtime {
+    let rt = Builder::new()
+        .driver(driver)
+        .workers(n)
+        .build()
+        .unwrap_or_else(|e| panic!("{driver:?} runtime with {n} workers failed to start: {e}"));
+    assert_eq!(rt.driver_info().driver(), driver);
+    assert_eq!(rt.workers(), n);
+    rt
+}
