@@ -5,6 +5,7 @@
 #   ci/echo-demo.sh                      # 256 connections x 64 B for 10 s, io_uring
 #   RINGIO_DRIVER=epoll ci/echo-demo.sh  # the same on the epoll backend
 #   CONNECTIONS=16 SIZE=4096 DURATION=5 ci/echo-demo.sh
+#   THREADS=2 ci/echo-demo.sh            # 2 pinned workers, one SO_REUSEPORT listener each
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ci/install-deps.sh
@@ -13,10 +14,11 @@ CONNECTIONS=${CONNECTIONS:-256}
 SIZE=${SIZE:-64}
 DURATION=${DURATION:-10}
 PORT=${PORT:-7878}
+THREADS=${THREADS:-1}
 ADDR=127.0.0.1:$PORT
 
 cargo build --release --examples -q
-target/release/examples/echo_server --addr "$ADDR" &
+target/release/examples/echo_server --addr "$ADDR" --threads "$THREADS" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 50); do

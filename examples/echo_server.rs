@@ -3,13 +3,14 @@
 //! ```text
 //! cargo run --release --example echo_server -- --addr 127.0.0.1:7878
 //! RINGIO_DRIVER=epoll cargo run --release --example echo_server
+//! cargo run --release --example echo_server -- --threads 2   # 2 pinned workers
 //! ```
 //!
 //! It prints the driver it runs on. Accept errors (such as `EMFILE` when out of fds)
 //! are reported and the server goes on after a short pause instead of exiting.
 
 use ringio::io::{AsyncReadOwned, AsyncWriteOwned};
-use ringio::net::{TcpListener, TcpStream};
+use ringio::net::{BindOptions, TcpListener, TcpStream};
 use std::time::Duration;
 
 /// Per-connection buffer: one read's worth, reused for every message.
@@ -17,14 +18,19 @@ const BUF_SIZE: usize = 16 * 1024;
 
 fn main() {
     let mut addr = String::from("127.0.0.1:7878");
+    let mut threads = 1usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--addr" => addr = args.next().expect("--addr needs HOST:PORT"),
+            "--threads" => {
+                threads = args.next().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or_else(|| {
+                    eprintln!("echo_server: --threads needs a positive number");
+                    std::process::exit(2)
+                })
+            }
             "-h" | "--help" => {
-                println!(
-                    "usage: echo_server [--addr HOST:PORT]   (RINGIO_DRIVER=auto|uring|epoll)"
-                );
+                println!("usage: echo_server [--addr HOST:PORT] [--threads N]   (RINGIO_DRIVER=auto|uring|epoll)");
                 return;
             }
             other => {
@@ -33,26 +39,41 @@ fn main() {
             }
         }
     }
-    let rt = ringio::Runtime::new().unwrap_or_else(|e| {
+    // One worker per thread, each pinned to its CPU (when N > 1) with its own
+    // SO_REUSEPORT listener: the kernel spreads connections across them.
+    let rt = ringio::Builder::new().workers(threads).build().unwrap_or_else(|e| {
         eprintln!("echo_server: cannot start the runtime: {e}");
         std::process::exit(1);
     });
-    let listener = TcpListener::bind(addr.as_str()).unwrap_or_else(|e| {
-        eprintln!("echo_server: cannot listen on {addr}: {e}");
-        std::process::exit(1);
+    println!("echo_server: {threads} worker(s) with {}", rt.driver_info());
+    let addr = std::sync::Arc::new(addr);
+    rt.run_on_each(move |worker| {
+        let addr = addr.clone();
+        async move {
+            let opts = BindOptions::new().reuse_port(true).backlog(4096);
+            let listener = TcpListener::bind_with(addr.as_str(), &opts).unwrap_or_else(|e| {
+                eprintln!("echo_server: worker {worker} cannot listen on {addr}: {e}");
+                std::process::exit(1);
+            });
+            println!(
+                "echo_server: worker {worker} listening on {} (CPUs {:?})",
+                listener.local_addr().unwrap(),
+                ringio::runtime::available_cpus()
+            );
+            serve(worker, listener).await
+        }
     });
-    println!(
-        "echo_server: listening on {} with {}",
-        listener.local_addr().unwrap(),
-        rt.driver_info()
-    );
-    rt.block_on(serve(listener));
 }
 
-async fn serve(listener: TcpListener) {
+async fn serve(worker: usize, listener: TcpListener) {
+    let mut accepted = 0u64;
     loop {
         match listener.accept().await {
             Ok((conn, _peer)) => {
+                accepted += 1;
+                if accepted == 1 || accepted == 256 {
+                    println!("echo_server: worker {worker} has accepted {accepted} connection(s)");
+                }
                 let _ = conn.set_nodelay(true);
                 // Detached: the task ends with its connection.
                 drop(ringio::spawn(echo(conn)));

@@ -9,7 +9,13 @@ use std::sync::Once;
 /// A ringio runtime on the backend `RINGIO_DRIVER` names (`auto` if unset). The backend
 /// is printed once per bench binary, so a run's log says what was measured.
 pub fn ringio() -> ringio::Runtime {
-    let rt = ringio::Builder::new()
+    ringio_from(&mut ringio::Builder::new())
+}
+
+/// [`ringio`] from a builder set up by the caller (more workers, MSG_RING off, ...); the
+/// backend still comes from `RINGIO_DRIVER` unless the builder names one.
+pub fn ringio_from(builder: &mut ringio::Builder) -> ringio::Runtime {
+    let rt = builder
         .build()
         .unwrap_or_else(|e| panic!("cannot start the ringio runtime: {e}"));
     static SHOWN: Once = Once::new();
