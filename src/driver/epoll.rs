@@ -42,6 +42,9 @@ pub(crate) struct Epoll {
     fds: Vec<FdState>,
     next_waiter: u64,
     waiting: usize,
+    /// `epoll_wait` calls and events reaped.
+    waits: u64,
+    events_reaped: u64,
 }
 
 impl Epoll {
@@ -68,6 +71,8 @@ impl Epoll {
             fds: Vec::new(),
             next_waiter: 0,
             waiting: 0,
+            waits: 0,
+            events_reaped: 0,
         };
         let info = DriverInfo {
             driver: Driver::Epoll,
@@ -80,6 +85,11 @@ impl Epoll {
 
     pub(crate) fn unparker(&self) -> Arc<Unparker> {
         self.unparker.clone()
+    }
+
+    /// (0, events reaped, `epoll_wait` calls).
+    pub(crate) fn io_counts(&self) -> (u64, u64, u64) {
+        (0, self.events_reaped, self.waits)
     }
 
     /// Tasks waiting for readiness.
@@ -212,6 +222,8 @@ impl Epoll {
         };
         // SAFETY: epoll_wait initialised the first `n` entries.
         unsafe { self.events.set_len(n) };
+        self.waits += 1;
+        self.events_reaped += n as u64;
         for i in 0..n {
             let ev = self.events[i];
             let (token, bits) = (ev.u64, ev.events as i32);

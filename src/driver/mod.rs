@@ -30,11 +30,13 @@ mod epoll;
 mod fd;
 mod op;
 pub(crate) mod ops;
+mod signal;
 mod sys;
 mod uring;
 
 pub(crate) use fd::Fd;
 pub(crate) use op::Op;
+pub(crate) use signal::{sigint_count, SigintGuard};
 
 use std::fmt;
 use std::io;
@@ -261,6 +263,14 @@ impl Backend {
         match self {
             Backend::Uring(u) => u.send_msg_ring(target),
             Backend::Epoll(_) => false,
+        }
+    }
+
+    /// (entries submitted, completions or events reaped, enter or wait calls).
+    pub(crate) fn io_counts(&self) -> (u64, u64, u64) {
+        match self {
+            Backend::Uring(u) => u.io_counts(),
+            Backend::Epoll(e) => e.io_counts(),
         }
     }
 

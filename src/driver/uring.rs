@@ -93,6 +93,10 @@ pub(crate) struct Uring {
     cq_overflow: u64,
     /// The kernel has IORING_OP_MSG_RING and CQE_SKIP_SUCCESS (Linux 5.18).
     msg_ring: bool,
+    /// Entries pushed, completions reaped, `io_uring_enter` calls.
+    sqes: u64,
+    cqes: u64,
+    enters: u64,
 }
 
 impl Uring {
@@ -143,6 +147,9 @@ impl Uring {
             sq_full: 0,
             cq_overflow: 0,
             msg_ring,
+            sqes: 0,
+            cqes: 0,
+            enters: 0,
         };
         Ok((uring, info))
     }
@@ -175,6 +182,11 @@ impl Uring {
         // its runtime keeps open until every worker has stopped.
         unsafe { self.push(&entry) };
         true
+    }
+
+    /// (entries pushed, completions reaped, `io_uring_enter` calls) so far.
+    pub(crate) fn io_counts(&self) -> (u64, u64, u64) {
+        (self.sqes, self.cqes, self.enters)
     }
 
     /// (submission-queue-full events, completion-queue overflows) so far.
@@ -241,6 +253,7 @@ impl Uring {
             self.arm_wake();
         }
         let to_submit = self.ring.submission().len() as u32;
+        self.enters += 1;
         let submitter = self.ring.submitter();
         let res = match timeout {
             Some(d) if d.is_zero() => {
@@ -279,6 +292,7 @@ impl Uring {
         loop {
             // SAFETY: the caller's guarantee, passed on.
             if unsafe { self.ring.submission().push(entry) }.is_ok() {
+                self.sqes += 1;
                 return;
             }
             self.sq_full += 1;
@@ -289,6 +303,7 @@ impl Uring {
     /// Hands the whole submission queue to the kernel.
     fn flush_submissions(&mut self) {
         loop {
+            self.enters += 1;
             match self.ring.submit() {
                 Ok(_) => return,
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
@@ -319,12 +334,14 @@ impl Uring {
     fn reap(&mut self) {
         loop {
             for cqe in self.ring.completion() {
+                self.cqes += 1;
                 dispatch(&mut self.ops, &mut self.wake_armed, cqe);
             }
             if !self.ring.submission().cq_overflow() {
                 return;
             }
             self.cq_overflow += 1;
+            self.enters += 1;
             // SAFETY: a plain enter with no argument struct; GETEVENTS flushes the
             // kernel's overflow list into the now-empty completion queue.
             let _ = unsafe {

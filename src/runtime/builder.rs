@@ -1,9 +1,14 @@
 //! [`Builder`]: how a runtime is configured.
 
 use super::blocking::BlockingPool;
+use super::debug::{
+    default_debug_handler, default_exception_handler, DebugHandler, ExceptionHandler,
+};
 use super::{available_cpus, Runtime};
+use super::{DebugEvent, PanicReport};
 use crate::driver::Driver;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Configures and builds a [`Runtime`].
@@ -18,7 +23,7 @@ use std::time::Duration;
 ///     .unwrap();
 /// assert_eq!(rt.block_on(async { 1 }), 1);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Builder {
     pub(crate) entries: u32,
     pub(crate) start_paused: bool,
@@ -29,6 +34,22 @@ pub struct Builder {
     pub(crate) msg_ring: bool,
     pub(crate) blocking_threads: usize,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) debug: Option<bool>,
+    pub(crate) slow_poll: Duration,
+    pub(crate) exception_handler: ExceptionHandler,
+    pub(crate) debug_handler: DebugHandler,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("workers", &self.workers)
+            .field("entries", &self.entries)
+            .field("driver", &self.driver)
+            .field("start_paused", &self.start_paused)
+            .field("debug", &self.debug)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Builder {
@@ -51,7 +72,68 @@ impl Builder {
             msg_ring: true,
             blocking_threads: BlockingPool::default_size(),
             shutdown_timeout: Duration::from_secs(300),
+            debug: None,
+            slow_poll: Duration::from_millis(100),
+            exception_handler: default_exception_handler(),
+            debug_handler: default_debug_handler(),
         }
+    }
+
+    /// Debug mode (default: on when `RINGIO_DEBUG=1`): every poll is timed and one
+    /// slower than [`slow_poll_threshold`](Builder::slow_poll_threshold) is reported,
+    /// and a watchdog thread reports a worker stuck in one poll for over a second,
+    /// naming the task. Reports go to [`debug_handler`](Builder::debug_handler).
+    /// Off, nothing is timed.
+    pub fn debug(&mut self, on: bool) -> &mut Builder {
+        self.debug = Some(on);
+        self
+    }
+
+    /// How long a poll may take before debug mode reports it (default 100 ms, as
+    /// asyncio's `slow_callback_duration`).
+    pub fn slow_poll_threshold(&mut self, threshold: Duration) -> &mut Builder {
+        self.slow_poll = threshold;
+        self
+    }
+
+    /// Where debug mode's reports go (default: a line on stderr).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// let rt = ringio::Builder::new()
+    ///     .debug(true)
+    ///     .slow_poll_threshold(std::time::Duration::from_millis(20))
+    ///     .debug_handler(move |e| s.lock().unwrap().push(e.to_string()))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     ringio::task::spawn_named("sleeper", async {
+    ///         std::thread::sleep(std::time::Duration::from_millis(30)); // blocks the loop
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// assert!(seen.lock().unwrap()[0].starts_with("slow poll: task=sleeper"));
+    /// ```
+    pub fn debug_handler(
+        &mut self,
+        handler: impl Fn(&DebugEvent) + Send + Sync + 'static,
+    ) -> &mut Builder {
+        self.debug_handler = Arc::new(handler);
+        self
+    }
+
+    /// Where panics nobody observes go: a detached task's, a callback's, or one left in
+    /// a handle dropped unawaited (default: a line on stderr naming the task and where
+    /// it was spawned).
+    pub fn exception_handler(
+        &mut self,
+        handler: impl Fn(&PanicReport) + Send + Sync + 'static,
+    ) -> &mut Builder {
+        self.exception_handler = Arc::new(handler);
+        self
     }
 
     /// One worker per CPU this process may run on (its affinity mask), each pinned to

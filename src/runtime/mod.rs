@@ -10,7 +10,9 @@
 mod affinity;
 mod blocking;
 mod builder;
+mod callbacks;
 pub(crate) mod context;
+mod debug;
 mod handle;
 mod metrics;
 #[allow(clippy::module_inception)]
@@ -20,6 +22,8 @@ pub(crate) mod worker;
 pub use crate::driver::{Driver, DriverInfo};
 pub use affinity::available_cpus;
 pub use builder::Builder;
+pub use callbacks::{call_at, call_later, call_soon, CallbackHandle};
+pub use debug::{DebugEvent, PanicKind, PanicReport};
 pub use handle::{Handle, SpawnError};
-pub use metrics::{metrics, nop, Metrics};
-pub use runtime::{run, Runtime};
+pub use metrics::{metrics, nop, tasks, Metrics, TaskSnapshot, TaskState};
+pub use runtime::{run, Interrupted, Runtime};

@@ -2,10 +2,12 @@
 
 use super::affinity::{self, available_cpus};
 use super::blocking::BlockingPool;
+use super::debug::{self, DebugConfig};
 use super::handle::{Handle, RuntimeShared};
-use super::worker::{Core, Shared};
+use super::metrics::{Metrics, TaskSnapshot};
+use super::worker::{Core, Hooks, Shared};
 use super::{context, Builder};
-use crate::driver::{Backend, Driver, DriverConfig, DriverInfo};
+use crate::driver::{sigint_count, Backend, Driver, DriverConfig, DriverInfo, SigintGuard};
 use crate::task::JoinHandle;
 use crate::time::{Clock, Timers};
 use nix::sched::CpuSet;
@@ -47,13 +49,17 @@ struct WorkerConfig {
     driver_config: DriverConfig,
     paused: bool,
     msg_ring: bool,
+    hooks: Hooks,
 }
 
 impl WorkerConfig {
     fn build_core(&self, index: usize) -> io::Result<(Core, DriverInfo)> {
         let (backend, info) = Backend::new(self.driver, &self.driver_config)?;
         let timers = Timers::new(Clock::new(self.paused));
-        Ok((Core::new(index, backend, timers, self.msg_ring), info))
+        Ok((
+            Core::new(index, backend, timers, self.msg_ring, self.hooks.clone()),
+            info,
+        ))
     }
 }
 
@@ -77,6 +83,16 @@ impl Runtime {
                 "no CPU to pin workers to",
             ));
         }
+        let debug = builder
+            .debug
+            .unwrap_or_else(|| std::env::var("RINGIO_DEBUG").is_ok_and(|v| v == "1"));
+        let hooks = Hooks {
+            exception: builder.exception_handler.clone(),
+            debug: debug.then(|| DebugConfig {
+                slow_poll: builder.slow_poll,
+                handler: builder.debug_handler.clone(),
+            }),
+        };
         let config = WorkerConfig {
             driver,
             driver_config: DriverConfig {
@@ -84,6 +100,7 @@ impl Runtime {
             },
             paused: builder.start_paused,
             msg_ring: builder.msg_ring,
+            hooks,
         };
         let old_mask = if pin { affinity::current_mask() } else { None };
         if pin {
@@ -140,6 +157,15 @@ impl Runtime {
         for g in go {
             // A worker that already exited has nothing to start.
             let _ = g.send(shared.clone());
+        }
+        if let Some(dbg) = &config.hooks.debug {
+            let watches = shared.workers.iter().map(|w| w.watch.clone()).collect();
+            let rt = shared.clone();
+            let handler = dbg.handler.clone();
+            let watchdog = std::thread::Builder::new()
+                .name("ringio-watchdog".into())
+                .spawn(move || debug::watchdog(watches, || rt.is_closed(), handler))?;
+            threads.push(watchdog);
         }
         Ok(Runtime {
             core: Rc::new(core),
@@ -240,6 +266,63 @@ impl Runtime {
     pub fn alive_tasks(&self) -> usize {
         self.core.task_count()
     }
+
+    /// Every worker's counters: worker 0's as of now, the others' as of their last
+    /// loop turn that ended in a wait.
+    ///
+    /// ```
+    /// let rt = ringio::Builder::new().workers(2).build().unwrap();
+    /// let m = rt.metrics();
+    /// assert_eq!((m[0].worker, m[1].worker), (0, 1));
+    /// ```
+    pub fn metrics(&self) -> Vec<Metrics> {
+        let mut all: Vec<Metrics> = self
+            .shared
+            .workers
+            .iter()
+            .map(|w| *w.published.lock().unwrap_or_else(|e| e.into_inner()))
+            .collect();
+        all[0] = self.core.metrics();
+        for (i, m) in all.iter_mut().enumerate() {
+            m.worker = i;
+        }
+        all
+    }
+
+    /// The unfinished tasks of worker 0; see [`tasks`](crate::runtime::tasks) for the
+    /// current worker's from inside.
+    pub fn tasks(&self) -> Vec<TaskSnapshot> {
+        self.core.task_snapshots()
+    }
+
+    /// [`block_on`](Runtime::block_on) that Ctrl-C can stop: the first SIGINT drops
+    /// `future` and returns [`Interrupted`]; a second one exits the process with
+    /// status 130, which also stops a loop that never yields. The previous SIGINT
+    /// handler is restored afterwards.
+    ///
+    /// # Panics
+    ///
+    /// As [`block_on`](Runtime::block_on), and if the SIGINT handler cannot be
+    /// installed.
+    #[track_caller]
+    pub fn block_on_interruptible<F: Future>(&self, future: F) -> Result<F::Output, Interrupted> {
+        let wake_fd = self.core.driver.borrow().unparker().raw_fd();
+        let guard = SigintGuard::install(wake_fd).expect("cannot install a SIGINT handler");
+        self.core.watch_sigint.set(Some(0));
+        let mut future = std::pin::pin!(future);
+        let out = self.block_on(std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(v) = future.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Ok(v));
+            }
+            if sigint_count() > 0 {
+                return std::task::Poll::Ready(Err(Interrupted(())));
+            }
+            std::task::Poll::Pending
+        }));
+        self.core.watch_sigint.set(None);
+        drop(guard);
+        out
+    }
 }
 
 fn worker_thread(
@@ -277,6 +360,18 @@ fn worker_thread(
     core.shut_down();
     // Dropping the core drains its ring.
 }
+
+/// Ctrl-C (SIGINT) stopped [`Runtime::block_on_interruptible`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupted(());
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted by SIGINT")
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 impl Drop for Runtime {
     fn drop(&mut self) {

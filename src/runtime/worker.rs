@@ -16,7 +16,9 @@
 //! `io_uring_enter`, so a busy worker makes one syscall per turn.
 
 use super::context;
+use super::debug::{DebugConfig, DebugEvent, ExceptionHandler, PanicReport, Watch};
 use super::handle::RuntimeShared;
+use super::metrics::{Metrics, TaskSnapshot, TaskState};
 use crate::driver::{Backend, Unparker};
 use crate::task::waker::{MainWaker, TaskWaker};
 use crate::task::{Header, JoinHandle, Task, TaskCell, TaskId, TaskInfo};
@@ -71,6 +73,10 @@ pub(crate) struct Shared {
     /// Blocking-pool jobs this worker started that have not finished; a paused clock
     /// does not jump while any run.
     pub(crate) blocking_in_flight: AtomicUsize,
+    /// What the debug-mode watchdog reads.
+    pub(crate) watch: Arc<Watch>,
+    /// The worker's counters as of its last turn, for `Runtime::metrics`.
+    pub(crate) published: Mutex<Metrics>,
 }
 
 impl Shared {
@@ -164,10 +170,28 @@ pub(crate) struct Core {
     pub(crate) runtime: std::cell::OnceCell<Arc<RuntimeShared>>,
     /// Wake other io_uring workers with MSG_RING rather than their eventfd.
     use_msg_ring: bool,
+    hooks: Hooks,
+    spawned: Cell<u64>,
+    polls: Cell<u64>,
+    /// `block_on_interruptible` is running: SIGINTs wake the main future.
+    pub(crate) watch_sigint: Cell<Option<u64>>,
+}
+
+/// How a worker reports panics nobody observed, and its debug-mode settings.
+#[derive(Clone)]
+pub(crate) struct Hooks {
+    pub(crate) exception: ExceptionHandler,
+    pub(crate) debug: Option<DebugConfig>,
 }
 
 impl Core {
-    pub(crate) fn new(index: usize, driver: Backend, timers: Timers, use_msg_ring: bool) -> Core {
+    pub(crate) fn new(
+        index: usize,
+        driver: Backend,
+        timers: Timers,
+        use_msg_ring: bool,
+        hooks: Hooks,
+    ) -> Core {
         let shared = Arc::new(Shared {
             index,
             inbox: Mutex::new(Inbox {
@@ -179,6 +203,8 @@ impl Core {
             unparker: driver.unparker(),
             msg_ring_fd: driver.msg_ring_fd(),
             blocking_in_flight: AtomicUsize::new(0),
+            watch: Arc::new(Watch::default()),
+            published: Mutex::new(Metrics::default()),
         });
         Core {
             shared,
@@ -194,7 +220,87 @@ impl Core {
             inbox_scratch: RefCell::new(Vec::new()),
             runtime: std::cell::OnceCell::new(),
             use_msg_ring,
+            hooks,
+            spawned: Cell::new(0),
+            polls: Cell::new(0),
+            watch_sigint: Cell::new(None),
         }
+    }
+
+    /// Hands a panic nobody observed to the exception handler.
+    pub(crate) fn report_panic(&self, report: &PanicReport) {
+        (self.hooks.exception)(report);
+    }
+
+    /// The counters right now.
+    pub(crate) fn metrics(&self) -> Metrics {
+        let driver = self.driver.borrow();
+        let (sq_full_events, cq_overflows) = driver.queue_events();
+        let (sqes_submitted, cqes_reaped, enters) = driver.io_counts();
+        Metrics {
+            worker: self.shared.index,
+            tasks_spawned: self.spawned.get(),
+            alive_tasks: self.task_count(),
+            polls: self.polls.get(),
+            timers: self.timers.len(),
+            ops_in_flight: driver.in_flight(),
+            sqes_submitted,
+            cqes_reaped,
+            enters,
+            sq_full_events,
+            cq_overflows,
+        }
+    }
+
+    /// A snapshot of every task on this worker.
+    pub(crate) fn task_snapshots(&self) -> Vec<TaskSnapshot> {
+        let current = match self.current.get() {
+            Current::Task(k) => Some(k),
+            _ => None,
+        };
+        self.tasks
+            .borrow()
+            .iter()
+            .map(|(key, t)| {
+                let h = t.header();
+                let state = if current == Some(key) {
+                    TaskState::Running
+                } else if h.scheduled.get() {
+                    TaskState::Scheduled
+                } else {
+                    TaskState::Waiting
+                };
+                TaskSnapshot::new(
+                    TaskInfo::from_header(h),
+                    state,
+                    h.polls.get(),
+                    h.last_poll.get(),
+                )
+            })
+            .collect()
+    }
+
+    /// Times a poll in debug mode and tells the watchdog about it.
+    fn timed_poll<R>(
+        &self,
+        info: impl FnOnce() -> Option<TaskInfo>,
+        poll: impl FnOnce() -> R,
+    ) -> R {
+        let Some(debug) = &self.hooks.debug else {
+            return poll();
+        };
+        let info = info();
+        self.shared.watch.enter(info.clone());
+        let started = std::time::Instant::now();
+        let out = poll();
+        let took = started.elapsed();
+        self.shared.watch.exit();
+        if took >= debug.slow_poll {
+            if let Some(task) = info {
+                (debug.handler)(&DebugEvent::SlowPoll { task, took });
+            }
+        }
+        out
     }
 
     /// Queues a MSG_RING to the ring `target_fd` on this worker's ring. False when this
@@ -258,13 +364,43 @@ impl Core {
             scheduled: Cell::new(true),
             aborted: Cell::new(false),
             finished: Cell::new(false),
+            detached: Cell::new(false),
             polls: Cell::new(0),
+            last_poll: Cell::new(None),
         };
+        self.spawned.set(self.spawned.get() + 1);
         let cell = Rc::new(TaskCell::new(header, Box::pin(future), waker_handle));
         entry.insert(cell.clone());
         drop(tasks);
         self.run_queue.borrow_mut().push_back((key, id));
         JoinHandle::new(cell)
+    }
+
+    /// Spawns and polls once at once (see `task::spawn_eager`).
+    pub(crate) fn spawn_eager<F>(
+        &self,
+        future: F,
+        name: Option<Box<str>>,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let handle = self.spawn(future, name, location);
+        // Take it back off the run queue: it runs here instead.
+        let (key, id) = self
+            .run_queue
+            .borrow_mut()
+            .pop_back()
+            .expect("spawn queued the task");
+        debug_assert_eq!(id, handle.id());
+        let caller = self.current.get();
+        let budget = self.op_budget.get();
+        self.run_task(key, id);
+        self.current.set(caller);
+        self.op_budget.set(budget);
+        handle
     }
 
     /// Queues task `(key, id)` to run, unless it is queued already or gone.
@@ -314,7 +450,12 @@ impl Core {
         };
         self.current.set(Current::Task(key));
         self.op_budget.set(OP_BUDGET);
-        let finished = task.run();
+        self.polls.set(self.polls.get() + 1);
+        if self.hooks.debug.is_some() {
+            task.header().last_poll.set(Some(std::time::Instant::now()));
+        }
+        let finished =
+            self.timed_poll(|| Some(TaskInfo::from_header(task.header())), || task.run());
         self.current.set(Current::Nobody);
         if finished {
             let removed = self.tasks.borrow_mut().remove(key);
@@ -363,9 +504,22 @@ impl Core {
     }
 
     fn park(&self, timeout: Option<Duration>) {
+        if timeout != Some(Duration::ZERO) {
+            // About to sleep: let Runtime::metrics see this worker's counters.
+            *self
+                .shared
+                .published
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = self.metrics();
+        }
         let res = self.driver.borrow_mut().park(timeout);
         if let Err(e) = res {
             panic!("ringio: the I/O driver failed: {e}");
+        }
+        if let Some(seen) = self.watch_sigint.get() {
+            if crate::driver::sigint_count() != seen {
+                self.shared.main_woken.store(true, Ordering::Release);
+            }
         }
     }
 
@@ -425,7 +579,11 @@ impl Core {
             if self.shared.main_woken.swap(false, Ordering::AcqRel) {
                 self.current.set(Current::Main);
                 self.op_budget.set(OP_BUDGET);
-                let polled = future.as_mut().poll(&mut cx);
+                self.polls.set(self.polls.get() + 1);
+                let polled = self.timed_poll(
+                    || self.main_info.borrow().clone(),
+                    || future.as_mut().poll(&mut cx),
+                );
                 self.current.set(Current::Nobody);
                 if let Poll::Ready(v) = polled {
                     return v;

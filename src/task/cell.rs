@@ -17,6 +17,9 @@
 use super::join::JoinError;
 use super::waker::TaskWaker;
 use super::TaskId;
+use super::TaskInfo;
+use crate::runtime::context;
+use crate::runtime::{PanicKind, PanicReport};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -38,7 +41,11 @@ pub(crate) struct Header {
     pub(crate) aborted: Cell<bool>,
     /// The output (or the error) is in the cell; the future is gone.
     pub(crate) finished: Cell<bool>,
+    /// The `JoinHandle` was dropped: nobody will take the output.
+    pub(crate) detached: Cell<bool>,
     pub(crate) polls: Cell<u64>,
+    /// When the task was last polled (debug mode only: nothing is timed otherwise).
+    pub(crate) last_poll: Cell<Option<std::time::Instant>>,
 }
 
 /// The worker's view of a task, without its output type.
@@ -83,6 +90,13 @@ impl<T: 'static> TaskCell<T> {
     }
 
     fn finish(&self, output: Result<T, JoinError>) {
+        if self.header.detached.get() {
+            if let Err(e) = &output {
+                if e.is_panic() {
+                    report_panic(&self.header, PanicKind::DetachedTask, e);
+                }
+            }
+        }
         *self.output.borrow_mut() = Some(output);
         self.header.finished.set(true);
         // The task's own waker goes now, so its handle can be recycled.
@@ -104,6 +118,20 @@ impl<T: 'static> TaskCell<T> {
             _ => *slot = Some(waker.clone()),
         }
         Poll::Pending
+    }
+
+    /// Registers the joiner's waker without taking anything.
+    pub(crate) fn register_join_waker(&self, waker: &Waker) {
+        let mut slot = self.join_waker.borrow_mut();
+        match &*slot {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    /// Finished with a panic whose output nobody took yet.
+    pub(crate) fn finished_with_panic(&self) -> bool {
+        self.header.finished.get() && matches!(&*self.output.borrow(), Some(Err(e)) if e.is_panic())
     }
 
     /// The output, if finished and not yet taken.
@@ -187,6 +215,34 @@ impl<T: 'static> Task for TaskCell<T> {
 /// worker (the panic hook has already reported it).
 fn drop_quietly<T>(fut: Pin<Box<dyn Future<Output = T>>>) {
     let _ = catch_unwind(AssertUnwindSafe(move || drop(fut)));
+}
+
+impl<T> TaskCell<T> {
+    /// The `JoinHandle` is going away: report a panic it never took, else remember
+    /// that a later one must be reported.
+    pub(crate) fn detach(&self) {
+        if self.header.finished.get() {
+            if let Some(Err(e)) = &*self.output.borrow() {
+                if e.is_panic() {
+                    report_panic(&self.header, PanicKind::Unobserved, e);
+                }
+            }
+        } else {
+            self.header.detached.set(true);
+        }
+    }
+}
+
+/// Hands a panic to the current worker's exception handler (stderr outside a runtime).
+fn report_panic(header: &Header, kind: PanicKind, err: &JoinError) {
+    let report = PanicReport {
+        kind,
+        task: TaskInfo::from_header(header),
+        message: err.panic_text(),
+    };
+    if context::try_with_core(|core| core.report_panic(&report)).is_none() {
+        eprintln!("ringio: {report}");
+    }
 }
 
 /// A panic payload's message, when it is a string.

@@ -3,6 +3,7 @@
 use super::cell::{panic_message, TaskCell};
 use super::TaskId;
 use crate::runtime::context;
+use crate::time::Elapsed;
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
@@ -10,6 +11,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// An owned permission to await a spawned task's output.
 ///
@@ -79,11 +81,112 @@ impl<T: 'static> JoinHandle<T> {
     }
 }
 
+impl<T: 'static> JoinHandle<T> {
+    /// Waits at most `timeout` for the task. On expiry it aborts the task and waits the
+    /// turn its drop takes; if the task won the race its output comes back anyway.
+    /// Dropping the returned future aborts the task too (asyncio's `wait_for`).
+    ///
+    /// ```
+    /// # ringio::Builder::new().start_paused(true).build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// let h = ringio::spawn(ringio::time::sleep(Duration::from_secs(3600)));
+    /// assert!(h.wait_for(Duration::from_secs(1)).await.is_err());
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Elapsed`](crate::time::Elapsed) when the task did not finish in time.
+    pub async fn wait_for(self, timeout: Duration) -> Result<Result<T, JoinError>, Elapsed> {
+        let mut guarded = self.abort_on_drop();
+        match crate::time::timeout(timeout, &mut guarded).await {
+            Ok(res) => Ok(res),
+            Err(elapsed) => {
+                guarded.handle().abort();
+                match (&mut guarded).await {
+                    Ok(v) => Ok(Ok(v)),
+                    Err(_) => Err(elapsed),
+                }
+            }
+        }
+    }
+
+    /// Turns the handle into one that aborts the task when dropped (a plain
+    /// `JoinHandle` detaches).
+    pub fn abort_on_drop(self) -> AbortOnDrop<T> {
+        AbortOnDrop { handle: Some(self) }
+    }
+
+    /// Ready once the task has finished, without taking its output.
+    pub(crate) fn poll_finished(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_finished() {
+            Poll::Ready(())
+        } else {
+            self.cell.register_join_waker(cx.waker());
+            Poll::Pending
+        }
+    }
+
+    /// Whether the task finished by panicking (its output not yet taken).
+    pub(crate) fn finished_with_panic(&self) -> bool {
+        self.cell.finished_with_panic()
+    }
+}
+
+/// A [`JoinHandle`] that aborts its task when dropped; see
+/// [`JoinHandle::abort_on_drop`].
+#[must_use = "dropping an AbortOnDrop aborts the task"]
+pub struct AbortOnDrop<T: 'static> {
+    handle: Option<JoinHandle<T>>,
+}
+
+impl<T: 'static> AbortOnDrop<T> {
+    /// The inner handle.
+    pub fn handle(&self) -> &JoinHandle<T> {
+        self.handle
+            .as_ref()
+            .expect("the handle is present until drop")
+    }
+
+    /// Gives the plain handle back, which detaches on drop again.
+    pub fn into_inner(mut self) -> JoinHandle<T> {
+        self.handle
+            .take()
+            .expect("the handle is present until drop")
+    }
+}
+
+impl<T: 'static> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(h) = &self.handle {
+            h.abort();
+        }
+    }
+}
+
+impl<T: 'static> Future for AbortOnDrop<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let h = self
+            .handle
+            .as_mut()
+            .expect("the handle is present until drop");
+        Pin::new(h).poll(cx)
+    }
+}
+
 impl<T: 'static> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.cell.poll_join(cx.waker())
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.cell.detach();
     }
 }
 
@@ -125,6 +228,18 @@ impl JoinError {
         JoinError {
             id,
             repr: Repr::Panic(Mutex::new(payload)),
+        }
+    }
+
+    /// The panic message ("" when the payload is not a string; "cancelled" if not a
+    /// panic).
+    pub(crate) fn panic_text(&self) -> String {
+        match &self.repr {
+            Repr::Cancelled => "cancelled".into(),
+            Repr::Panic(p) => {
+                let p = p.lock().unwrap_or_else(|e| e.into_inner());
+                panic_message(&**p).unwrap_or("").to_string()
+            }
         }
     }
 

@@ -15,14 +15,22 @@
 //! ```
 
 mod cell;
+mod combinators;
+mod group;
 mod id;
 mod join;
+mod local;
 pub(crate) mod remote;
 pub(crate) mod waker;
 
 pub(crate) use cell::{panic_message, Header, Task, TaskCell};
+pub use combinators::{
+    as_completed, gather, gather_settled, shield, wait, AsCompleted, ReturnWhen,
+};
+pub use group::{task_group, ChildHandle, GroupClosed, GroupError, TaskGroup};
 pub use id::TaskId;
-pub use join::{JoinError, JoinHandle};
+pub use join::{AbortOnDrop, JoinError, JoinHandle};
+pub use local::{AccessError, LocalKey};
 pub use remote::RemoteJoinHandle;
 
 use crate::runtime::Handle;
@@ -76,6 +84,32 @@ where
     let location = Location::caller();
     let name = name.into().into_boxed_str();
     context::with_core(|core| core.spawn(future, Some(name), location))
+}
+
+/// Spawns `future` and polls it once right away, inside this call, with
+/// [`current`] naming the new task; it is queued only if that poll is pending. A body
+/// that never waits has finished before `spawn_eager` returns (asyncio's eager tasks).
+///
+/// ```
+/// # ringio::run(async {
+/// let h = ringio::task::spawn_eager(async { 5 });
+/// assert!(h.is_finished());
+/// assert_eq!(h.await.unwrap(), 5);
+/// # });
+/// ```
+///
+/// # Panics
+///
+/// Outside a ringio runtime.
+#[track_caller]
+pub fn spawn_eager<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let location = Location::caller();
+    let core = context::with_core(|core| core.clone());
+    core.spawn_eager(future, None, location)
 }
 
 /// Spawns a `Send` future on worker `worker` of the current runtime; the analogue of

@@ -26,6 +26,7 @@ mod clock;
 mod error;
 mod instant;
 mod interval;
+mod scope;
 mod sleep;
 mod timeout;
 mod wheel;
@@ -34,6 +35,7 @@ pub(crate) use clock::Clock;
 pub use error::Elapsed;
 pub use instant::Instant;
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
+pub use scope::{Timeout, TimeoutStateError};
 pub use sleep::{sleep, sleep_until, Sleep};
 pub use timeout::{timeout, timeout_at};
 
