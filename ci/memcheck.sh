@@ -16,6 +16,9 @@ for line in sys.stdin:
 [ -x "$bin" ] || { echo "memcheck: cannot find the cancel_safety test binary" >&2; exit 1; }
 
 echo "memcheck: valgrind $bin (RINGIO_CANCEL_ITERS=${RINGIO_CANCEL_ITERS:-10000})"
+# fd_count_unchanged_after_runtimes starts worker and blocking-pool threads whose
+# wakes must reach a worker blocked in io_uring_enter: under valgrind's big lock that
+# can hang (DESIGN.md), so it runs only in the plain test pass.
 timeout 900 valgrind --error-exitcode=99 --undef-value-errors=no --leak-check=no \
-    "$bin" --test-threads=1
+    "$bin" --test-threads=1 --skip fd_count_unchanged_after_runtimes
 echo "memcheck: no invalid reads or writes"

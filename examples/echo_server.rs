@@ -24,10 +24,14 @@ fn main() {
         match arg.as_str() {
             "--addr" => addr = args.next().expect("--addr needs HOST:PORT"),
             "--threads" => {
-                threads = args.next().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or_else(|| {
-                    eprintln!("echo_server: --threads needs a positive number");
-                    std::process::exit(2)
-                })
+                threads = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .unwrap_or_else(|| {
+                        eprintln!("echo_server: --threads needs a positive number");
+                        std::process::exit(2)
+                    })
             }
             "-h" | "--help" => {
                 println!("usage: echo_server [--addr HOST:PORT] [--threads N]   (RINGIO_DRIVER=auto|uring|epoll)");
@@ -41,10 +45,13 @@ fn main() {
     }
     // One worker per thread, each pinned to its CPU (when N > 1) with its own
     // SO_REUSEPORT listener: the kernel spreads connections across them.
-    let rt = ringio::Builder::new().workers(threads).build().unwrap_or_else(|e| {
-        eprintln!("echo_server: cannot start the runtime: {e}");
-        std::process::exit(1);
-    });
+    let rt = ringio::Builder::new()
+        .workers(threads)
+        .build()
+        .unwrap_or_else(|e| {
+            eprintln!("echo_server: cannot start the runtime: {e}");
+            std::process::exit(1);
+        });
     println!("echo_server: {threads} worker(s) with {}", rt.driver_info());
     let addr = std::sync::Arc::new(addr);
     rt.run_on_each(move |worker| {

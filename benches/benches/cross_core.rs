@@ -29,6 +29,17 @@
 //! another, chosen by `Builder::msg_ring`; the gap between them is what MSG_RING buys
 //! for a wake that must leave the core.
 //!
+//! # Where the comparison is not like for like
+//!
+//! ringio pins its two workers to two CPUs, so every ringio round trip does cross
+//! cores. tokio pins nothing: the kernel may run the `block_on` thread and the worker
+//! holding the echo task on the same CPU, where a wake is a context switch instead of
+//! a wake-up of another, possibly idle, CPU. On a virtual machine the second is far
+//! dearer (an idle vCPU has to be woken by the hypervisor: tens of microseconds, against
+//! a few on one CPU), so the `tokio` figure moves from run to run with where the
+//! scheduler put its threads, and is a lower bound on what tokio pays for a hop that
+//! really leaves the core. Read the two ringio variants against each other first.
+//!
 //! # Set-up and noise
 //!
 //! Each sample spawns the echo task once and does one untimed round trip, so the task
@@ -48,6 +59,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Thro
 use std::hint::black_box;
 use std::time::Instant;
 
+// Only `ringio_from` is used here: the single-worker helpers are for the other benches.
+#[allow(dead_code)]
 mod support;
 
 /// The echo task: sends back every ping until the `ping` sender is dropped (or the
@@ -109,15 +122,32 @@ fn bench_ringio(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, msg_ring: 
     });
 }
 
+/// Pins the calling thread to `cpu` (for the like-for-like tokio variant).
+fn pin_to(cpu: usize) {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(cpu).expect("cpu index in range");
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).expect("sched_setaffinity");
+}
+
 /// `cross_core_pingpong/tokio`: the loop in `block_on`, the echo task on a worker of a
-/// two-worker multi_thread runtime.
-fn bench_tokio(group: &mut BenchmarkGroup<'_, WallTime>) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
+/// two-worker multi_thread runtime. With `pinned`, the `block_on` thread runs on CPU 0
+/// and tokio's workers on CPU 1, so every hop crosses cores as ringio's pinned workers'
+/// do; unpinned, the kernel tends to put both ends on one core (a same-core figure).
+fn bench_tokio(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, pinned: bool) {
+    let cpus = ringio::runtime::available_cpus();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2).enable_all();
+    let old_mask =
+        nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).expect("sched_getaffinity");
+    if pinned {
+        let far = cpus[1 % cpus.len()];
+        builder.on_thread_start(move || pin_to(far));
+        pin_to(cpus[0]);
+    }
+    let rt = builder
         .build()
         .unwrap_or_else(|e| panic!("cannot start the tokio runtime: {e}"));
-    group.bench_function("tokio", |b| {
+    group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let (ping_tx, ping_rx) = tokio::sync::mpsc::channel::<u64>(1);
@@ -137,6 +167,8 @@ fn bench_tokio(group: &mut BenchmarkGroup<'_, WallTime>) {
             })
         })
     });
+    drop(rt);
+    let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &old_mask);
 }
 
 fn cross_core_pingpong(c: &mut Criterion) {
@@ -144,7 +176,8 @@ fn cross_core_pingpong(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     bench_ringio(&mut group, "ringio_msg_ring", true);
     bench_ringio(&mut group, "ringio_eventfd", false);
-    bench_tokio(&mut group);
+    bench_tokio(&mut group, "tokio_pinned", true);
+    bench_tokio(&mut group, "tokio", false);
     group.finish();
 }
 

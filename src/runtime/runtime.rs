@@ -106,7 +106,7 @@ impl Runtime {
         if pin {
             affinity::pin_current_thread(cpus[0])?;
         }
-        let (core, info) = match config.build_core(0) {
+        let (core, mut info) = match config.build_core(0) {
             Ok(c) => c,
             Err(e) => {
                 if let Some(mask) = &old_mask {
@@ -115,6 +115,10 @@ impl Runtime {
                 return Err(e);
             }
         };
+        if !builder.msg_ring {
+            // The kernel has it, but this runtime does not use it.
+            info.flags.retain(|f| *f != "MSG_RING");
+        }
         let mut workers = vec![core.shared.clone()];
         let mut threads = Vec::new();
         let mut go = Vec::new();

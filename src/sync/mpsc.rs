@@ -44,6 +44,10 @@ struct State<T> {
     /// Async senders waiting for room, oldest first: (waiter id, waker).
     waiting_senders: VecDeque<(u64, Waker)>,
     next_waiter: u64,
+    /// Threads blocked in `blocking_send` / `blocking_recv`. The condvars are notified
+    /// only when these are non-zero: a notify is a futex syscall even with no waiter.
+    blocked_senders: usize,
+    blocked_receiver: bool,
 }
 
 struct Chan<T> {
@@ -76,6 +80,8 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             receiver: None,
             waiting_senders: VecDeque::new(),
             next_waiter: 0,
+            blocked_senders: 0,
+            blocked_receiver: false,
         }),
         room: Condvar::new(),
         items: Condvar::new(),
@@ -167,7 +173,9 @@ impl<T> Sender<T> {
                 push(&self.chan, st, value);
                 return Ok(());
             }
+            st.blocked_senders += 1;
             st = self.chan.room.wait(st).unwrap_or_else(|e| e.into_inner());
+            st.blocked_senders -= 1;
         }
     }
 
@@ -181,8 +189,11 @@ impl<T> Sender<T> {
 fn push<T>(chan: &Chan<T>, mut st: MutexGuard<'_, State<T>>, value: T) {
     st.queue.push_back(value);
     let receiver = st.receiver.take();
+    let blocked = st.blocked_receiver;
     drop(st);
-    chan.items.notify_one();
+    if blocked {
+        chan.items.notify_one();
+    }
     if let Some(w) = receiver {
         w.wake();
     }
@@ -190,7 +201,9 @@ fn push<T>(chan: &Chan<T>, mut st: MutexGuard<'_, State<T>>, value: T) {
 
 /// Wakes one waiting sender (async first, else a blocking one): there is room.
 fn wake_one_sender<T>(chan: &Chan<T>, st: &mut State<T>) -> Option<Waker> {
-    chan.room.notify_one();
+    if st.blocked_senders > 0 {
+        chan.room.notify_one();
+    }
     st.waiting_senders.pop_front().map(|(_, w)| w)
 }
 
@@ -365,7 +378,9 @@ impl<T> Receiver<T> {
             if st.senders == 0 {
                 return None;
             }
+            st.blocked_receiver = true;
             st = self.chan.items.wait(st).unwrap_or_else(|e| e.into_inner());
+            st.blocked_receiver = false;
         }
     }
 

@@ -72,8 +72,11 @@ impl Wake for ChildWaker {
     }
 }
 
+/// A child and its waker; `None` while the child is being polled.
+type ChildEntry<'a, E> = Option<(Child<'a, E>, Waker)>;
+
 struct Inner<'a, E> {
-    children: RefCell<slab::Slab<Option<(Child<'a, E>, Waker)>>>,
+    children: RefCell<slab::Slab<ChildEntry<'a, E>>>,
     closed: Cell<bool>,
     list: Arc<ReadyList>,
 }

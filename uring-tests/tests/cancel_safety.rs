@@ -376,7 +376,30 @@ fn canary_survives_late_kernel_writes(d: Driver) {
     });
 }
 
+/// ASYNCIO.md §1.1 check 5: runtimes come and go, with sockets, and the fd count is
+/// back where it started.
+fn fd_count_unchanged_after_runtimes(d: Driver) {
+    let _g = serial();
+    let before = fd_count();
+    for workers in [1, 2] {
+        for _ in 0..10 {
+            let rt = ringio::Builder::new()
+                .driver(d)
+                .workers(workers)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (c, s) = pair().await;
+                assert_flows(&c, &s).await;
+                ringio::task::spawn_blocking(|| ()).await.unwrap();
+            });
+        }
+    }
+    assert_eq!(fd_count(), before);
+}
+
 both_drivers!(
+    fd_count_unchanged_after_runtimes,
     drop_inflight_reads,
     drop_inflight_writes,
     drop_inflight_accepts,

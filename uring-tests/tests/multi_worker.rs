@@ -456,7 +456,7 @@ fn msg_ring_and_eventfd_wakes_both_work(d: Driver) {
             .build()
             .unwrap();
         if d == Driver::Uring {
-            assert!(rt.driver_info().flags().contains(&"MSG_RING"));
+            assert_eq!(rt.driver_info().flags().contains(&"MSG_RING"), msg_ring);
         }
         rt.block_on(async {
             // Ping-pong between a task on worker 0 and one on worker 1 through two
@@ -480,7 +480,46 @@ fn msg_ring_and_eventfd_wakes_both_work(d: Driver) {
     }
 }
 
+/// ASYNCIO.md §2.11 check 4: 100k callbacks from 4 threads each run exactly once, in
+/// per-thread FIFO order.
+fn call_soon_threadsafe_100k_from_4_threads(d: Driver) {
+    let rt = workers(d, 2);
+    let handle = rt.handle();
+    let seen = Arc::new(std::sync::Mutex::new(vec![Vec::new(); 4]));
+    let threads: Vec<_> = (0..4usize)
+        .map(|t| {
+            let (handle, seen) = (handle.clone(), seen.clone());
+            std::thread::spawn(move || {
+                for i in 0..25_000u32 {
+                    let seen = seen.clone();
+                    handle
+                        .call_soon_threadsafe(1, move || {
+                            assert_eq!(Handle::current_worker(), Some(1));
+                            seen.lock().unwrap()[t].push(i);
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // A last callback behind all of them (FIFO), to know they all ran.
+    let (tx, rx) = std::sync::mpsc::channel();
+    handle
+        .call_soon_threadsafe(1, move || tx.send(()).unwrap())
+        .unwrap();
+    rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let seen = seen.lock().unwrap();
+    for per_thread in seen.iter() {
+        assert_eq!(*per_thread, (0..25_000).collect::<Vec<_>>());
+    }
+    drop(rt);
+}
+
 both_drivers!(
+    call_soon_threadsafe_100k_from_4_threads,
     spawn_on_runs_on_the_chosen_worker,
     handle_from_plain_threads,
     remote_handle_abort_and_panic,
