@@ -216,7 +216,7 @@ fn blocking_pool_is_bounded(d: Driver) {
                 ringio::task::spawn_blocking(move || {
                     let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                     peak.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(5));
+                    std::thread::sleep(Duration::from_millis(50));
                     running.fetch_sub(1, Ordering::SeqCst);
                 })
             })

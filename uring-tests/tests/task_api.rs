@@ -675,7 +675,16 @@ fn debug_mode_reports_a_slow_poll_once(d: Driver) {
         h.await.unwrap();
         line
     });
-    let got = events.lock().unwrap().clone();
+    // Only the blocker's polls count: on a loaded machine another poll could be slow too.
+    let got: Vec<DebugEvent> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(
+            |e| matches!(e, DebugEvent::SlowPoll { task, .. } if task.name() == Some("blocker")),
+        )
+        .cloned()
+        .collect();
     assert_eq!(got.len(), 1, "{got:?}");
     let text = got[0].to_string();
     assert!(text.starts_with("slow poll: task=blocker at "), "{text}");
@@ -710,7 +719,7 @@ fn watchdog_names_a_stalled_worker(d: Driver) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let rt = debug_runtime(d, true, events.clone());
     rt.block_on(async {
-        task::spawn_named("stuck", async { std::thread::sleep(ms(1300)) })
+        task::spawn_named("stuck", async { std::thread::sleep(ms(1800)) })
             .await
             .unwrap();
     });
