@@ -113,8 +113,22 @@ unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
         unsafe { self.buf.stable_mut_ptr().add(self.begin) }
     }
     unsafe fn set_init(&mut self, init_len: usize) {
-        // SAFETY: the caller's guarantee for the range carries over to the inner buffer,
-        // shifted by `begin`.
+        let inner_init = self.buf.bytes_init();
+        if inner_init < self.begin {
+            // The bytes between the inner buffer's initialised part and this range were
+            // never written: zero them, or the inner buffer would claim them.
+            // SAFETY: `inner_init..begin` lies inside the inner buffer's capacity
+            // (`begin <= bytes_total`), which is writable by the `IoBufMut` contract.
+            unsafe {
+                std::ptr::write_bytes(
+                    self.buf.stable_mut_ptr().add(inner_init),
+                    0,
+                    self.begin - inner_init,
+                )
+            };
+        }
+        // SAFETY: the caller guarantees `begin..begin + init_len`; the gap before it is
+        // initialised above.
         unsafe { self.buf.set_init(self.begin + init_len) }
     }
 }
@@ -134,6 +148,20 @@ mod tests {
         }
         assert_eq!(&s[..], b"abc");
         assert_eq!(s.into_inner(), b"abc");
+    }
+
+    #[test]
+    fn set_init_past_the_initialised_part_zeroes_the_gap() {
+        let mut s = Vec::<u8>::with_capacity(64).slice(32..);
+        // SAFETY: one byte is written at the slice's start before it is declared.
+        unsafe {
+            *s.stable_mut_ptr() = 7;
+            s.set_init(1);
+        }
+        let v = s.into_inner();
+        assert_eq!(v.len(), 33);
+        assert!(v[..32].iter().all(|&b| b == 0));
+        assert_eq!(v[32], 7);
     }
 
     #[test]

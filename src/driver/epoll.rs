@@ -52,7 +52,7 @@ impl Epoll {
         let epfd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
         // SAFETY: `epfd` was just returned by epoll_create1 and nothing else owns it.
         let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
-        let unparker = Arc::new(Unparker::new()?);
+        let unparker = Arc::new(Unparker::new(true)?);
         let mut ev = libc::epoll_event {
             events: libc::EPOLLIN as u32,
             u64: UNPARK_TOKEN,

@@ -1,52 +1,63 @@
-//! [`Fd`]: an owned file descriptor that tells its driver when it closes.
+//! [`Fd`]: a shared, owned file descriptor that tells its driver when it closes.
 
 use super::Backend;
 use crate::runtime::context;
 use std::cell::RefCell;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 
-/// An owned fd used with a runtime's driver.
+/// An owned fd used with a runtime's driver, shared by its owner (a socket) and every
+/// operation on it.
 ///
-/// The epoll backend remembers which fds it registered; an `Fd` closing makes the driver
-/// it was used with forget it first, so a new fd that reuses the number starts clean.
-/// The driver is attached lazily, at the first operation, so sockets can be made before
-/// a runtime starts.
-#[derive(Debug)]
+/// Operations hold a clone, so the fd stays open until the last operation that names it
+/// is done with it: an operation orphaned before it was even submitted must not reach
+/// the kernel after its socket was dropped and the fd number reused by another file.
+/// When the last clone goes, the epoll backend the fd was used with forgets it (a new
+/// fd reusing the number starts clean) and the fd is closed.
+#[derive(Clone, Debug)]
 pub(crate) struct Fd {
+    inner: Rc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     fd: OwnedFd,
+    /// The driver it was first used with, attached lazily so sockets can be made
+    /// before a runtime starts.
     driver: RefCell<Weak<RefCell<Backend>>>,
 }
 
 impl Fd {
     pub(crate) fn new(fd: OwnedFd) -> Fd {
         Fd {
-            fd,
-            driver: RefCell::new(Weak::new()),
+            inner: Rc::new(Inner {
+                fd,
+                driver: RefCell::new(Weak::new()),
+            }),
         }
     }
 
-    /// The raw fd for an operation about to run on the current driver.
-    pub(crate) fn for_op(&self) -> RawFd {
-        if self.driver.borrow().strong_count() == 0 {
+    /// A clone for an operation about to run on the current driver.
+    pub(crate) fn for_op(&self) -> Fd {
+        if self.inner.driver.borrow().strong_count() == 0 {
             if let Some(driver) = context::try_with_core(|core| Rc::downgrade(&core.driver)) {
-                *self.driver.borrow_mut() = driver;
+                *self.inner.driver.borrow_mut() = driver;
             }
         }
-        self.fd.as_raw_fd()
+        self.clone()
     }
 
     pub(crate) fn raw(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.inner.fd.as_raw_fd()
     }
 
     /// The fd as a borrowed socket, for socket options.
-    pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        std::os::fd::AsFd::as_fd(&self.fd)
+    pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.inner.fd)
     }
 }
 
-impl Drop for Fd {
+impl Drop for Inner {
     fn drop(&mut self) {
         if let Some(driver) = self.driver.get_mut().upgrade() {
             if let Ok(mut backend) = driver.try_borrow_mut() {
@@ -60,5 +71,11 @@ impl Drop for Fd {
 impl AsRawFd for Fd {
     fn as_raw_fd(&self) -> RawFd {
         self.raw()
+    }
+}
+
+impl std::os::fd::AsFd for Fd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        Fd::as_fd(self)
     }
 }

@@ -258,6 +258,13 @@ impl Backend {
         }
     }
 
+    /// Submits queued entries without waiting (io_uring; nothing to do on epoll).
+    pub(crate) fn flush_submissions(&mut self) {
+        if let Backend::Uring(u) = self {
+            u.submit_queued();
+        }
+    }
+
     /// Queues a MSG_RING wake for ring `target`; false where this backend cannot.
     pub(crate) fn send_msg_ring(&mut self, target: RawFd) -> bool {
         match self {
@@ -298,9 +305,12 @@ pub(crate) struct Unparker {
 }
 
 impl Unparker {
-    pub(crate) fn new() -> io::Result<Unparker> {
+    /// `nonblocking` for epoll, which reads it by readiness. io_uring's armed read
+    /// needs a blocking one: before Linux 5.19 a read of an `O_NONBLOCK` eventfd
+    /// completes at once with `EAGAIN` instead of waiting, and an idle worker would spin.
+    pub(crate) fn new(nonblocking: bool) -> io::Result<Unparker> {
         Ok(Unparker {
-            eventfd: sys::eventfd()?,
+            eventfd: sys::eventfd(nonblocking)?,
         })
     }
 

@@ -17,9 +17,10 @@ macro_rules! syscall {
 }
 pub(crate) use syscall;
 
-/// A non-blocking, close-on-exec eventfd.
-pub(crate) fn eventfd() -> io::Result<OwnedFd> {
-    let fd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
+/// A close-on-exec eventfd, non-blocking if asked.
+pub(crate) fn eventfd(nonblocking: bool) -> io::Result<OwnedFd> {
+    let flags = libc::EFD_CLOEXEC | if nonblocking { libc::EFD_NONBLOCK } else { 0 };
+    let fd = syscall!(eventfd(0, flags))?;
     // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

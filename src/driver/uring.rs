@@ -43,7 +43,7 @@ const MSG_WAKE_TAG: u64 = u64::MAX - 2;
 const REQUIRED_OPCODES: &[(u8, &str)] = &[
     (opcode::Nop::CODE, "NOP"),
     (opcode::Read::CODE, "READ"),
-    (opcode::Readv::CODE, "READV"),
+    (opcode::RecvMsg::CODE, "RECVMSG"),
     (opcode::SendMsg::CODE, "SENDMSG"),
     (opcode::Accept::CODE, "ACCEPT"),
     (opcode::Connect::CODE, "CONNECT"),
@@ -141,7 +141,7 @@ impl Uring {
         let uring = Uring {
             ring,
             ops: Slab::with_capacity(256),
-            unparker: Arc::new(Unparker::new()?),
+            unparker: Arc::new(Unparker::new(false)?),
             wake_buf: Box::new(0),
             wake_armed: false,
             sq_full: 0,
@@ -178,8 +178,10 @@ impl Uring {
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS)
             .user_data(CANCEL_TAG);
-        // SAFETY: a MSG_RING data entry carries no pointers; `target` is a ring fd that
-        // its runtime keeps open until every worker has stopped.
+        // SAFETY: a MSG_RING data entry carries no pointers. `target` is another
+        // worker's ring fd; at shutdown that ring may already be closed, and the kernel
+        // then fails the entry (its completion is ignored: a stopping worker needs no
+        // wake).
         unsafe { self.push(&entry) };
         true
     }
@@ -300,6 +302,13 @@ impl Uring {
         }
     }
 
+    /// Submits whatever is queued, if anything.
+    pub(crate) fn submit_queued(&mut self) {
+        if !self.ring.submission().is_empty() {
+            self.flush_submissions();
+        }
+    }
+
     /// Hands the whole submission queue to the kernel.
     fn flush_submissions(&mut self) {
         loop {
@@ -409,6 +418,8 @@ impl Drop for Uring {
                     // Nothing can be freed safely; leak the ring's memory instead.
                     eprintln!("ringio: io_uring drain failed ({e}); leaking in-flight buffers");
                     std::mem::forget(std::mem::take(&mut self.ops));
+                    // The armed eventfd read may still write here: leak it too.
+                    std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
                     return;
                 }
             }

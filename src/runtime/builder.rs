@@ -212,7 +212,9 @@ impl Builder {
     /// Starts the clock paused: time stands still while any task can run, and jumps to
     /// the next timer's deadline when none can, so tests of time behaviour take no wall
     /// time. Like tokio's auto-advance, this races with I/O that the kernel has not
-    /// finished yet; keep it for tests whose I/O is driven by the test itself.
+    /// finished yet; keep it for tests whose I/O is driven by the test itself. Each
+    /// worker has its own clock and jumps it when *it* is idle, so with several workers
+    /// a paused clock does not wait for the others.
     ///
     /// ```
     /// use std::time::Duration;

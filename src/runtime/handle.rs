@@ -37,7 +37,8 @@ impl RuntimeShared {
         self.closed.store(true, Ordering::Release);
         for w in &self.workers {
             drop(w.close());
-            w.wake_main(false);
+            // Not MSG_RING: the caller may block (joining threads) and never submit it.
+            w.wake_main_now();
         }
     }
 }

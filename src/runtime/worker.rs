@@ -125,6 +125,13 @@ impl Shared {
         self.unparker.unpark();
     }
 
+    /// Marks the `block_on` future woken and writes the eventfd: for callers that may
+    /// never run a loop turn again (shutdown from any thread).
+    pub(crate) fn wake_main_now(&self) {
+        self.main_woken.store(true, Ordering::Release);
+        self.unparker.unpark();
+    }
+
     /// Marks the `block_on` future woken; from another thread, wakes the worker too.
     pub(crate) fn wake_main(&self, on_worker_thread: bool) {
         self.main_woken.store(true, Ordering::Release);
@@ -175,6 +182,8 @@ pub(crate) struct Core {
     polls: Cell<u64>,
     /// `block_on_interruptible` is running: SIGINTs wake the main future.
     pub(crate) watch_sigint: Cell<Option<u64>>,
+    /// Inside `block_on`'s loop (so queued entries will be submitted soon).
+    in_loop: Cell<bool>,
 }
 
 /// How a worker reports panics nobody observed, and its debug-mode settings.
@@ -224,6 +233,14 @@ impl Core {
             spawned: Cell::new(0),
             polls: Cell::new(0),
             watch_sigint: Cell::new(None),
+            in_loop: Cell::new(false),
+        }
+    }
+
+    /// Hands queued submission entries (MSG_RING wakes among them) to the kernel now.
+    pub(crate) fn flush_submissions(&self) {
+        if let Ok(mut driver) = self.driver.try_borrow_mut() {
+            driver.flush_submissions();
         }
     }
 
@@ -304,9 +321,11 @@ impl Core {
     }
 
     /// Queues a MSG_RING to the ring `target_fd` on this worker's ring. False when this
-    /// worker cannot (epoll, MSG_RING off, or the driver busy up the stack).
+    /// worker cannot (epoll, MSG_RING off, the driver busy up the stack), or when it is
+    /// not inside its loop: the entry goes out with the loop's next `io_uring_enter`,
+    /// so only a thread that is sure to make one may promise the wake.
     pub(crate) fn send_msg_ring(&self, target_fd: RawFd) -> bool {
-        if !self.use_msg_ring {
+        if !self.use_msg_ring || !self.in_loop.get() {
             return false;
         }
         match self.driver.try_borrow_mut() {
@@ -358,7 +377,6 @@ impl Core {
         };
         let header = Header {
             id,
-            key,
             name,
             location,
             scheduled: Cell::new(true),
@@ -575,6 +593,17 @@ impl Core {
         *self.main_info.borrow_mut() =
             Some(TaskInfo::new(TaskId::next(), Some("main".into()), location));
         self.shared.main_woken.store(true, Ordering::Release);
+        /// Leaves the loop: submits what is queued (another worker's MSG_RING wake may
+        /// be among it) even if the future panicked.
+        struct LeaveLoop<'a>(&'a Core);
+        impl Drop for LeaveLoop<'_> {
+            fn drop(&mut self) {
+                self.0.in_loop.set(false);
+                self.0.flush_submissions();
+            }
+        }
+        self.in_loop.set(true);
+        let _leave = LeaveLoop(self);
         loop {
             if self.shared.main_woken.swap(false, Ordering::AcqRel) {
                 self.current.set(Current::Main);

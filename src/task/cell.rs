@@ -31,8 +31,6 @@ use std::task::{Context, Poll, Waker};
 /// What every task has, whatever its output type.
 pub(crate) struct Header {
     pub(crate) id: TaskId,
-    /// The task's key in its worker's slab.
-    pub(crate) key: usize,
     pub(crate) name: Option<Box<str>>,
     pub(crate) location: &'static Location<'static>,
     /// In the run queue (set by a wake, cleared when the task is run).
@@ -118,6 +116,13 @@ impl<T: 'static> TaskCell<T> {
             _ => *slot = Some(waker.clone()),
         }
         Poll::Pending
+    }
+
+    /// Schedules the task through its own waker (works inside or outside its runtime).
+    pub(crate) fn wake(&self) {
+        if let Some(w) = self.waker.borrow().as_ref() {
+            w.wake_by_ref();
+        }
     }
 
     /// Registers the joiner's waker without taking anything.

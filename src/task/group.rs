@@ -182,7 +182,9 @@ impl<T> Future for ChildHandle<T> {
         if s.done {
             return Poll::Ready(s.value.take());
         }
-        s.waiters.push(cx.waker().clone());
+        if !s.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            s.waiters.push(cx.waker().clone());
+        }
         Poll::Pending
     }
 }
@@ -326,11 +328,11 @@ where
                 }
             }
         }
-        loop {
+        // Each ready child is polled at most once per poll of the group: a child that
+        // wakes itself (a yield, or an exhausted op budget) must let the rest of the
+        // worker run before it is polled again.
+        {
             let ready = inner.list.take();
-            if ready.is_empty() {
-                break;
-            }
             for idx in ready {
                 // Take the child out while it runs, so it may spawn siblings.
                 let taken = inner
@@ -364,6 +366,15 @@ where
                     }
                 }
             }
+        }
+        if !inner
+            .list
+            .ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
+            cx.waker().wake_by_ref();
         }
         if !errors.is_empty() {
             body = None;

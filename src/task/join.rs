@@ -2,7 +2,6 @@
 
 use super::cell::{panic_message, TaskCell};
 use super::TaskId;
-use crate::runtime::context;
 use crate::time::Elapsed;
 use std::any::Any;
 use std::fmt;
@@ -58,8 +57,9 @@ impl<T: 'static> JoinHandle<T> {
             return false;
         }
         if !header.aborted.replace(true) {
-            // Run it soon so the drop happens within one turn.
-            context::try_with_core(|core| core.schedule(header.key, header.id));
+            // Run it soon so the drop happens within one turn; outside its runtime the
+            // task's own waker queues it for the next `block_on`.
+            self.cell.wake();
         }
         true
     }

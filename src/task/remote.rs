@@ -206,6 +206,8 @@ impl<T> RemoteJoinHandle<T> {
     ///
     /// The work panicked, or was aborted or dropped at shutdown.
     pub fn join(self) -> Result<T, JoinError> {
+        // Wakes this thread's worker queued for other workers must go out before it blocks.
+        crate::runtime::context::try_with_core(|core| core.flush_submissions());
         let mut st = self.slot.lock();
         while !st.finished {
             st = self.slot.done.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -224,6 +226,7 @@ impl<T> RemoteJoinHandle<T> {
         self,
         timeout: Duration,
     ) -> Result<Result<T, JoinError>, RemoteJoinHandle<T>> {
+        crate::runtime::context::try_with_core(|core| core.flush_submissions());
         let deadline = std::time::Instant::now() + timeout;
         {
             let mut st = self.slot.lock();

@@ -132,6 +132,18 @@ impl Timeout {
             assert_eq!(st.phase, Phase::Created, "a Timeout scope runs once");
             st.phase = Phase::Entered;
         }
+        /// Marks the scope finished if `run` is dropped before it returns.
+        struct Leave<'a>(&'a Timeout);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                let mut st = self.0.state.borrow_mut();
+                if st.phase == Phase::Entered {
+                    st.phase = Phase::Exited;
+                }
+                st.waker = None;
+            }
+        }
+        let _leave = Leave(self);
         let mut body = Some(Box::pin(body.into_future()));
         let mut armed: Option<(Instant, Sleep)> = None;
         let result = poll_fn(|cx| {
@@ -163,9 +175,7 @@ impl Timeout {
             }
             Poll::Pending
         });
-        let result = pin!(result).await;
-        self.state.borrow_mut().waker = None;
-        result
+        pin!(result).await
     }
 }
 

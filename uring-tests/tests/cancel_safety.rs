@@ -398,7 +398,35 @@ fn fd_count_unchanged_after_runtimes(d: Driver) {
     assert_eq!(fd_count(), before);
 }
 
+/// A write queued but not yet submitted is dropped, then its socket: the fd number must
+/// not be reused while the orphaned write can still reach the kernel, or the bytes would
+/// go to whatever connection gets that number next.
+fn orphaned_write_never_reaches_a_reused_fd(d: Driver) {
+    let _g = serial();
+    rt(d).block_on(async {
+        let other_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let other_addr = other_listener.local_addr().unwrap();
+        for _ in 0..50 {
+            let (c, _s) = pair().await;
+            // Polled once (queued), then dropped by the zero timeout.
+            let _ = ringio::time::timeout(Duration::ZERO, c.write(b"secret".to_vec())).await;
+            drop(c);
+            // A new socket takes the lowest free fd number: c's, if it was closed.
+            let other = std::net::TcpStream::connect(other_addr).unwrap();
+            let (srv, _) = other_listener.accept().await.unwrap();
+            let got =
+                ringio::time::timeout(Duration::from_millis(20), srv.read(vec![0u8; 64])).await;
+            if let Ok((Ok(n), buf)) = got {
+                panic!("{n} bytes reached the wrong connection: {:?}", &buf[..n]);
+            }
+            drop(other);
+            settle(0).await;
+        }
+    });
+}
+
 both_drivers!(
+    orphaned_write_never_reaches_a_reused_fd,
     fd_count_unchanged_after_runtimes,
     drop_inflight_reads,
     drop_inflight_writes,

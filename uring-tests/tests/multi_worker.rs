@@ -518,7 +518,40 @@ fn call_soon_threadsafe_100k_from_4_threads(d: Driver) {
     drop(rt);
 }
 
+/// A wake queued for another worker just before `block_on` returns must still go out
+/// (MSG_RING rides on the sender's next submit, and there may be no next turn).
+// The handle is returned un-awaited on purpose: the spawn's wake must outlive the loop.
+#[allow(clippy::async_yields_async)]
+fn wake_sent_as_block_on_returns_is_not_lost(d: Driver) {
+    let rt = workers(d, 2);
+    for _ in 0..20 {
+        let h = rt.block_on(async { ringio::spawn_on(1, async { 42 }) });
+        let got = h
+            .join_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("the wake was lost"));
+        assert_eq!(got.unwrap(), 42);
+    }
+}
+
+/// Dropping a multi-worker runtime from inside another runtime's task must not wait
+/// forever for a wake that would only be submitted by the blocked thread itself.
+fn runtime_dropped_inside_a_task_shuts_down(d: Driver) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let outer = support::rt(d);
+        outer.block_on(async move {
+            let inner = workers(d, 2);
+            drop(inner);
+        });
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("the inner runtime's drop hung");
+}
+
 both_drivers!(
+    wake_sent_as_block_on_returns_is_not_lost,
+    runtime_dropped_inside_a_task_shuts_down,
     call_soon_threadsafe_100k_from_4_threads,
     spawn_on_runs_on_the_chosen_worker,
     handle_from_plain_threads,

@@ -7,7 +7,7 @@
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::sys::{syscall, RawSockAddr};
-use crate::driver::{Interest, Operation, Readiness};
+use crate::driver::{Fd, Interest, Operation, Readiness};
 use io_uring::{opcode, squeue, types};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -24,19 +24,26 @@ fn would_block() -> io::Error {
 }
 
 /// Connections accepted after their accept future was dropped, kept for the next
-/// `accept` of the same listener.
-pub(crate) type LateAccepts = Rc<RefCell<VecDeque<(OwnedFd, SocketAddr)>>>;
+/// `accept` of the same listener, and the acceptors to tell when one arrives.
+pub(crate) type LateAccepts = Rc<RefCell<LateQueue>>;
+
+/// See [`LateAccepts`].
+#[derive(Default, Debug)]
+pub(crate) struct LateQueue {
+    pub(crate) conns: VecDeque<(OwnedFd, SocketAddr)>,
+    pub(crate) waiters: Vec<std::task::Waker>,
+}
 
 /// Accepts one connection. The new socket is non-blocking and close-on-exec.
 pub(crate) struct Accept {
-    fd: RawFd,
+    fd: Fd,
     /// Written by the kernel; lives in the op's box.
     addr: RawSockAddr,
     late: LateAccepts,
 }
 
 impl Accept {
-    pub(crate) fn new(fd: RawFd, late: LateAccepts) -> Accept {
+    pub(crate) fn new(fd: Fd, late: LateAccepts) -> Accept {
         Accept {
             fd,
             addr: RawSockAddr::empty(),
@@ -52,7 +59,7 @@ unsafe impl Operation for Accept {
 
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::Accept::new(
-            types::Fd(self.fd),
+            types::Fd(self.fd.raw()),
             self.addr.as_mut_ptr(),
             &mut self.addr.len,
         )
@@ -61,14 +68,14 @@ unsafe impl Operation for Accept {
     }
 
     fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd, Interest::Read)
+        Readiness::Fd(self.fd.raw(), Interest::Read)
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
         self.addr = RawSockAddr::empty();
         // SAFETY: `addr` is writable storage of `addr.len` bytes.
         syscall!(accept4(
-            self.fd,
+            self.fd.raw(),
             self.addr.as_mut_ptr(),
             &mut self.addr.len,
             ACCEPT_FLAGS
@@ -81,7 +88,15 @@ unsafe impl Operation for Accept {
         // `complete` takes ownership of the fd; if the address is unreadable the fd is
         // closed by the OwnedFd's drop.
         if let Ok(conn) = (*self).complete(result, 0) {
-            late.borrow_mut().push_back(conn);
+            let waiters = {
+                let mut q = late.borrow_mut();
+                q.conns.push_back(conn);
+                std::mem::take(&mut q.waiters)
+            };
+            // An accept already waiting in the kernel would not see it otherwise.
+            for w in waiters {
+                w.wake();
+            }
         }
     }
 
@@ -96,14 +111,14 @@ unsafe impl Operation for Accept {
 
 /// Connects a socket.
 pub(crate) struct Connect {
-    fd: RawFd,
+    fd: Fd,
     addr: RawSockAddr,
     /// Readiness face: `connect` was called and reported `EINPROGRESS`.
     started: bool,
 }
 
 impl Connect {
-    pub(crate) fn new(fd: RawFd, addr: &SocketAddr) -> Connect {
+    pub(crate) fn new(fd: Fd, addr: &SocketAddr) -> Connect {
         Connect {
             fd,
             addr: RawSockAddr::from_std(addr),
@@ -117,26 +132,25 @@ unsafe impl Operation for Connect {
     type Output = io::Result<()>;
 
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::Connect::new(types::Fd(self.fd), self.addr.as_ptr(), self.addr.len).build()
+        opcode::Connect::new(types::Fd(self.fd.raw()), self.addr.as_ptr(), self.addr.len).build()
     }
 
     fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd, Interest::Write)
+        Readiness::Fd(self.fd.raw(), Interest::Write)
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
         if !self.started {
             self.started = true;
             // SAFETY: `addr` holds `addr.len` valid bytes of a socket address.
-            return match syscall!(connect(self.fd, self.addr.as_ptr(), self.addr.len)) {
+            return match syscall!(connect(self.fd.raw(), self.addr.as_ptr(), self.addr.len)) {
                 Ok(_) => Ok(0),
                 Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Err(would_block()),
                 Err(e) => Err(e),
             };
         }
         // The socket became writable (or the wake was spurious): ask how it went.
-        let raw = BorrowedRaw(self.fd);
-        let sock = socket2::SockRef::from(&raw);
+        let sock = socket2::SockRef::from(&self.fd);
         if let Some(e) = sock.take_error()? {
             return Err(e);
         }
@@ -154,12 +168,12 @@ unsafe impl Operation for Connect {
 
 /// Receives into the buffer, from its start, up to its capacity.
 pub(crate) struct Recv<B> {
-    fd: RawFd,
+    fd: Fd,
     buf: B,
 }
 
 impl<B: IoBufMut> Recv<B> {
-    pub(crate) fn new(fd: RawFd, buf: B) -> Recv<B> {
+    pub(crate) fn new(fd: Fd, buf: B) -> Recv<B> {
         Recv { fd, buf }
     }
 }
@@ -171,17 +185,23 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
 
     fn uring_entry(&mut self) -> squeue::Entry {
         let len = self.buf.bytes_total().min(u32::MAX as usize) as u32;
-        opcode::Recv::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len).build()
+        opcode::Recv::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len).build()
     }
 
     fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd, Interest::Read)
+        Readiness::Fd(self.fd.raw(), Interest::Read)
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
         let len = self.buf.bytes_total();
         // SAFETY: the buffer is writable for `bytes_total` bytes.
-        syscall!(recv(self.fd, self.buf.stable_mut_ptr().cast(), len, 0)).map(|n| n as u32)
+        syscall!(recv(
+            self.fd.raw(),
+            self.buf.stable_mut_ptr().cast(),
+            len,
+            0
+        ))
+        .map(|n| n as u32)
     }
 
     fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
@@ -196,12 +216,12 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
 
 /// Sends the buffer's initialised bytes (or a prefix of them).
 pub(crate) struct Send<B> {
-    fd: RawFd,
+    fd: Fd,
     buf: B,
 }
 
 impl<B: IoBuf> Send<B> {
-    pub(crate) fn new(fd: RawFd, buf: B) -> Send<B> {
+    pub(crate) fn new(fd: Fd, buf: B) -> Send<B> {
         Send { fd, buf }
     }
 }
@@ -212,20 +232,20 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
 
     fn uring_entry(&mut self) -> squeue::Entry {
         let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
-        opcode::Send::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
+        opcode::Send::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
             .build()
     }
 
     fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd, Interest::Write)
+        Readiness::Fd(self.fd.raw(), Interest::Write)
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
         let len = self.buf.bytes_init();
         // SAFETY: the buffer's first `bytes_init` bytes are initialised.
         syscall!(send(
-            self.fd,
+            self.fd.raw(),
             self.buf.stable_ptr().cast(),
             len,
             libc::MSG_NOSIGNAL
@@ -248,47 +268,51 @@ fn iovecs_mut<B: IoBufMut>(bufs: &mut [B]) -> Vec<libc::iovec> {
         .collect()
 }
 
-/// Receives into several buffers in order (readv).
+/// Receives into several buffers in order (recvmsg: a socket opcode, for which
+/// io_uring arms its own poll; READV on a non-blocking socket returns `EAGAIN` on
+/// kernels before 5.19).
 pub(crate) struct RecvVectored<B> {
-    fd: RawFd,
+    fd: Fd,
     bufs: Vec<B>,
     /// Built once; heap memory owned by the op, stable while it lives.
     iovecs: Vec<libc::iovec>,
+    msg: libc::msghdr,
 }
 
 impl<B: IoBufMut> RecvVectored<B> {
-    pub(crate) fn new(fd: RawFd, mut bufs: Vec<B>) -> RecvVectored<B> {
-        let iovecs = iovecs_mut(&mut bufs);
-        RecvVectored { fd, bufs, iovecs }
+    pub(crate) fn new(fd: Fd, mut bufs: Vec<B>) -> RecvVectored<B> {
+        let mut iovecs = iovecs_mut(&mut bufs);
+        // SAFETY: msghdr is plain data for which all-zeroes is valid (no name, no control).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iovecs.as_mut_ptr();
+        msg.msg_iovlen = iovecs.len();
+        RecvVectored {
+            fd,
+            bufs,
+            iovecs,
+            msg,
+        }
     }
 }
 
-// SAFETY: the entry points at `self.iovecs` (a Vec the op owns), whose entries point
-// into `self.bufs`, stable by the `IoBufMut` contract.
+// SAFETY: the entry points at `self.msg`, a field of the boxed op, which points at
+// `self.iovecs` (a Vec the op owns, never resized), whose entries point into
+// `self.bufs`, stable by the `IoBufMut` contract.
 unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::Readv::new(
-            types::Fd(self.fd),
-            self.iovecs.as_ptr(),
-            self.iovecs.len() as u32,
-        )
-        .build()
+        debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
+        opcode::RecvMsg::new(types::Fd(self.fd.raw()), &mut self.msg).build()
     }
 
     fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd, Interest::Read)
+        Readiness::Fd(self.fd.raw(), Interest::Read)
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
-        // SAFETY: the iovecs describe writable buffer memory the op owns.
-        syscall!(readv(
-            self.fd,
-            self.iovecs.as_ptr(),
-            self.iovecs.len() as i32
-        ))
-        .map(|n| n as u32)
+        // SAFETY: `msg` describes writable buffer memory the op owns.
+        syscall!(recvmsg(self.fd.raw(), &mut self.msg, 0)).map(|n| n as u32)
     }
 
     fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
@@ -296,7 +320,7 @@ unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
             let mut left = n as usize;
             for b in &mut self.bufs {
                 let take = left.min(b.bytes_total());
-                // SAFETY: readv filled the buffers in order; this one got `take` bytes.
+                // SAFETY: recvmsg filled the buffers in order; this one got `take` bytes.
                 unsafe { b.set_init(take) };
                 left -= take;
             }
@@ -309,7 +333,7 @@ unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
 /// Sends several buffers in order (sendmsg with MSG_NOSIGNAL, so a closed peer is an
 /// `EPIPE` error and never a signal).
 pub(crate) struct SendVectored<B> {
-    fd: RawFd,
+    fd: Fd,
     bufs: Vec<B>,
     /// Heap memory the op owns; `msg` points at it.
     iovecs: Vec<libc::iovec>,
@@ -317,7 +341,7 @@ pub(crate) struct SendVectored<B> {
 }
 
 impl<B: IoBuf> SendVectored<B> {
-    pub(crate) fn new(fd: RawFd, bufs: Vec<B>) -> SendVectored<B> {
+    pub(crate) fn new(fd: Fd, bufs: Vec<B>) -> SendVectored<B> {
         let mut iovecs: Vec<libc::iovec> = bufs
             .iter()
             .map(|b| libc::iovec {
@@ -346,18 +370,18 @@ unsafe impl<B: IoBuf> Operation for SendVectored<B> {
 
     fn uring_entry(&mut self) -> squeue::Entry {
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
-        opcode::SendMsg::new(types::Fd(self.fd), &self.msg)
+        opcode::SendMsg::new(types::Fd(self.fd.raw()), &self.msg)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
     }
 
     fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd, Interest::Write)
+        Readiness::Fd(self.fd.raw(), Interest::Write)
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
         // SAFETY: `msg` describes initialised buffer memory the op owns.
-        syscall!(sendmsg(self.fd, &self.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+        syscall!(sendmsg(self.fd.raw(), &self.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {
@@ -367,12 +391,12 @@ unsafe impl<B: IoBuf> Operation for SendVectored<B> {
 
 /// Shuts down one or both directions of a socket.
 pub(crate) struct Shutdown {
-    fd: RawFd,
+    fd: Fd,
     how: i32,
 }
 
 impl Shutdown {
-    pub(crate) fn new(fd: RawFd, how: How) -> Shutdown {
+    pub(crate) fn new(fd: Fd, how: How) -> Shutdown {
         let how = match how {
             How::Read => libc::SHUT_RD,
             How::Write => libc::SHUT_WR,
@@ -387,7 +411,7 @@ unsafe impl Operation for Shutdown {
     type Output = io::Result<()>;
 
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::Shutdown::new(types::Fd(self.fd), self.how).build()
+        opcode::Shutdown::new(types::Fd(self.fd.raw()), self.how).build()
     }
 
     fn readiness(&self) -> Readiness {
@@ -395,21 +419,10 @@ unsafe impl Operation for Shutdown {
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
-        syscall!(shutdown(self.fd, self.how)).map(|_| 0)
+        syscall!(shutdown(self.fd.raw(), self.how)).map(|_| 0)
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) -> io::Result<()> {
         result.map(drop)
-    }
-}
-
-/// Lets socket2 read options of an fd the op does not own.
-struct BorrowedRaw(RawFd);
-
-impl std::os::fd::AsFd for BorrowedRaw {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        // SAFETY: the op's socket outlives the op (the op is awaited while the socket's
-        // owner is borrowed), so the fd is open for this borrow.
-        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.0) }
     }
 }

@@ -4,9 +4,12 @@ use super::TcpStream;
 use crate::driver::ops::{Accept, LateAccepts};
 use crate::driver::{Fd, Op};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::task::Poll;
 
 /// How [`TcpListener::bind_with`] sets up its socket.
 ///
@@ -139,10 +142,27 @@ impl TcpListener {
     /// Cancel-safe: a connection the kernel accepts after this future was dropped is
     /// queued on the listener and returned by the next `accept`.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        if let Some((fd, addr)) = self.late.borrow_mut().pop_front() {
-            return Ok((TcpStream::from_owned_fd(fd), addr));
-        }
-        let (fd, addr) = Op::new(Accept::new(self.fd.for_op(), self.late.clone())).await?;
+        let mut op: Option<Op<Accept>> = None;
+        let (fd, addr) = std::future::poll_fn(|cx| {
+            // A connection another accept left behind goes first; our own op, if any,
+            // is dropped with this future and re-queues whatever it gets.
+            if let Some(conn) = self.late.borrow_mut().conns.pop_front() {
+                return Poll::Ready(Ok(conn));
+            }
+            let op =
+                op.get_or_insert_with(|| Op::new(Accept::new(self.fd.for_op(), self.late.clone())));
+            match Pin::new(op).poll(cx) {
+                Poll::Ready(res) => Poll::Ready(res),
+                Poll::Pending => {
+                    let mut q = self.late.borrow_mut();
+                    if !q.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                        q.waiters.push(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+            }
+        })
+        .await?;
         Ok((TcpStream::from_owned_fd(fd), addr))
     }
 

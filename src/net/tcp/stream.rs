@@ -172,9 +172,3 @@ impl AsRawFd for TcpStream {
         self.fd.raw()
     }
 }
-
-impl std::os::fd::AsFd for Fd {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        Fd::as_fd(self)
-    }
-}
