@@ -1,0 +1,148 @@
+//! A tokio TCP echo server, the peer ringio is compared with.
+//!
+//! ```text
+//! echo-tokio --addr 127.0.0.1:7878 --mode ct --threads 2   # 2 current_thread runtimes
+//! echo-tokio --addr 127.0.0.1:7878 --mode mt --threads 2   # 1 multi_thread runtime, 2 workers
+//! ```
+//!
+//! `ct` is tokio's thread-per-core shape, the closest to ringio's: one current_thread
+//! runtime per thread, each with its own SO_REUSEPORT listener so the kernel spreads
+//! connections across them. `mt` is what most tokio programs run: one listener, tasks
+//! stolen between workers. Each connection echoes with one reused 16 KiB buffer (as
+//! ringio's example does) and TCP_NODELAY, until EOF. The harness waits for one
+//! "listening on" line per listener.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Per-connection buffer, reused for every message (the same size as ringio's example).
+const BUF_SIZE: usize = 16 * 1024;
+
+/// Parsed command line.
+struct Args {
+    addr: SocketAddr,
+    multi_thread: bool,
+    threads: usize,
+}
+
+fn usage() -> ! {
+    eprintln!("usage: echo-tokio [--addr HOST:PORT] [--mode ct|mt] [--threads N]");
+    std::process::exit(2)
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        addr: "127.0.0.1:7878".parse().expect("default address"),
+        multi_thread: false,
+        threads: 1,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut val = || it.next().unwrap_or_else(|| usage());
+        match arg.as_str() {
+            "--addr" => a.addr = val().parse().unwrap_or_else(|_| usage()),
+            "--mode" => {
+                a.multi_thread = match val().as_str() {
+                    "ct" => false,
+                    "mt" => true,
+                    _ => usage(),
+                }
+            }
+            "--threads" => {
+                a.threads = val()
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .unwrap_or_else(|| usage())
+            }
+            _ => usage(),
+        }
+    }
+    a
+}
+
+/// A listener with SO_REUSEPORT (so that several can share the port) and a deep backlog.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.bind(&addr.into())?;
+    s.listen(4096)?;
+    s.set_nonblocking(true)?;
+    TcpListener::from_std(s.into())
+}
+
+/// Accepts forever, one task per connection.
+async fn serve(worker: usize, addr: SocketAddr) {
+    let listener = listen(addr).unwrap_or_else(|e| {
+        eprintln!("echo-tokio: worker {worker} cannot listen on {addr}: {e}");
+        std::process::exit(1)
+    });
+    println!("echo-tokio: worker {worker} listening on {addr}");
+    loop {
+        match listener.accept().await {
+            Ok((conn, _)) => {
+                let _ = conn.set_nodelay(true);
+                tokio::spawn(echo(conn));
+            }
+            Err(e) => {
+                eprintln!("echo-tokio: accept failed: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Echoes until EOF with one reused buffer.
+async fn echo(mut conn: TcpStream) {
+    let mut buf = vec![0u8; BUF_SIZE];
+    loop {
+        let n = match conn.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if conn.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn main() {
+    let args = parse_args();
+    if args.multi_thread {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        println!("echo-tokio: multi_thread with {} worker(s)", args.threads);
+        // The accept loop is a task too, so all work runs on the worker threads.
+        rt.block_on(async move { tokio::spawn(serve(0, args.addr)).await })
+            .expect("accept loop");
+    } else {
+        println!(
+            "echo-tokio: current_thread x{} with one SO_REUSEPORT listener each",
+            args.threads
+        );
+        let workers: Vec<_> = (0..args.threads)
+            .map(|w| {
+                std::thread::Builder::new()
+                    .name(format!("echo-tokio-{w}"))
+                    .spawn(move || {
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .expect("tokio runtime")
+                            .block_on(serve(w, args.addr))
+                    })
+                    .expect("spawn worker")
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
+        }
+    }
+}
