@@ -20,8 +20,10 @@ use std::sync::{Mutex, PoisonError};
 pub(crate) use wait_list::{WaitList, Wakes};
 
 /// Where a primitive keeps its state: a `RefCell` (per core) or a `Mutex` (across
-/// cores). `with` runs `f` with exclusive access; `f` never runs user code, so the
-/// borrow never nests and the mutex is never held across a wake.
+/// cores). `with` runs `f` with exclusive access. `f` wakes no waker and drops no item
+/// (both are handed out to the caller), so the borrow never nests and the mutex is
+/// never held across a wake; the one user code it runs is a `PriorityQueue` item's
+/// `Ord::cmp`, which must not touch its own queue.
 pub(crate) trait StateCell<S> {
     fn with<R>(&self, f: impl FnOnce(&mut S) -> R) -> R;
 }

@@ -142,6 +142,10 @@ impl<'a, C: StateCell<SemState>> AcquireOp<'a, C> {
     pub(crate) fn permits(&self) -> usize {
         self.n
     }
+
+    pub(crate) fn cell(&self) -> &'a C {
+        self.cell
+    }
 }
 
 impl<C: StateCell<SemState>> Future for AcquireOp<'_, C> {
