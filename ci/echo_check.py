@@ -67,6 +67,8 @@ def main():
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--connect-timeout", type=float, default=5.0)
+    p.add_argument("--messages", type=int, default=0,
+                   help="stop each connection after this many messages (0: run for --duration)")
     a = p.parse_args()
     if a.connections < 1 or a.size < 1 or a.duration <= 0 or a.connect_timeout <= 0:
         p.error("--connections, --size, --duration, --connect-timeout must be positive")
@@ -157,13 +159,14 @@ def main():
                 inflight -= 1
                 continue
             if len(c.got) == c.size and c.sent == c.size:
+                c.count = getattr(c, "count", 0) + 1
                 if c.got == c.expect:
                     messages += 1
                 else:
                     i = next(i for i in range(c.size) if c.got[i] != c.expect[i])
                     fail(c, f"mismatch at byte {i}: sent {c.expect[i]:#04x}, "
                             f"got {c.got[i]:#04x}", mismatch=True)
-                if time.monotonic() < end:
+                if time.monotonic() < end and (a.messages == 0 or c.count < a.messages):
                     c.next_message()
                     sel.modify(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
                 else:

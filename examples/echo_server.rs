@@ -19,6 +19,7 @@ const BUF_SIZE: usize = 16 * 1024;
 fn main() {
     let mut addr = String::from("127.0.0.1:7878");
     let mut threads = 1usize;
+    let mut exit_after: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -33,8 +34,22 @@ fn main() {
                         std::process::exit(2)
                     })
             }
+            "--exit-after" => {
+                // For measurements (ci/cost-per-msg.sh): stop once this many connections
+                // have come and gone, so tools like valgrind see a normal exit.
+                exit_after = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .or_else(|| {
+                        eprintln!("echo_server: --exit-after needs a positive number");
+                        std::process::exit(2)
+                    })
+            }
             "-h" | "--help" => {
-                println!("usage: echo_server [--addr HOST:PORT] [--threads N]   (RINGIO_DRIVER=auto|uring|epoll)");
+                println!(
+                    "usage: echo_server [--addr HOST:PORT] [--threads N] [--exit-after CONNECTIONS]   (RINGIO_DRIVER=auto|uring|epoll)"
+                );
                 return;
             }
             other => {
@@ -67,14 +82,21 @@ fn main() {
                 listener.local_addr().unwrap(),
                 ringio::runtime::available_cpus()
             );
-            serve(worker, listener).await
+            serve(worker, listener, exit_after).await
         }
     });
 }
 
-async fn serve(worker: usize, listener: TcpListener) {
+async fn serve(worker: usize, listener: TcpListener, exit_after: Option<u64>) {
     let mut accepted = 0u64;
+    let closed = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let all_closed = std::rc::Rc::new(ringio::sync::Event::new());
     loop {
+        if exit_after.is_some_and(|n| accepted >= n) {
+            // Wait for the last of them to close, then stop this worker.
+            all_closed.wait().await;
+            return;
+        }
         match listener.accept().await {
             Ok((conn, _peer)) => {
                 accepted += 1;
@@ -83,7 +105,14 @@ async fn serve(worker: usize, listener: TcpListener) {
                 }
                 let _ = conn.set_nodelay(true);
                 // Detached: the task ends with its connection.
-                drop(ringio::spawn(echo(conn)));
+                let (closed, all_closed) = (closed.clone(), all_closed.clone());
+                drop(ringio::spawn(async move {
+                    echo(conn).await;
+                    closed.set(closed.get() + 1);
+                    if exit_after.is_some_and(|n| closed.get() >= n) {
+                        all_closed.set();
+                    }
+                }));
             }
             Err(e) => {
                 eprintln!("echo_server: accept failed: {e}; retrying");
