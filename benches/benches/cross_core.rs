@@ -62,6 +62,8 @@ use std::time::Instant;
 // Only `ringio_from` is used here: the single-worker helpers are for the other benches.
 #[allow(dead_code)]
 mod support;
+#[path = "support/tokio_pinned.rs"]
+mod tokio_pinned;
 
 /// The echo task: sends back every ping until the `ping` sender is dropped (or the
 /// `pong` receiver is gone).
@@ -122,31 +124,13 @@ fn bench_ringio(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, msg_ring: 
     });
 }
 
-/// Pins the calling thread to `cpu` (for the like-for-like tokio variant).
-fn pin_to(cpu: usize) {
-    let mut set = nix::sched::CpuSet::new();
-    set.set(cpu).expect("cpu index in range");
-    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).expect("sched_setaffinity");
-}
-
 /// `cross_core_pingpong/tokio`: the loop in `block_on`, the echo task on a worker of a
 /// two-worker multi_thread runtime. With `pinned`, the `block_on` thread runs on CPU 0
 /// and tokio's workers on CPU 1, so every hop crosses cores as ringio's pinned workers'
 /// do; unpinned, the kernel tends to put both ends on one core (a same-core figure).
 fn bench_tokio(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, pinned: bool) {
-    let cpus = ringio::runtime::available_cpus();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.worker_threads(2).enable_all();
-    let old_mask =
-        nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).expect("sched_getaffinity");
-    if pinned {
-        let far = cpus[1 % cpus.len()];
-        builder.on_thread_start(move || pin_to(far));
-        pin_to(cpus[0]);
-    }
-    let rt = builder
-        .build()
-        .unwrap_or_else(|e| panic!("cannot start the tokio runtime: {e}"));
+    // The guard restores this thread's affinity after the runtime is dropped.
+    let (rt, _affinity) = tokio_pinned::tokio_two_workers(pinned);
     group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
@@ -168,7 +152,6 @@ fn bench_tokio(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, pinned: boo
         })
     });
     drop(rt);
-    let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &old_mask);
 }
 
 fn cross_core_pingpong(c: &mut Criterion) {

@@ -38,6 +38,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod support;
+#[path = "support/tokio_pinned.rs"]
+mod tokio_pinned;
 
 const CONTENDERS: u64 = 4;
 
@@ -239,30 +241,12 @@ async fn ringio_echo(
     }
 }
 
-/// Pins the calling thread to `cpu`.
-fn pin_to(cpu: usize) {
-    let mut set = nix::sched::CpuSet::new();
-    set.set(cpu).expect("cpu index in range");
-    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).expect("sched_setaffinity");
-}
-
 /// `queue_cross_core_pingpong/<name>` on tokio: the loop in `block_on`, the echo task
 /// on a worker of a two-worker multi_thread runtime; with `pinned`, the `block_on`
 /// thread on the first CPU and the workers on the second, as ringio's workers are.
 fn bench_tokio_pingpong(c: &mut BenchmarkGroup<'_, WallTime>, name: &str, pinned: bool) {
-    let cpus = ringio::runtime::available_cpus();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.worker_threads(2).enable_all();
-    let old_mask =
-        nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).expect("sched_getaffinity");
-    if pinned {
-        let far = cpus[1 % cpus.len()];
-        builder.on_thread_start(move || pin_to(far));
-        pin_to(cpus[0]);
-    }
-    let rt = builder
-        .build()
-        .unwrap_or_else(|e| panic!("cannot start the tokio runtime: {e}"));
+    // The guard restores this thread's affinity after the runtime is dropped.
+    let (rt, _affinity) = tokio_pinned::tokio_two_workers(pinned);
     c.bench_function(name, |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
@@ -290,7 +274,6 @@ fn bench_tokio_pingpong(c: &mut BenchmarkGroup<'_, WallTime>, name: &str, pinned
         })
     });
     drop(rt);
-    let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &old_mask);
 }
 
 fn queue_cross_core_pingpong(c: &mut Criterion) {
