@@ -9,11 +9,14 @@
 //! It prints the driver it runs on. Accept errors (such as `EMFILE` when out of fds)
 //! are reported and the server goes on after a short pause instead of exiting.
 
-use ringio::io::{AsyncReadOwned, AsyncWriteOwned};
+use ringio::buf::BufPool;
+use ringio::io::AsyncWriteOwned;
 use ringio::net::{BindOptions, TcpListener, TcpStream};
 use std::time::Duration;
 
-/// Per-connection buffer: one read's worth, reused for every message.
+/// Receive buffers per worker, shared by all its connections.
+const POOL_BUFFERS: usize = 4096;
+/// Bytes per receive buffer.
 const BUF_SIZE: usize = 16 * 1024;
 
 fn main() {
@@ -90,6 +93,7 @@ fn main() {
 async fn serve(worker: usize, listener: TcpListener, exit_after: Option<u64>) {
     let mut accepted = 0u64;
     let closed = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let pool = BufPool::new(POOL_BUFFERS, BUF_SIZE).expect("receive buffer pool");
     let all_closed = std::rc::Rc::new(ringio::sync::Event::new());
     loop {
         if exit_after.is_some_and(|n| accepted >= n) {
@@ -105,9 +109,9 @@ async fn serve(worker: usize, listener: TcpListener, exit_after: Option<u64>) {
                 }
                 let _ = conn.set_nodelay(true);
                 // Detached: the task ends with its connection.
-                let (closed, all_closed) = (closed.clone(), all_closed.clone());
+                let (closed, all_closed, pool) = (closed.clone(), all_closed.clone(), pool.clone());
                 drop(ringio::spawn(async move {
-                    echo(conn).await;
+                    echo(conn, pool).await;
                     closed.set(closed.get() + 1);
                     if exit_after.is_some_and(|n| closed.get() >= n) {
                         all_closed.set();
@@ -124,13 +128,13 @@ async fn serve(worker: usize, listener: TcpListener, exit_after: Option<u64>) {
     }
 }
 
-async fn echo(conn: TcpStream) {
-    let mut buf = Vec::with_capacity(BUF_SIZE);
+async fn echo(conn: TcpStream, pool: BufPool) {
     loop {
-        let (res, b) = conn.read(buf).await;
-        let n = match res {
-            Ok(0) => return,
-            Ok(n) => n,
+        // A buffer from the worker's pool, taken only when data has arrived: an idle
+        // connection holds none.
+        let buf = match conn.recv_pooled(&pool).await {
+            Ok(Some(buf)) => buf,
+            Ok(None) => return,
             Err(e) => {
                 // Resets are ordinary when clients stop abruptly; anything else is news.
                 if e.kind() != std::io::ErrorKind::ConnectionReset {
@@ -139,12 +143,9 @@ async fn echo(conn: TcpStream) {
                 return;
             }
         };
-        debug_assert_eq!(b.len(), n);
-        let (res, b) = conn.write_all(b).await;
-        if res.is_err() {
+        // Echo the very buffer; it goes back to the pool when the write is done.
+        if conn.write_all(buf).await.0.is_err() {
             return;
         }
-        buf = b;
-        buf.clear();
     }
 }

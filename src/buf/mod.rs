@@ -13,9 +13,12 @@
 //! [`Slice`] narrows a buffer to a range without copying it.
 
 mod io_buf;
+mod pool;
 mod slice;
 
 pub use io_buf::{IoBuf, IoBufMut};
+pub use pool::{BufPool, PooledBuf, MAX_BUFFERS};
+pub(crate) use pool::{PoolInner, PoolMode};
 pub use slice::Slice;
 
 /// The result of an owned-buffer I/O call: the outcome and the buffer, given back

@@ -16,13 +16,14 @@
 //!
 //! The contract each backend meets:
 //!
-//! 1. An operation is boxed before the kernel sees it, so every pointer its entry
-//!    carries (buffers, iovecs, socket addresses) stays valid until the box is freed.
-//! 2. The box is freed only after the kernel is done with it: on io_uring, when its
-//!    completion arrives; if the [`Op`] is dropped first, the box moves into the op
-//!    table's slot as an orphan and an async-cancel is submitted (see `uring.rs`).
-//!    On epoll nothing is ever in flight in the kernel between polls, so a drop frees
-//!    the box at once.
+//! 1. Every pointer an operation's entry carries (buffers, iovecs, socket addresses)
+//!    points into heap memory the operation owns, so the operation itself can live
+//!    inline in its future and move freely: the common path allocates nothing.
+//! 2. That memory is freed only after the kernel is done with it: on io_uring, when
+//!    the completion arrives; if the [`Op`] is dropped first, the operation is boxed
+//!    into the op table's slot as an orphan and an async-cancel is submitted (see
+//!    `uring.rs`). On epoll nothing is ever in flight in the kernel between polls, so a
+//!    drop frees it at once.
 //! 3. Dropping the driver cancels every in-flight operation and waits for all their
 //!    completions before it frees anything.
 
@@ -32,7 +33,7 @@ mod op;
 pub(crate) mod ops;
 mod signal;
 mod sys;
-mod uring;
+pub(crate) mod uring;
 
 pub(crate) use fd::Fd;
 pub(crate) use op::Op;
@@ -65,11 +66,12 @@ pub(crate) enum Readiness {
 /// # Safety
 ///
 /// An implementer promises that every pointer placed in the entry returned by
-/// [`uring_entry`](Operation::uring_entry) points into memory that `self` owns and that
-/// stays valid, at the same address, while `self` is boxed and not dropped: heap memory
-/// owned by a field (a `Vec`, a `Box`, an [`IoBuf`](crate::buf::IoBuf)), or a field of
-/// `self` itself (the box does not move). The driver upholds the other half: it keeps
-/// the box alive until the kernel has finished with it.
+/// [`uring_entry`](Operation::uring_entry) points into heap memory that `self` owns and
+/// that stays valid, at the same address, while `self` lives, even as `self` moves: a
+/// `Vec`, a `Box` or an [`IoBuf`](crate::buf::IoBuf) held by a field, never a field of
+/// `self` itself (operations live inline in their futures and are moved into the op
+/// table when orphaned). The driver upholds the other half: it keeps the operation
+/// alive until the kernel has finished with it.
 pub(crate) unsafe trait Operation: 'static {
     /// What the operation produces.
     type Output;
@@ -77,8 +79,8 @@ pub(crate) unsafe trait Operation: 'static {
     /// The operation completed after its future was dropped (io_uring only). Whatever
     /// the result created must not be lost silently: a new fd is closed, or handed to
     /// its owner (a late accept is queued on its listener).
-    fn release_orphan(self: Box<Self>, result: io::Result<u32>) {
-        let _ = result;
+    fn release_orphan(self: Box<Self>, result: io::Result<u32>, flags: u32) {
+        let _ = (result, flags);
     }
 
     /// The submission queue entry. `user_data` is set by the driver. Called again
@@ -94,6 +96,15 @@ pub(crate) unsafe trait Operation: 'static {
 
     /// Turns the raw result (and the completion's flags, 0 on epoll) into the output.
     fn complete(self, result: io::Result<u32>, flags: u32) -> Self::Output;
+}
+
+/// Where a multishot operation's completions go (io_uring). The op table keeps the
+/// sink alive until the last completion (the one without IORING_CQE_F_MORE), so a sink
+/// may own memory the operation's entry points at.
+pub(crate) trait Multishot {
+    /// One completion. Runs inside the driver's reap, with the driver borrowed: it may
+    /// queue results and wake tasks, not reach the driver.
+    fn on_completion(&self, result: i32, flags: u32);
 }
 
 /// Which backend a runtime uses.
@@ -250,6 +261,14 @@ impl Backend {
         }
     }
 
+    /// Multishot operations armed (io_uring; 0 on epoll).
+    pub(crate) fn multishot_armed(&self) -> usize {
+        match self {
+            Backend::Uring(u) => u.multishot_armed(),
+            Backend::Epoll(_) => 0,
+        }
+    }
+
     /// The ring fd other workers may MSG_RING to wake this one (io_uring with MSG_RING).
     pub(crate) fn msg_ring_fd(&self) -> Option<RawFd> {
         match self {
@@ -286,6 +305,35 @@ impl Backend {
         match self {
             Backend::Uring(u) => u.queue_events(),
             Backend::Epoll(_) => (0, 0),
+        }
+    }
+
+    /// Registers a provided buffer ring (io_uring with rings); `None` where this backend
+    /// has none, and receives use a plain free list instead.
+    ///
+    /// # Safety
+    ///
+    /// `ring_addr` must point to `entries * 16` page-aligned bytes that stay valid until
+    /// the group is unregistered or the ring is closed.
+    pub(crate) unsafe fn register_buf_ring(
+        &mut self,
+        ring_addr: u64,
+        entries: u16,
+    ) -> Option<io::Result<(u16, RawFd)>> {
+        match self {
+            Backend::Uring(u) if u.multishot() => {
+                // SAFETY: the caller's guarantee, passed on.
+                Some(unsafe { u.register_buf_ring(ring_addr, entries) })
+            }
+            _ => None,
+        }
+    }
+
+    /// The io_uring backend, if that is what runs.
+    pub(crate) fn as_uring(&mut self) -> Option<&mut uring::Uring> {
+        match self {
+            Backend::Uring(u) => Some(u),
+            Backend::Epoll(_) => None,
         }
     }
 

@@ -19,8 +19,11 @@ use std::task::{Context, Poll};
 /// is lost, except that fds it produced are closed.
 #[must_use = "an operation does nothing until it is awaited"]
 pub(crate) struct Op<T: Operation> {
-    /// `None` once the output has been produced or the box handed to the driver.
-    data: Option<Box<T>>,
+    /// The operation, held inline: no allocation per operation. `None` once the output
+    /// has been produced or the operation handed to the driver as an orphan. Moving it
+    /// is sound because the [`Operation`] contract keeps every pointer the kernel sees
+    /// in heap memory the operation owns, never in the operation's own bytes.
+    data: Option<T>,
     state: State,
 }
 
@@ -42,7 +45,7 @@ enum State {
 impl<T: Operation> Op<T> {
     pub(crate) fn new(data: T) -> Op<T> {
         Op {
-            data: Some(Box::new(data)),
+            data: Some(data),
             state: State::Unsubmitted,
         }
     }
@@ -50,7 +53,7 @@ impl<T: Operation> Op<T> {
     fn finish(&mut self, result: io::Result<u32>, flags: u32) -> T::Output {
         self.state = State::Done;
         let data = self.data.take().expect("op polled after completion");
-        (*data).complete(result, flags)
+        data.complete(result, flags)
     }
 
     /// One readiness-face step: attempt, and on `WouldBlock` (re)register interest.
@@ -109,6 +112,10 @@ impl<T: Operation> Op<T> {
         }
     }
 }
+
+// Nothing relies on an `Op` staying put: the kernel sees only heap memory the operation
+// owns (the `Operation` contract), so the future may move between polls.
+impl<T: Operation> Unpin for Op<T> {}
 
 impl<T: Operation> Future for Op<T> {
     type Output = T::Output;
@@ -185,7 +192,8 @@ impl<T: Operation> Drop for Op<T> {
                         let Backend::Uring(uring) = &mut *backend else {
                             unreachable!()
                         };
-                        uring.orphan(key, data);
+                        // Boxed only now, on the rare drop-in-flight path.
+                        uring.orphan(key, Box::new(data));
                     }
                     // The driver is busy higher up this very stack (a waker or a drop
                     // inside a completion). Freeing the box could hand the kernel freed

@@ -40,6 +40,18 @@ pub(crate) fn eventfd_drain(fd: RawFd) {
     let _ = unsafe { libc::read(fd, (&mut buf as *mut u64).cast(), 8) };
 }
 
+/// The running kernel's (major, minor) version, from `uname(2)`; (0, 0) if unreadable.
+pub(crate) fn kernel_version() -> (u32, u32) {
+    let Ok(uts) = nix::sys::utsname::uname() else {
+        return (0, 0);
+    };
+    let release = uts.release().to_string_lossy();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor)
+}
+
 /// The name of an errno, for messages ("EPERM").
 pub(crate) fn errno_name(code: i32) -> &'static str {
     match code {

@@ -5,10 +5,10 @@
 //! Each in-flight operation has one slot in `ops`, a slab whose key is the entry's
 //! `user_data`. A slot moves through these states:
 //!
-//! 1. `Waiting(waker)` when submitted (the [`Op`](super::Op) holds the operation's box);
+//! 1. `Waiting(waker)` when submitted (the [`Op`](super::Op) holds the operation);
 //! 2. `Completed(result, flags)` when its completion arrives; the next poll of the `Op`
 //!    takes the result and frees the slot;
-//! 3. or, if the `Op` is dropped before that, `Orphaned(box)`: the box now lives in the
+//! 3. or, if the `Op` is dropped before that, `Orphaned(box)`: the operation, boxed, lives in the
 //!    slot and an async-cancel is queued. The box is freed when the completion arrives,
 //!    never before, so the kernel never writes into freed memory. An orphaned operation
 //!    whose result is a new fd (accept) has that fd closed.
@@ -21,12 +21,13 @@
 //! retried. Completion queue overflow is left to the kernel (IORING_FEAT_NODROP,
 //! required) and flushed by entering with GETEVENTS whenever the overflow flag is up.
 
-use super::sys::errno_name;
-use super::{DriverConfig, DriverInfo, Operation, Unparker};
+use super::sys::{errno_name, kernel_version};
+use super::{DriverConfig, DriverInfo, Multishot, Operation, Unparker};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use slab::Slab;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -65,12 +66,12 @@ const SETUP_LADDER: &[&[&str]] = &[
 /// An operation's box, kept alive in its slot after its future was dropped.
 trait Orphan {
     /// The kernel is done with the memory; clean up what the result created.
-    fn release(self: Box<Self>, result: i32);
+    fn release(self: Box<Self>, result: i32, flags: u32);
 }
 
 impl<T: Operation> Orphan for T {
-    fn release(self: Box<Self>, result: i32) {
-        Operation::release_orphan(self, cqe_result(result));
+    fn release(self: Box<Self>, result: i32, flags: u32) {
+        Operation::release_orphan(self, cqe_result(result), flags);
     }
 }
 
@@ -78,6 +79,9 @@ enum Lifecycle {
     Waiting(Waker),
     Completed(i32, u32),
     Orphaned(Box<dyn Orphan>),
+    /// A multishot operation: every completion goes to its sink; the slot is freed by
+    /// the completion without IORING_CQE_F_MORE.
+    Multishot(Rc<dyn Multishot>),
 }
 
 pub(crate) struct Uring {
@@ -93,6 +97,12 @@ pub(crate) struct Uring {
     cq_overflow: u64,
     /// The kernel has IORING_OP_MSG_RING and CQE_SKIP_SUCCESS (Linux 5.18).
     msg_ring: bool,
+    /// Multishot accept and receive, and provided buffer rings (Linux 6.0).
+    multishot: bool,
+    /// The next provided buffer group id to hand out.
+    next_buf_group: u16,
+    /// Multishot slots in `ops`.
+    multishot_armed: usize,
     /// Entries pushed, completions reaped, `io_uring_enter` calls.
     sqes: u64,
     cqes: u64,
@@ -132,6 +142,12 @@ impl Uring {
         if ring.params().is_feature_fast_poll() {
             flags.push("FAST_POLL");
         }
+        // Multishot receive with provided buffer rings arrived in 6.0 (accept's in 5.19,
+        // rings in 5.19); the opcode probe cannot tell, the version can.
+        let multishot = kernel_version() >= (6, 0);
+        if multishot {
+            flags.extend(["MULTISHOT", "PBUF_RING"]);
+        }
         let info = DriverInfo {
             driver: super::Driver::Uring,
             flags,
@@ -147,6 +163,9 @@ impl Uring {
             sq_full: 0,
             cq_overflow: 0,
             msg_ring,
+            multishot,
+            next_buf_group: 0,
+            multishot_armed: 0,
             sqes: 0,
             cqes: 0,
             enters: 0,
@@ -186,6 +205,72 @@ impl Uring {
         true
     }
 
+    pub(crate) fn multishot_armed(&self) -> usize {
+        self.multishot_armed
+    }
+
+    /// Whether multishot accept and receive and provided buffer rings can be used.
+    pub(crate) fn multishot(&self) -> bool {
+        self.multishot
+    }
+
+    /// Registers a provided buffer ring of `entries` slots at `ring_addr`; returns its
+    /// buffer group id and this ring's fd (to unregister it later without the driver).
+    ///
+    /// # Safety
+    ///
+    /// `ring_addr` must point to `entries * 16` bytes, page-aligned, that stay valid
+    /// until the group is unregistered or this ring is closed.
+    pub(crate) unsafe fn register_buf_ring(
+        &mut self,
+        ring_addr: u64,
+        entries: u16,
+    ) -> io::Result<(u16, RawFd)> {
+        if self.next_buf_group == u16::MAX {
+            return Err(io::Error::other(
+                "ringio: this worker has registered 65535 buffer pools; no group id is left",
+            ));
+        }
+        let group = self.next_buf_group;
+        // SAFETY: the caller's guarantee, passed on.
+        unsafe {
+            self.ring
+                .submitter()
+                .register_buf_ring_with_flags(ring_addr, entries, group, 0)?
+        };
+        self.next_buf_group += 1;
+        Ok((group, self.ring.as_raw_fd()))
+    }
+
+    /// Queues a multishot `entry` whose completions all go to `sink`; returns its slot.
+    ///
+    /// # Safety
+    ///
+    /// The entry's pointers must stay valid while the slot lives (until the completion
+    /// without IORING_CQE_F_MORE); the sink, which the slot keeps, may own them.
+    pub(crate) unsafe fn submit_multishot(
+        &mut self,
+        entry: squeue::Entry,
+        sink: Rc<dyn Multishot>,
+    ) -> usize {
+        let key = self.ops.insert(Lifecycle::Multishot(sink));
+        self.multishot_armed += 1;
+        // SAFETY: the caller's guarantee, passed on.
+        unsafe { self.push(&entry.user_data(key as u64)) };
+        key
+    }
+
+    /// Asks the kernel to stop multishot slot `key`; its last completion frees the slot.
+    pub(crate) fn cancel_multishot(&mut self, key: usize) {
+        if matches!(self.ops.get(key), Some(Lifecycle::Multishot(_))) {
+            let cancel = opcode::AsyncCancel::new(key as u64)
+                .build()
+                .user_data(CANCEL_TAG);
+            // SAFETY: an async-cancel entry carries no pointers.
+            unsafe { self.push(&cancel) };
+        }
+    }
+
     /// (entries pushed, completions reaped, `io_uring_enter` calls) so far.
     pub(crate) fn io_counts(&self) -> (u64, u64, u64) {
         (self.sqes, self.cqes, self.enters)
@@ -196,11 +281,11 @@ impl Uring {
         (self.sq_full, self.cq_overflow)
     }
 
-    /// Queues `entry` for an operation whose box the caller holds; returns its slot.
+    /// Queues `entry` for an operation the caller holds; returns its slot.
     pub(crate) fn submit(&mut self, entry: squeue::Entry, waker: &Waker) -> usize {
         let key = self.ops.insert(Lifecycle::Waiting(waker.clone()));
         // SAFETY: the entry was built by `Operation::uring_entry`, whose contract says its
-        // pointers stay valid while the op's box lives; the `Op` holds the box until it
+        // pointers stay valid while the op lives, wherever it moves; the `Op` holds it until it
         // has taken this slot's completion, or hands it to `orphan`, which keeps it until
         // the completion arrives.
         unsafe { self.push(&entry.user_data(key as u64)) };
@@ -221,7 +306,7 @@ impl Uring {
                 }
                 Poll::Pending
             }
-            Lifecycle::Orphaned(_) => {
+            Lifecycle::Orphaned(_) | Lifecycle::Multishot(_) => {
                 panic!("ringio: op slot {key} polled after its future was dropped")
             }
         }
@@ -230,11 +315,11 @@ impl Uring {
     /// The future of slot `key` was dropped: keep `data` alive until the kernel is done.
     pub(crate) fn orphan<T: Operation>(&mut self, key: usize, data: Box<T>) {
         match &self.ops[key] {
-            Lifecycle::Completed(res, _) => {
+            Lifecycle::Completed(res, flags) => {
                 // Finished but never collected: the memory is free to go, an fd is not.
-                let res = *res;
+                let (res, flags) = (*res, *flags);
                 self.ops.remove(key);
-                Orphan::release(data, res);
+                Orphan::release(data, res, flags);
             }
             Lifecycle::Waiting(_) => {
                 self.ops[key] = Lifecycle::Orphaned(data);
@@ -244,7 +329,9 @@ impl Uring {
                 // SAFETY: an async-cancel entry carries no pointers.
                 unsafe { self.push(&cancel) };
             }
-            Lifecycle::Orphaned(_) => panic!("ringio: op slot {key} orphaned twice"),
+            Lifecycle::Orphaned(_) | Lifecycle::Multishot(_) => {
+                panic!("ringio: op slot {key} orphaned twice")
+            }
         }
     }
 
@@ -344,7 +431,9 @@ impl Uring {
         loop {
             for cqe in self.ring.completion() {
                 self.cqes += 1;
-                dispatch(&mut self.ops, &mut self.wake_armed, cqe);
+                if dispatch(&mut self.ops, &mut self.wake_armed, cqe) {
+                    self.multishot_armed -= 1;
+                }
             }
             if !self.ring.submission().cq_overflow() {
                 return;
@@ -362,7 +451,8 @@ impl Uring {
     }
 }
 
-fn dispatch(ops: &mut Slab<Lifecycle>, wake_armed: &mut bool, cqe: cqueue::Entry) {
+/// Routes one completion; true if it ended a multishot operation.
+fn dispatch(ops: &mut Slab<Lifecycle>, wake_armed: &mut bool, cqe: cqueue::Entry) -> bool {
     match cqe.user_data() {
         CANCEL_TAG | MSG_WAKE_TAG => {}
         WAKE_TAG => *wake_armed = false,
@@ -371,16 +461,27 @@ fn dispatch(ops: &mut Slab<Lifecycle>, wake_armed: &mut bool, cqe: cqueue::Entry
             let Some(slot) = ops.get_mut(key) else {
                 panic!("ringio: completion for unknown op slot {key}");
             };
+            if let Lifecycle::Multishot(sink) = slot {
+                sink.on_completion(cqe.result(), cqe.flags());
+                if !cqueue::more(cqe.flags()) {
+                    ops.remove(key);
+                    return true;
+                }
+                return false;
+            }
             match std::mem::replace(slot, Lifecycle::Completed(cqe.result(), cqe.flags())) {
                 Lifecycle::Waiting(w) => w.wake(),
                 Lifecycle::Orphaned(data) => {
                     ops.remove(key);
-                    data.release(cqe.result());
+                    data.release(cqe.result(), cqe.flags());
                 }
-                Lifecycle::Completed(..) => panic!("ringio: second completion for op slot {key}"),
+                Lifecycle::Completed(..) | Lifecycle::Multishot(_) => {
+                    panic!("ringio: second completion for op slot {key}")
+                }
             }
         }
     }
+    false
 }
 
 impl Drop for Uring {
@@ -424,7 +525,9 @@ impl Drop for Uring {
                 }
             }
             for cqe in self.ring.completion() {
-                dispatch(&mut self.ops, &mut self.wake_armed, cqe);
+                if dispatch(&mut self.ops, &mut self.wake_armed, cqe) {
+                    self.multishot_armed -= 1;
+                }
             }
             waited += Duration::from_secs(1);
             if waited.as_secs() % 10 == 0 {

@@ -29,6 +29,11 @@ pub struct Metrics {
     /// On io_uring: operations the kernel still holds, orphans of dropped futures
     /// included. On epoll: operations waiting for readiness.
     pub ops_in_flight: usize,
+    /// io_uring: multishot operations armed (a listener's accept, a connection's
+    /// pooled receive), counted in `ops_in_flight` too. They stay armed while their
+    /// socket lives, so `ops_in_flight - multishot_armed` is what a quiet worker
+    /// brings to zero.
+    pub multishot_armed: usize,
     /// io_uring: submission queue entries pushed (0 on epoll).
     pub sqes_submitted: u64,
     /// io_uring: completions reaped; epoll: readiness events.

@@ -261,6 +261,7 @@ impl Core {
             polls: self.polls.get(),
             timers: self.timers.len(),
             ops_in_flight: driver.in_flight(),
+            multishot_armed: driver.multishot_armed(),
             sqes_submitted,
             cqes_reaped,
             enters,

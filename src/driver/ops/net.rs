@@ -37,8 +37,8 @@ pub(crate) struct LateQueue {
 /// Accepts one connection. The new socket is non-blocking and close-on-exec.
 pub(crate) struct Accept {
     fd: Fd,
-    /// Written by the kernel; lives in the op's box.
-    addr: RawSockAddr,
+    /// Written by the kernel; boxed so its address survives the op moving.
+    addr: Box<RawSockAddr>,
     late: LateAccepts,
 }
 
@@ -46,14 +46,14 @@ impl Accept {
     pub(crate) fn new(fd: Fd, late: LateAccepts) -> Accept {
         Accept {
             fd,
-            addr: RawSockAddr::empty(),
+            addr: Box::new(RawSockAddr::empty()),
             late,
         }
     }
 }
 
-// SAFETY: the entry points at `self.addr.storage` and `self.addr.len`, fields of the
-// boxed op.
+// SAFETY: the entry points at `self.addr.storage` and `self.addr.len`, in the box the
+// op owns.
 unsafe impl Operation for Accept {
     type Output = io::Result<(OwnedFd, SocketAddr)>;
 
@@ -72,7 +72,7 @@ unsafe impl Operation for Accept {
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
-        self.addr = RawSockAddr::empty();
+        *self.addr = RawSockAddr::empty();
         // SAFETY: `addr` is writable storage of `addr.len` bytes.
         syscall!(accept4(
             self.fd.raw(),
@@ -83,7 +83,7 @@ unsafe impl Operation for Accept {
         .map(|fd| fd as u32)
     }
 
-    fn release_orphan(self: Box<Self>, result: io::Result<u32>) {
+    fn release_orphan(self: Box<Self>, result: io::Result<u32>, _flags: u32) {
         let late = self.late.clone();
         // `complete` takes ownership of the fd; if the address is unreadable the fd is
         // closed by the OwnedFd's drop.
@@ -112,7 +112,8 @@ unsafe impl Operation for Accept {
 /// Connects a socket.
 pub(crate) struct Connect {
     fd: Fd,
-    addr: RawSockAddr,
+    /// Boxed: the kernel reads it from where the entry says.
+    addr: Box<RawSockAddr>,
     /// Readiness face: `connect` was called and reported `EINPROGRESS`.
     started: bool,
 }
@@ -121,13 +122,13 @@ impl Connect {
     pub(crate) fn new(fd: Fd, addr: &SocketAddr) -> Connect {
         Connect {
             fd,
-            addr: RawSockAddr::from_std(addr),
+            addr: Box::new(RawSockAddr::from_std(addr)),
             started: false,
         }
     }
 }
 
-// SAFETY: the entry points at `self.addr`, a field of the boxed op.
+// SAFETY: the entry points at `self.addr`, in the box the op owns.
 unsafe impl Operation for Connect {
     type Output = io::Result<()>;
 
@@ -276,7 +277,8 @@ pub(crate) struct RecvVectored<B> {
     bufs: Vec<B>,
     /// Built once; heap memory owned by the op, stable while it lives.
     iovecs: Vec<libc::iovec>,
-    msg: libc::msghdr,
+    /// Boxed: the kernel reads (and for recvmsg, writes) it where the entry says.
+    msg: Box<libc::msghdr>,
 }
 
 impl<B: IoBufMut> RecvVectored<B> {
@@ -290,12 +292,12 @@ impl<B: IoBufMut> RecvVectored<B> {
             fd,
             bufs,
             iovecs,
-            msg,
+            msg: Box::new(msg),
         }
     }
 }
 
-// SAFETY: the entry points at `self.msg`, a field of the boxed op, which points at
+// SAFETY: the entry points at `self.msg`, in a box the op owns, which points at
 // `self.iovecs` (a Vec the op owns, never resized), whose entries point into
 // `self.bufs`, stable by the `IoBufMut` contract.
 unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
@@ -303,7 +305,7 @@ unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
 
     fn uring_entry(&mut self) -> squeue::Entry {
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
-        opcode::RecvMsg::new(types::Fd(self.fd.raw()), &mut self.msg).build()
+        opcode::RecvMsg::new(types::Fd(self.fd.raw()), &mut *self.msg).build()
     }
 
     fn readiness(&self) -> Readiness {
@@ -312,7 +314,7 @@ unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
 
     fn attempt(&mut self) -> io::Result<u32> {
         // SAFETY: `msg` describes writable buffer memory the op owns.
-        syscall!(recvmsg(self.fd.raw(), &mut self.msg, 0)).map(|n| n as u32)
+        syscall!(recvmsg(self.fd.raw(), &mut *self.msg, 0)).map(|n| n as u32)
     }
 
     fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
@@ -337,7 +339,8 @@ pub(crate) struct SendVectored<B> {
     bufs: Vec<B>,
     /// Heap memory the op owns; `msg` points at it.
     iovecs: Vec<libc::iovec>,
-    msg: libc::msghdr,
+    /// Boxed: the kernel reads (and for recvmsg, writes) it where the entry says.
+    msg: Box<libc::msghdr>,
 }
 
 impl<B: IoBuf> SendVectored<B> {
@@ -357,12 +360,12 @@ impl<B: IoBuf> SendVectored<B> {
             fd,
             bufs,
             iovecs,
-            msg,
+            msg: Box::new(msg),
         }
     }
 }
 
-// SAFETY: the entry points at `self.msg`, a field of the boxed op, which points at
+// SAFETY: the entry points at `self.msg`, in a box the op owns, which points at
 // `self.iovecs` (a Vec the op owns, never resized), whose entries point into
 // `self.bufs`, stable by the `IoBuf` contract.
 unsafe impl<B: IoBuf> Operation for SendVectored<B> {
@@ -370,7 +373,7 @@ unsafe impl<B: IoBuf> Operation for SendVectored<B> {
 
     fn uring_entry(&mut self) -> squeue::Entry {
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
-        opcode::SendMsg::new(types::Fd(self.fd.raw()), &self.msg)
+        opcode::SendMsg::new(types::Fd(self.fd.raw()), &*self.msg)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
     }
@@ -381,7 +384,7 @@ unsafe impl<B: IoBuf> Operation for SendVectored<B> {
 
     fn attempt(&mut self) -> io::Result<u32> {
         // SAFETY: `msg` describes initialised buffer memory the op owns.
-        syscall!(sendmsg(self.fd.raw(), &self.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+        syscall!(sendmsg(self.fd.raw(), &*self.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {

@@ -1,14 +1,17 @@
 //! [`TcpListener`]: accepts TCP connections.
 
 use super::TcpStream;
-use crate::driver::ops::{Accept, LateAccepts};
+use crate::driver::ops::{Accept, AcceptMulti, LateAccepts};
 use crate::driver::{Fd, Op};
+use crate::runtime::context;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::Poll;
 
 /// How [`TcpListener::bind_with`] sets up its socket.
@@ -76,11 +79,27 @@ impl BindOptions {
 /// assert!(peer.ip().is_loopback());
 /// # });
 /// ```
-#[derive(Debug)]
 pub struct TcpListener {
     fd: Fd,
     /// Connections accepted after their `accept()` future was dropped.
     late: LateAccepts,
+    /// The multishot accept kept armed on io_uring.
+    multi: RefCell<Option<Rc<AcceptMulti>>>,
+}
+
+impl std::fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpListener").field("fd", &self.fd).finish()
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        if let Some(multi) = self.multi.get_mut().take() {
+            let driver = context::try_with_core(|core| core.driver.clone());
+            multi.close(driver.as_ref());
+        }
+    }
 }
 
 impl TcpListener {
@@ -127,6 +146,7 @@ impl TcpListener {
         TcpListener {
             fd: Fd::new(fd),
             late: Default::default(),
+            multi: RefCell::new(None),
         }
     }
 
@@ -141,7 +161,32 @@ impl TcpListener {
     ///
     /// Cancel-safe: a connection the kernel accepts after this future was dropped is
     /// queued on the listener and returned by the next `accept`.
+    ///
+    /// On io_uring (Linux 6.0 and later) the first call arms a multishot accept that
+    /// stays armed: the kernel accepts connections as they come, each with one
+    /// completion and no new submission, and they queue on the listener for the next
+    /// `accept`. The peer's address then comes from `getpeername(2)`; a connection the
+    /// peer reset before that is reported as `ConnectionAborted`.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let driver = context::driver();
+        let multishot = matches!(driver.borrow_mut().as_uring(), Some(u) if u.multishot());
+        if multishot {
+            let multi = self
+                .multi
+                .borrow_mut()
+                .get_or_insert_with(|| AcceptMulti::new(self.fd.for_op()))
+                .clone();
+            let fd = std::future::poll_fn(|cx| multi.poll_accept(cx, &driver)).await?;
+            let stream = TcpStream::from_owned_fd(fd);
+            return match stream.peer_addr() {
+                Ok(peer) => Ok((stream, peer)),
+                Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "the peer reset the connection before it was accepted",
+                )),
+                Err(e) => Err(e),
+            };
+        }
         let mut op: Option<Op<Accept>> = None;
         let (fd, addr) = std::future::poll_fn(|cx| {
             // A connection another accept left behind goes first; our own op, if any,

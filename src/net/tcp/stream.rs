@@ -2,11 +2,15 @@
 
 use super::listener::not_inet;
 use super::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
-use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::driver::ops::{Connect, Recv, RecvVectored, Send, SendVectored, Shutdown as ShutdownOp};
+use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PoolMode, PooledBuf};
+use crate::driver::ops::{
+    Connect, Recv, RecvMulti, RecvPooled, RecvVectored, Send, SendVectored, Shutdown as ShutdownOp,
+};
 use crate::driver::{Fd, Op};
 use crate::io::{AsyncReadOwned, AsyncWriteOwned};
+use crate::runtime::context;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use std::cell::RefCell;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -32,9 +36,25 @@ use std::rc::Rc;
 /// assert_eq!(&buf, b"hello");
 /// # });
 /// ```
-#[derive(Debug)]
 pub struct TcpStream {
     fd: Fd,
+    /// The multishot receive `recv_pooled` keeps armed on io_uring.
+    recv_multi: RefCell<Option<Rc<RecvMulti>>>,
+}
+
+impl std::fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpStream").field("fd", &self.fd).finish()
+    }
+}
+
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        if let Some(multi) = self.recv_multi.get_mut().take() {
+            let driver = context::try_with_core(|core| core.driver.clone());
+            multi.close(driver.as_ref());
+        }
+    }
 }
 
 impl TcpStream {
@@ -54,9 +74,7 @@ impl TcpStream {
             Type::STREAM.nonblocking().cloexec(),
             Some(Protocol::TCP),
         )?;
-        let stream = TcpStream {
-            fd: Fd::new(OwnedFd::from(socket)),
-        };
+        let stream = TcpStream::from_owned_fd(OwnedFd::from(socket));
         Op::new(Connect::new(stream.fd.for_op(), &addr)).await?;
         Ok(stream)
     }
@@ -72,7 +90,95 @@ impl TcpStream {
     }
 
     pub(crate) fn from_owned_fd(fd: OwnedFd) -> TcpStream {
-        TcpStream { fd: Fd::new(fd) }
+        TcpStream {
+            fd: Fd::new(fd),
+            recv_multi: RefCell::new(None),
+        }
+    }
+
+    /// Receives the next bytes into a buffer of `pool`: `Ok(Some(buf))` with at least
+    /// one byte, or `Ok(None)` at end of stream.
+    ///
+    /// The connection holds no buffer while it waits: on io_uring a multishot receive
+    /// stays armed and the kernel takes a buffer from the pool's ring only when data
+    /// arrives; on epoll a buffer is taken just before each `recv(2)`. When the pool is
+    /// empty, the call waits until a [`PooledBuf`] is dropped somewhere, then goes on;
+    /// nothing is lost.
+    ///
+    /// Use one pool per worker, and do not mix this with [`read`](AsyncReadOwned::read)
+    /// on the same stream: on io_uring the armed receive would race the read for bytes.
+    ///
+    /// ```
+    /// # ringio::run(async {
+    /// use ringio::buf::BufPool;
+    /// use ringio::io::AsyncWriteOwned;
+    /// use ringio::net::{TcpListener, TcpStream};
+    /// let pool = BufPool::new(16, 1024).unwrap();
+    /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    /// let (server, _) = listener.accept().await.unwrap();
+    /// client.write_all("hi").await.0.unwrap();
+    /// drop(client);
+    /// let mut got = Vec::new();
+    /// while let Some(buf) = server.recv_pooled(&pool).await.unwrap() {
+    ///     got.extend_from_slice(&buf); // `buf` goes back to the pool here
+    /// }
+    /// assert_eq!(got, b"hi");
+    /// assert_eq!(pool.available(), 16);
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As `recv(2)`: `ConnectionReset` when the peer resets, for example. Also an error
+    /// if `pool` was first used on another worker, or if a different pool's receive
+    /// still holds data for this stream.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: on io_uring the receive stays armed and data that arrives is queued
+    /// for the next call; on epoll nothing is taken from the socket unless it is returned.
+    pub async fn recv_pooled(&self, pool: &BufPool) -> io::Result<Option<PooledBuf>> {
+        loop {
+            let driver = context::driver();
+            let result = match pool.inner().bind(&driver)? {
+                PoolMode::Ring(group) => {
+                    let multi = self.recv_multi_for(pool, group)?;
+                    std::future::poll_fn(|cx| multi.poll_recv(cx, &driver)).await
+                }
+                PoolMode::FreeList => {
+                    Op::new(RecvPooled::new(self.fd.for_op(), pool.inner().clone())).await
+                }
+            };
+            match result {
+                // The pool ran dry (the multishot receive ended, or no free buffer):
+                // wait for a buffer to come back, then receive again.
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    pool.inner().wait_available().await
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// This stream's multishot receive on `pool`, made on first use.
+    fn recv_multi_for(&self, pool: &BufPool, group: u16) -> io::Result<Rc<RecvMulti>> {
+        let mut slot = self.recv_multi.borrow_mut();
+        if let Some(multi) = &*slot {
+            if multi.uses(pool.inner()) {
+                return Ok(multi.clone());
+            }
+            if !multi.is_idle() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "recv_pooled: another pool's receive still holds data for this stream",
+                ));
+            }
+            multi.close(Some(&context::driver()));
+        }
+        let multi = RecvMulti::new(self.fd.for_op(), pool.inner().clone(), group);
+        *slot = Some(multi.clone());
+        Ok(multi)
     }
 
     /// Shuts down the read side, the write side, or both (`shutdown(2)`). Shutting the

@@ -1,0 +1,504 @@
+//! [`BufPool`]: receive buffers shared by many connections, so an idle connection
+//! holds none.
+//!
+//! # Implementation
+//!
+//! One allocation holds `count` buffers of `size` bytes; buffer `bid` is the bytes
+//! `[bid * size, (bid + 1) * size)`. Each buffer is, at any time, in exactly one place:
+//!
+//! - **available**: in the pool's io_uring *provided buffer ring* (registered with the
+//!   worker's ring on first use, `IORING_REGISTER_PBUF_RING`), where the kernel picks one
+//!   when data arrives for a receive armed with `BUFFER_SELECT`; or, on epoll, in a plain
+//!   free list the receive takes from just before its `recv(2)`;
+//! - **lent**: in a [`PooledBuf`], whose drop gives it back (appending it to the ring,
+//!   which needs no syscall, or to the free list) and wakes tasks waiting for one;
+//! - **received, not yet taken**: its id sits in a multishot receive's queue (in the
+//!   driver) until the connection's next `recv_pooled` turns it into a `PooledBuf`.
+//!
+//! Because exactly one owner has each buffer, handing out `&mut [u8]` to it is sound.
+//! The pool's memory lives as long as the last `Rc` to it: every `PooledBuf` and every
+//! armed receive holds one, so the kernel never writes into freed memory.
+
+use super::{IoBuf, IoBufMut};
+use crate::driver::Backend;
+use std::alloc::Layout;
+use std::cell::RefCell;
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::ops::{Deref, DerefMut};
+use std::os::fd::RawFd;
+use std::ptr::NonNull;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::task::{Poll, Waker};
+
+/// The most buffers one pool may have: the kernel's limit for a provided buffer ring.
+pub const MAX_BUFFERS: usize = 32768;
+
+/// A pool of equal-sized receive buffers for [`TcpStream::recv_pooled`].
+///
+/// A connection that receives through a pool holds no buffer while it is idle: the
+/// kernel takes one from the pool only when data arrives (io_uring provided buffers,
+/// with a multishot receive), and the [`PooledBuf`] goes back to the pool when it is
+/// dropped. Ten thousand idle connections then cost no receive memory at all.
+///
+/// A pool belongs to the worker it is first used on (it is neither `Send` nor `Sync`);
+/// make one per worker. Cloning a `BufPool` gives another handle to the same pool.
+///
+/// ```
+/// # ringio::run(async {
+/// use ringio::buf::BufPool;
+/// use ringio::io::AsyncWriteOwned;
+/// use ringio::net::{TcpListener, TcpStream};
+/// let pool = BufPool::new(64, 4096).unwrap();
+/// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+/// let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+/// let (server, _) = listener.accept().await.unwrap();
+/// client.write_all("ping").await.0.unwrap();
+/// let buf = server.recv_pooled(&pool).await.unwrap().expect("not at end of stream");
+/// assert_eq!(&buf[..], b"ping");
+/// // Echo it: a pooled buffer is an `IoBuf`; it returns to the pool when dropped.
+/// server.write_all(buf).await.0.unwrap();
+/// # });
+/// ```
+///
+/// [`TcpStream::recv_pooled`]: crate::net::TcpStream::recv_pooled
+#[derive(Clone)]
+pub struct BufPool {
+    inner: Rc<PoolInner>,
+}
+
+impl BufPool {
+    /// A pool of `count` buffers (at most [`MAX_BUFFERS`]) of `size` bytes each.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `count` is 0 or above [`MAX_BUFFERS`], or `size` is 0 or above
+    /// `u32::MAX`; `OutOfMemory` if the memory cannot be allocated.
+    pub fn new(count: usize, size: usize) -> io::Result<BufPool> {
+        if count == 0 || count > MAX_BUFFERS || size == 0 || size > u32::MAX as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "BufPool::new({count}, {size}): need 1..={MAX_BUFFERS} buffers of 1..=4 GiB"
+                ),
+            ));
+        }
+        let bytes = count
+            .checked_mul(size)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "pool size overflows"))?;
+        let layout = Layout::from_size_align(bytes, 64)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        // SAFETY: `layout` has a non-zero size (count and size are both at least 1).
+        let mem = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        Ok(BufPool {
+            inner: Rc::new(PoolInner {
+                mem,
+                layout,
+                buf_size: size,
+                count,
+                state: RefCell::new(PoolState {
+                    // Popped from the end: lowest ids first, for tidy tests and locality.
+                    free: (0..count as u32).rev().map(|b| b as u16).collect(),
+                    available: count,
+                    binding: Binding::Unbound,
+                    waiters: Vec::new(),
+                }),
+            }),
+        })
+    }
+
+    /// How many buffers the pool has in all.
+    pub fn capacity(&self) -> usize {
+        self.inner.count
+    }
+
+    /// The size of each buffer in bytes.
+    pub fn buffer_size(&self) -> usize {
+        self.inner.buf_size
+    }
+
+    /// How many buffers are in the pool now, neither lent out as a [`PooledBuf`] nor
+    /// holding received data not yet taken.
+    pub fn available(&self) -> usize {
+        self.inner.state.borrow().available
+    }
+
+    pub(crate) fn inner(&self) -> &Rc<PoolInner> {
+        &self.inner
+    }
+}
+
+impl fmt::Debug for BufPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufPool")
+            .field("capacity", &self.capacity())
+            .field("buffer_size", &self.buffer_size())
+            .field("available", &self.available())
+            .finish()
+    }
+}
+
+/// The shared state of a [`BufPool`].
+pub(crate) struct PoolInner {
+    mem: NonNull<u8>,
+    layout: Layout,
+    buf_size: usize,
+    count: usize,
+    state: RefCell<PoolState>,
+}
+
+struct PoolState {
+    /// Available buffers not in a ring (epoll, or not yet bound).
+    free: Vec<u16>,
+    /// Buffers in the ring or the free list.
+    available: usize,
+    binding: Binding,
+    /// Receives that found the pool empty, woken when a buffer comes back.
+    waiters: Vec<Waker>,
+}
+
+enum Binding {
+    Unbound,
+    /// A plain free list, for a readiness backend (or an io_uring too old for rings).
+    FreeList(Weak<RefCell<Backend>>),
+    Ring(BufRing),
+}
+
+/// A provided buffer ring registered with one io_uring.
+struct BufRing {
+    /// `entries` 16-byte `io_uring_buf` slots, page-aligned; the kernel reads them.
+    entries: NonNull<io_uring::types::BufRingEntry>,
+    layout: Layout,
+    mask: u16,
+    /// Our copy of the tail the kernel reads (it lives in slot 0's `resv` field).
+    tail: u16,
+    group: u16,
+    ring_fd: RawFd,
+    driver: Weak<RefCell<Backend>>,
+}
+
+/// How a receive on the current worker should use a pool.
+pub(crate) enum PoolMode {
+    /// Arm a `BUFFER_SELECT` receive on this buffer group.
+    Ring(u16),
+    /// Take a buffer from the free list for each `recv(2)`.
+    FreeList,
+}
+
+impl PoolInner {
+    /// Binds the pool to `driver` on first use (registering its ring with io_uring)
+    /// and says how receives use it.
+    ///
+    /// # Errors
+    ///
+    /// If the pool is bound to another worker's driver, or registration fails.
+    pub(crate) fn bind(&self, driver: &Rc<RefCell<Backend>>) -> io::Result<PoolMode> {
+        let mut state = self.state.borrow_mut();
+        let bound_to = match &state.binding {
+            Binding::Ring(ring) => Some((&ring.driver, PoolMode::Ring(ring.group))),
+            Binding::FreeList(d) => Some((d, PoolMode::FreeList)),
+            Binding::Unbound => None,
+        };
+        if let Some((d, mode)) = bound_to {
+            return if std::ptr::eq(d.as_ptr(), Rc::as_ptr(driver)) {
+                Ok(mode)
+            } else {
+                Err(io::Error::other(
+                    "ringio: a BufPool is used on a worker other than the one it was first used on; make one pool per worker",
+                ))
+            };
+        }
+        let entries = self.count.next_power_of_two();
+        let layout = Layout::from_size_align(entries * 16, 4096).expect("ring layout");
+        // SAFETY: `entries` is at least 1, so the size is non-zero.
+        let Some(ring_mem) = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }) else {
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+        };
+        // SAFETY: `ring_mem` is `entries * 16` page-aligned bytes, freed only in `Drop`
+        // after the group is unregistered (or once the driver, and its ring, are gone).
+        let registered = unsafe {
+            driver
+                .borrow_mut()
+                .register_buf_ring(ring_mem.as_ptr() as u64, entries as u16)
+        };
+        match registered {
+            Some(Ok((group, ring_fd))) => {
+                let mut ring = BufRing {
+                    entries: ring_mem.cast(),
+                    layout,
+                    mask: (entries - 1) as u16,
+                    tail: 0,
+                    group,
+                    ring_fd,
+                    driver: Rc::downgrade(driver),
+                };
+                for bid in std::mem::take(&mut state.free) {
+                    ring.push(self.buf_ptr(bid), self.buf_size as u32, bid);
+                }
+                ring.publish();
+                state.binding = Binding::Ring(ring);
+                Ok(PoolMode::Ring(group))
+            }
+            other => {
+                // SAFETY: allocated just above with this layout and not shared.
+                unsafe { std::alloc::dealloc(ring_mem.as_ptr(), layout) };
+                match other {
+                    Some(Err(e)) => Err(e),
+                    _ => {
+                        state.binding = Binding::FreeList(Rc::downgrade(driver));
+                        Ok(PoolMode::FreeList)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Start of buffer `bid`.
+    fn buf_ptr(&self, bid: u16) -> *mut u8 {
+        debug_assert!((bid as usize) < self.count);
+        // SAFETY: `bid < count`, so the offset is inside the allocation.
+        unsafe { self.mem.as_ptr().add(bid as usize * self.buf_size) }
+    }
+
+    /// Takes an available buffer from the free list (free-list mode only).
+    pub(crate) fn take_free(&self) -> Option<u16> {
+        let mut state = self.state.borrow_mut();
+        let bid = state.free.pop()?;
+        state.available -= 1;
+        Some(bid)
+    }
+
+    /// Start and size of buffer `bid`, for a `recv(2)` into it.
+    pub(crate) fn raw_buf(&self, bid: u16) -> (*mut u8, usize) {
+        (self.buf_ptr(bid), self.buf_size)
+    }
+
+    /// The kernel filled buffer `bid` from the ring (a completion named it).
+    pub(crate) fn taken_by_kernel(&self, bid: u16) {
+        debug_assert!((bid as usize) < self.count);
+        self.state.borrow_mut().available -= 1;
+    }
+
+    /// Buffer `bid` comes back: into the ring or the free list; waiting receives wake.
+    pub(crate) fn give_back(&self, bid: u16) {
+        let waiters = {
+            let mut state = self.state.borrow_mut();
+            state.available += 1;
+            let state = &mut *state;
+            match &mut state.binding {
+                Binding::Ring(ring) => {
+                    ring.push(self.buf_ptr(bid), self.buf_size as u32, bid);
+                    ring.publish();
+                }
+                _ => state.free.push(bid),
+            }
+            std::mem::take(&mut state.waiters)
+        };
+        for w in waiters {
+            w.wake();
+        }
+    }
+
+    /// Waits until the pool has an available buffer.
+    pub(crate) async fn wait_available(&self) {
+        poll_fn(|cx| {
+            let mut state = self.state.borrow_mut();
+            if state.available > 0 {
+                return Poll::Ready(());
+            }
+            if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                state.waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Lends buffer `bid`, holding `len` received bytes, to the caller.
+    pub(crate) fn lend(self: &Rc<Self>, bid: u16, len: usize) -> PooledBuf {
+        debug_assert!(len <= self.buf_size);
+        PooledBuf {
+            pool: self.clone(),
+            bid,
+            len,
+        }
+    }
+}
+
+impl BufRing {
+    /// Writes buffer `bid` into the slot at our tail (not yet visible to the kernel).
+    fn push(&mut self, addr: *mut u8, len: u32, bid: u16) {
+        let slot = (self.tail & self.mask) as usize;
+        // SAFETY: `slot <= mask < entries`, inside the ring's allocation. The kernel only
+        // reads slots between its head and the published tail, and this slot is past the
+        // tail, so nobody reads it concurrently. Only addr, len and bid are written: slot
+        // 0's `resv` field is the shared tail itself.
+        unsafe {
+            let entry = &mut *self.entries.as_ptr().add(slot);
+            entry.set_addr(addr as u64);
+            entry.set_len(len);
+            entry.set_bid(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Makes every pushed slot visible to the kernel.
+    fn publish(&self) {
+        // SAFETY: `tail` points at slot 0's `resv`, a u16 inside the ring allocation,
+        // aligned to 2; the kernel reads it concurrently, so it is written atomically,
+        // with Release ordering so the slots written before it are visible first.
+        unsafe {
+            let tail = io_uring::types::BufRingEntry::tail(self.entries.as_ptr()) as *mut u16;
+            AtomicU16::from_ptr(tail).store(self.tail, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for PoolInner {
+    fn drop(&mut self) {
+        if let Binding::Ring(ring) = &self.state.get_mut().binding {
+            // No receive is armed on the group any more (each holds an `Rc` to us). If
+            // the ring is still open, unregister the group so the kernel lets go of the
+            // ring's pages; if the driver is gone, so is the registration.
+            if ring.driver.upgrade().is_some() {
+                let mut reg = io_uring_buf_reg {
+                    ring_addr: 0,
+                    ring_entries: 0,
+                    bgid: ring.group,
+                    flags: 0,
+                    resv: [0; 3],
+                };
+                // SAFETY: IORING_UNREGISTER_PBUF_RING takes one io_uring_buf_reg, which
+                // `reg` is, valid for the call. The driver is alive, so `ring_fd` is its
+                // open ring (not a reused number). Called directly rather than through the
+                // driver, which may be borrowed higher up this stack.
+                let rc = unsafe {
+                    libc::syscall(
+                        libc::SYS_io_uring_register,
+                        ring.ring_fd,
+                        IORING_UNREGISTER_PBUF_RING,
+                        &mut reg as *mut io_uring_buf_reg,
+                        1,
+                    )
+                };
+                if rc < 0 {
+                    // Still registered: leave the ring's memory to the kernel.
+                    return;
+                }
+            }
+            // SAFETY: allocated in `bind` with this layout; the kernel no longer uses it.
+            unsafe { std::alloc::dealloc(ring.entries.as_ptr().cast(), ring.layout) };
+        }
+        // SAFETY: allocated in `BufPool::new` with this layout. Every buffer's owner (a
+        // `PooledBuf`, an armed receive) held an `Rc` to this pool, so none is left.
+        unsafe { std::alloc::dealloc(self.mem.as_ptr(), self.layout) };
+    }
+}
+
+/// `struct io_uring_buf_reg` from linux/io_uring.h.
+#[repr(C)]
+struct io_uring_buf_reg {
+    ring_addr: u64,
+    ring_entries: u32,
+    bgid: u16,
+    flags: u16,
+    resv: [u64; 3],
+}
+
+/// `IORING_UNREGISTER_PBUF_RING` from linux/io_uring.h.
+const IORING_UNREGISTER_PBUF_RING: libc::c_uint = 23;
+
+/// A buffer lent by a [`BufPool`], holding the bytes one receive got. It goes back to
+/// its pool when dropped.
+///
+/// It dereferences to the received bytes, can be written to (`DerefMut`, up to
+/// [`capacity`](PooledBuf::capacity) with [`IoBufMut`]), and is an [`IoBuf`], so it
+/// can be sent as it is: an echo server writes back the buffer it received.
+pub struct PooledBuf {
+    pool: Rc<PoolInner>,
+    bid: u16,
+    len: usize,
+}
+
+impl PooledBuf {
+    /// How many bytes it holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The buffer's full size (the pool's buffer size).
+    pub fn capacity(&self) -> usize {
+        self.pool.buf_size
+    }
+
+    /// Shortens it to `len` bytes (no effect if it holds fewer).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+}
+
+impl Deref for PooledBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: this `PooledBuf` is buffer `bid`'s only owner (module docs); its first
+        // `len` bytes are initialised (the pool's memory is zeroed at allocation).
+        unsafe { std::slice::from_raw_parts(self.pool.buf_ptr(self.bid), self.len) }
+    }
+}
+
+impl DerefMut for PooledBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `deref`, and `&mut self` makes the access unique.
+        unsafe { std::slice::from_raw_parts_mut(self.pool.buf_ptr(self.bid), self.len) }
+    }
+}
+
+impl fmt::Debug for PooledBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledBuf")
+            .field("bid", &self.bid)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl Drop for PooledBuf {
+    fn drop(&mut self) {
+        self.pool.give_back(self.bid);
+    }
+}
+
+// SAFETY: the buffer's memory is the pool's heap allocation, which the `Rc` keeps alive
+// and which does not move with the `PooledBuf`; `len <= capacity`, and all of it is
+// initialised (zeroed at allocation).
+unsafe impl IoBuf for PooledBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.pool.buf_ptr(self.bid)
+    }
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+    fn bytes_total(&self) -> usize {
+        self.pool.buf_size
+    }
+}
+
+// SAFETY: as for `IoBuf`; this `PooledBuf` is the buffer's only owner.
+unsafe impl IoBufMut for PooledBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.pool.buf_ptr(self.bid)
+    }
+    unsafe fn set_init(&mut self, init_len: usize) {
+        // Like a Vec: a read into the buffer sets the length it filled.
+        self.len = self.len.max(init_len);
+    }
+}

@@ -1,0 +1,392 @@
+//! Multishot operations (io_uring) and the pooled receive they share with epoll.
+//!
+//! - [`RecvMulti`]: one armed multishot receive per connection, with buffers picked by
+//!   the kernel from a [`BufPool`](crate::buf::BufPool)'s ring only when data arrives.
+//!   Each completion queues (buffer id, length); `recv_pooled` takes from the queue.
+//! - [`AcceptMulti`]: one armed multishot accept per listener; each completion queues a
+//!   new connection.
+//! - [`RecvPooled`]: the single-shot form, an ordinary [`Operation`] that takes a
+//!   buffer from the pool's free list just before `recv(2)`: the epoll emulation (and
+//!   the io_uring path where the kernel has no buffer rings).
+//!
+//! A multishot operation stays armed across calls, so dropping a `recv_pooled` or
+//! `accept` future loses nothing: what arrives waits in the queue. Its state lives in
+//! an `Rc` shared by the socket and the driver's op table; when the socket closes, the
+//! state is marked closed, the operation cancelled, and whatever still arrives is given
+//! back (buffers) or closed (connections). The state holds its own clone of the fd, so
+//! the fd number cannot be reused while the kernel may still use it.
+
+use crate::buf::{PoolInner, PooledBuf};
+use crate::driver::{Backend, Fd, Interest, Multishot, Operation, Readiness};
+use io_uring::{cqueue, opcode, squeue, types};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+/// What one multishot receive completion delivered.
+enum Received {
+    /// Buffer id and byte count.
+    Data(u16, u32),
+    /// End of stream.
+    Eof,
+    /// A negative result, as an errno.
+    Error(i32),
+}
+
+/// The armed multishot receive of one connection.
+pub(crate) struct RecvMulti {
+    fd: Fd,
+    pool: Rc<PoolInner>,
+    group: u16,
+    state: RefCell<RecvState>,
+}
+
+struct RecvState {
+    queue: VecDeque<Received>,
+    /// The op table slot while the kernel holds the receive armed.
+    armed: Option<usize>,
+    waker: Option<Waker>,
+    /// The connection was dropped: give back whatever arrives.
+    closed: bool,
+}
+
+impl RecvMulti {
+    pub(crate) fn new(fd: Fd, pool: Rc<PoolInner>, group: u16) -> Rc<RecvMulti> {
+        Rc::new(RecvMulti {
+            fd,
+            pool,
+            group,
+            state: RefCell::new(RecvState {
+                queue: VecDeque::new(),
+                armed: None,
+                waker: None,
+                closed: false,
+            }),
+        })
+    }
+
+    /// Whether this receive draws from `pool`.
+    pub(crate) fn uses(&self, pool: &Rc<PoolInner>) -> bool {
+        Rc::ptr_eq(&self.pool, pool)
+    }
+
+    /// Whether nothing is queued and the kernel holds nothing armed.
+    pub(crate) fn is_idle(&self) -> bool {
+        let state = self.state.borrow();
+        state.queue.is_empty() && state.armed.is_none()
+    }
+
+    /// The next received buffer, `Ok(None)` at end of stream, or the error that ended
+    /// the receive (`ENOBUFS` when the pool ran dry: wait for a buffer and call again).
+    /// Arms the receive when it is not armed.
+    pub(crate) fn poll_recv(
+        self: &Rc<Self>,
+        cx: &mut Context<'_>,
+        driver: &Rc<RefCell<Backend>>,
+    ) -> Poll<io::Result<Option<PooledBuf>>> {
+        let mut state = self.state.borrow_mut();
+        if let Some(received) = state.queue.pop_front() {
+            return Poll::Ready(match received {
+                Received::Data(bid, len) => Ok(Some(self.pool.lend(bid, len as usize))),
+                Received::Eof => Ok(None),
+                Received::Error(errno) => Err(io::Error::from_raw_os_error(errno)),
+            });
+        }
+        if state.armed.is_none() {
+            let entry = opcode::RecvMulti::new(types::Fd(self.fd.raw()), self.group).build();
+            drop(state);
+            arm(driver, entry, self.clone(), &self.state, |s| &mut s.armed);
+            state = self.state.borrow_mut();
+            if !state.queue.is_empty() {
+                // It completed while being submitted (the queue was full and flushed).
+                drop(state);
+                return self.poll_recv(cx, driver);
+            }
+        }
+        match &mut state.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The connection is closing: stop the receive and give back queued buffers.
+    pub(crate) fn close(&self, driver: Option<&Rc<RefCell<Backend>>>) {
+        let (armed, queued) = {
+            let mut state = self.state.borrow_mut();
+            state.closed = true;
+            state.waker = None;
+            (state.armed, std::mem::take(&mut state.queue))
+        };
+        for received in queued {
+            if let Received::Data(bid, _) = received {
+                self.pool.give_back(bid);
+            }
+        }
+        if let (Some(key), Some(driver)) = (armed, driver) {
+            if let Ok(mut backend) = driver.try_borrow_mut() {
+                if let Some(uring) = backend.as_uring() {
+                    uring.cancel_multishot(key);
+                }
+            }
+        }
+    }
+}
+
+impl Multishot for RecvMulti {
+    fn on_completion(&self, result: i32, flags: u32) {
+        let mut state = self.state.borrow_mut();
+        if !cqueue::more(flags) {
+            state.armed = None;
+        }
+        let received = match cqueue::buffer_select(flags) {
+            Some(bid) => {
+                self.pool.taken_by_kernel(bid);
+                if result > 0 && !state.closed {
+                    Received::Data(bid, result as u32)
+                } else {
+                    // Nothing to deliver in it (or nobody to deliver to).
+                    drop(state);
+                    self.pool.give_back(bid);
+                    state = self.state.borrow_mut();
+                    if result > 0 {
+                        return;
+                    }
+                    Received::Eof
+                }
+            }
+            None if result == 0 => Received::Eof,
+            None if result < 0 => Received::Error(-result),
+            None => return, // A count with no buffer: not something the kernel posts.
+        };
+        if state.closed {
+            return;
+        }
+        state.queue.push_back(received);
+        if let Some(w) = state.waker.take() {
+            drop(state);
+            w.wake();
+        }
+    }
+}
+
+/// Key of a multishot op being submitted, before its slot key is known.
+const ARMING: usize = usize::MAX;
+
+/// Submits a multishot `entry` for `sink`, recording its slot in `armed(state)`.
+///
+/// The state is not borrowed while submitting: a full submission queue is flushed and
+/// completions reaped on the spot, and this op's own may be among them. If its final
+/// completion came already, `armed` was reset and stays so.
+fn arm<S: Multishot + 'static, T>(
+    driver: &Rc<RefCell<Backend>>,
+    entry: squeue::Entry,
+    sink: Rc<S>,
+    state: &RefCell<T>,
+    armed: impl Fn(&mut T) -> &mut Option<usize>,
+) {
+    *armed(&mut state.borrow_mut()) = Some(ARMING);
+    let key = {
+        let mut backend = driver.borrow_mut();
+        let uring = backend
+            .as_uring()
+            .expect("a multishot operation on a uring backend");
+        // SAFETY: multishot receive and accept entries carry no pointers: the kernel
+        // picks receive buffers from the group's ring, whose memory the pool keeps while
+        // any receive can use it (each sink holds an `Rc` to the pool).
+        unsafe { uring.submit_multishot(entry, sink) }
+    };
+    let mut state = state.borrow_mut();
+    let slot = armed(&mut state);
+    if *slot == Some(ARMING) {
+        *slot = Some(key);
+    }
+}
+
+/// The armed multishot accept of one listener.
+pub(crate) struct AcceptMulti {
+    fd: Fd,
+    state: RefCell<AcceptState>,
+}
+
+struct AcceptState {
+    queue: VecDeque<io::Result<OwnedFd>>,
+    armed: Option<usize>,
+    waiters: Vec<Waker>,
+    closed: bool,
+}
+
+/// Flags of every accepted socket.
+const ACCEPT_FLAGS: i32 = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+
+impl AcceptMulti {
+    pub(crate) fn new(fd: Fd) -> Rc<AcceptMulti> {
+        Rc::new(AcceptMulti {
+            fd,
+            state: RefCell::new(AcceptState {
+                queue: VecDeque::new(),
+                armed: None,
+                waiters: Vec::new(),
+                closed: false,
+            }),
+        })
+    }
+
+    /// The next accepted connection (or accept error), arming the accept if needed.
+    pub(crate) fn poll_accept(
+        self: &Rc<Self>,
+        cx: &mut Context<'_>,
+        driver: &Rc<RefCell<Backend>>,
+    ) -> Poll<io::Result<OwnedFd>> {
+        let mut state = self.state.borrow_mut();
+        if let Some(conn) = state.queue.pop_front() {
+            return Poll::Ready(conn);
+        }
+        if state.armed.is_none() {
+            let entry = opcode::AcceptMulti::new(types::Fd(self.fd.raw()))
+                .flags(ACCEPT_FLAGS)
+                .build();
+            drop(state);
+            arm(driver, entry, self.clone(), &self.state, |s| &mut s.armed);
+            state = self.state.borrow_mut();
+            if let Some(conn) = state.queue.pop_front() {
+                return Poll::Ready(conn);
+            }
+        }
+        if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            state.waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// The listener is closing: stop accepting and close queued connections.
+    pub(crate) fn close(&self, driver: Option<&Rc<RefCell<Backend>>>) {
+        let (armed, queued) = {
+            let mut state = self.state.borrow_mut();
+            state.closed = true;
+            state.waiters.clear();
+            (state.armed, std::mem::take(&mut state.queue))
+        };
+        drop(queued);
+        if let (Some(key), Some(driver)) = (armed, driver) {
+            if let Ok(mut backend) = driver.try_borrow_mut() {
+                if let Some(uring) = backend.as_uring() {
+                    uring.cancel_multishot(key);
+                }
+            }
+        }
+    }
+}
+
+impl Multishot for AcceptMulti {
+    fn on_completion(&self, result: i32, flags: u32) {
+        let mut state = self.state.borrow_mut();
+        if !cqueue::more(flags) {
+            state.armed = None;
+        }
+        let conn = if result >= 0 {
+            // SAFETY: the kernel just created this fd for us and nobody else has it.
+            Ok(unsafe { OwnedFd::from_raw_fd(result as RawFd) })
+        } else {
+            Err(io::Error::from_raw_os_error(-result))
+        };
+        if state.closed {
+            return; // A connection that arrived too late is closed here.
+        }
+        state.queue.push_back(conn);
+        let waiters = std::mem::take(&mut state.waiters);
+        drop(state);
+        for w in waiters {
+            w.wake();
+        }
+    }
+}
+
+/// One receive into a buffer taken from a pool's free list: the readiness face of
+/// `recv_pooled`, and its io_uring face where the kernel lacks buffer rings.
+pub(crate) struct RecvPooled {
+    fd: Fd,
+    pool: Rc<PoolInner>,
+    /// The buffer while the kernel may write into it.
+    bid: Option<u16>,
+}
+
+impl RecvPooled {
+    pub(crate) fn new(fd: Fd, pool: Rc<PoolInner>) -> RecvPooled {
+        RecvPooled {
+            fd,
+            pool,
+            bid: None,
+        }
+    }
+
+    fn no_buffer() -> io::Error {
+        io::Error::from_raw_os_error(libc::ENOBUFS)
+    }
+}
+
+impl Drop for RecvPooled {
+    fn drop(&mut self) {
+        // Runs only once the kernel is done (the driver's contract for orphans).
+        if let Some(bid) = self.bid.take() {
+            self.pool.give_back(bid);
+        }
+    }
+}
+
+// SAFETY: the entry points into the pool's buffer `bid`, heap memory the op keeps
+// alive (an `Rc` to the pool) and owns (taken from the free list, given back on drop).
+unsafe impl Operation for RecvPooled {
+    type Output = io::Result<Option<PooledBuf>>;
+
+    fn uring_entry(&mut self) -> squeue::Entry {
+        if self.bid.is_none() {
+            self.bid = self.pool.take_free();
+        }
+        match self.bid {
+            Some(bid) => {
+                let (ptr, len) = self.pool.raw_buf(bid);
+                opcode::Recv::new(types::Fd(self.fd.raw()), ptr, len as u32).build()
+            }
+            // No buffer: complete at once; `complete` reports ENOBUFS.
+            None => opcode::Nop::new().build(),
+        }
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness::Fd(self.fd.raw(), Interest::Read)
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        let bid = self.pool.take_free().ok_or_else(Self::no_buffer)?;
+        let (ptr, len) = self.pool.raw_buf(bid);
+        // SAFETY: buffer `bid` is `len` writable bytes this op owns until given back.
+        let res = crate::driver::sys::syscall!(recv(self.fd.raw(), ptr.cast(), len, 0));
+        match res {
+            Ok(n) => {
+                self.bid = Some(bid);
+                Ok(n as u32)
+            }
+            Err(e) => {
+                // Give the buffer back at once: an idle connection holds none.
+                self.pool.give_back(bid);
+                Err(e)
+            }
+        }
+    }
+
+    fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
+        let n = result?;
+        let Some(bid) = self.bid.take() else {
+            return Err(Self::no_buffer());
+        };
+        if n == 0 {
+            self.pool.give_back(bid);
+            return Ok(None);
+        }
+        Ok(Some(self.pool.lend(bid, n as usize)))
+    }
+}

@@ -1,0 +1,428 @@
+//! The io_uring fast paths, through the public API, and their epoll emulation:
+//! multishot accept, multishot receive into a provided buffer ring (`BufPool` and
+//! `recv_pooled`; a plain free list on epoll), pool exhaustion (ENOBUFS), cancel
+//! safety, and what is given back when sockets close.
+
+mod support;
+
+use ringio::buf::BufPool;
+use ringio::io::AsyncWriteOwned;
+use ringio::net::{TcpListener, TcpStream};
+use ringio::runtime::{metrics, Driver};
+use std::future::Future;
+use std::io::ErrorKind;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use support::{fd_count, rt, Rng};
+
+/// One test at a time: one of them lowers the process's fd limit.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    let (s, _) = l.accept().await.unwrap();
+    (c, s)
+}
+
+/// Polls `fut` once with a no-op waker; `Some` if it finished.
+fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match std::pin::Pin::new(fut).poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// Waits (bounded) until no one-shot operation is in flight.
+async fn settle() {
+    for _ in 0..100_000 {
+        let m = metrics();
+        if m.ops_in_flight == m.multishot_armed {
+            return;
+        }
+        ringio::yield_now().await;
+    }
+    panic!("operations still in flight: {:?}", metrics());
+}
+
+/// Waits (bounded) until the pool has all its buffers back.
+async fn pool_full(pool: &BufPool) {
+    for _ in 0..100_000 {
+        if pool.available() == pool.capacity() {
+            return;
+        }
+        ringio::yield_now().await;
+    }
+    panic!(
+        "pool has {} of {} buffers",
+        pool.available(),
+        pool.capacity()
+    );
+}
+
+/// Messages of varying sizes arrive intact and in order, each in a pooled buffer, and
+/// every buffer goes back to the pool.
+fn pooled_recv_delivers_in_order(d: Driver) {
+    let _g = serial();
+    rt(d).block_on(async {
+        let pool = BufPool::new(8, 256).unwrap();
+        assert_eq!((pool.capacity(), pool.buffer_size()), (8, 256));
+        let (c, s) = pair().await;
+        let mut rng = Rng::new(7);
+        let mut sent = Vec::new();
+        let mut got = Vec::new();
+        for round in 0..200u32 {
+            let len = 1 + rng.below(700) as usize;
+            let msg: Vec<u8> = (0..len).map(|i| (i as u32 ^ round) as u8).collect();
+            sent.extend_from_slice(&msg);
+            c.write_all(msg).await.0.unwrap();
+            while got.len() < sent.len() {
+                let buf = s.recv_pooled(&pool).await.unwrap().expect("data");
+                assert!(!buf.is_empty() && buf.len() <= 256);
+                got.extend_from_slice(&buf);
+            }
+        }
+        assert_eq!(got, sent);
+        // Echo a pooled buffer straight back: it is an IoBuf.
+        c.write_all(b"echo".to_vec()).await.0.unwrap();
+        let buf = s.recv_pooled(&pool).await.unwrap().unwrap();
+        s.write_all(buf).await.0.unwrap();
+        let back = c.recv_pooled(&pool).await.unwrap().unwrap();
+        assert_eq!(&back[..], b"echo");
+        drop(back);
+        pool_full(&pool).await;
+    });
+}
+
+/// Many idle connections, each with a receive waiting, hold no buffer; data on each
+/// still gets through a pool much smaller than the number of connections.
+fn idle_connections_hold_no_buffers(d: Driver) {
+    let _g = serial();
+    rt(d).block_on(async {
+        let pool = BufPool::new(4, 128).unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut clients = Vec::new();
+        let mut tasks = Vec::new();
+        for i in 0..64u8 {
+            clients.push(TcpStream::connect(addr).await.unwrap());
+            let (s, _) = l.accept().await.unwrap();
+            let pool = pool.clone();
+            tasks.push(ringio::spawn(async move {
+                let buf = s.recv_pooled(&pool).await.unwrap().expect("data");
+                assert_eq!(&buf[..], &[i; 3]);
+            }));
+        }
+        for _ in 0..10 {
+            ringio::yield_now().await;
+        }
+        assert_eq!(pool.available(), 4, "idle connections took buffers");
+        for (i, c) in clients.iter().enumerate() {
+            c.write_all(vec![i as u8; 3]).await.0.unwrap();
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        pool_full(&pool).await;
+    });
+}
+
+/// A pool that runs dry makes receives wait (io_uring: the multishot receive ends with
+/// ENOBUFS and is re-armed when a buffer comes back); no byte is lost or reordered.
+fn exhausted_pool_waits_and_loses_nothing(d: Driver) {
+    let _g = serial();
+    rt(d).block_on(async {
+        let pool = BufPool::new(2, 64).unwrap();
+        let (c, s) = pair().await;
+        let data: Vec<u8> = (0..64 * 40).map(|i| (i % 251) as u8).collect();
+        let mut got = Vec::new();
+        let mut held = Vec::new();
+        let mut offset = 0;
+        while got.len() < data.len() {
+            if offset < data.len() {
+                c.write_all(data[offset..offset + 64].to_vec())
+                    .await
+                    .0
+                    .unwrap();
+                offset += 64;
+            }
+            if held.len() == 2 {
+                // Both buffers are out: the next receive must wait for one.
+                let mut next = Box::pin(s.recv_pooled(&pool));
+                assert!(poll_once(&mut next).is_none());
+                ringio::time::sleep(Duration::from_millis(2)).await;
+                assert!(
+                    poll_once(&mut next).is_none(),
+                    "received with no buffer free"
+                );
+                assert_eq!(pool.available(), 0);
+                let first: ringio::buf::PooledBuf = held.remove(0);
+                got.extend_from_slice(&first);
+                drop(first);
+                let buf = next.await.unwrap().expect("data");
+                held.push(buf);
+            } else {
+                held.push(s.recv_pooled(&pool).await.unwrap().expect("data"));
+            }
+            if got.len() + held.iter().map(|b| b.len()).sum::<usize>() >= data.len() {
+                for b in held.drain(..) {
+                    got.extend_from_slice(&b);
+                }
+            }
+        }
+        assert_eq!(got, data);
+        pool_full(&pool).await;
+    });
+}
+
+/// End of stream is `Ok(None)`; a reset is an `io::Error`; both leave the pool whole.
+fn pooled_recv_eof_and_reset(d: Driver) {
+    let _g = serial();
+    rt(d).block_on(async {
+        let pool = BufPool::new(4, 64).unwrap();
+        let (c, s) = pair().await;
+        c.write_all(b"last".to_vec()).await.0.unwrap();
+        drop(c);
+        assert_eq!(&s.recv_pooled(&pool).await.unwrap().unwrap()[..], b"last");
+        assert!(s.recv_pooled(&pool).await.unwrap().is_none());
+        assert!(s.recv_pooled(&pool).await.unwrap().is_none(), "EOF again");
+
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        let mut pending = Box::pin(s.recv_pooled(&pool));
+        assert!(poll_once(&mut pending).is_none());
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: sets SO_LINGER on an open socket from a live struct of the right size.
+        let rc = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&peer),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0);
+        drop(peer);
+        let err = pending.await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+        pool_full(&pool).await;
+    });
+}
+
+/// Receive futures dropped at random points, thousands of times, while the peer
+/// streams a known pattern: every byte is received exactly once, in order; closing
+/// the stream with data queued gives every buffer back, the armed receive is
+/// cancelled, and no fd is left open.
+fn dropped_pooled_recvs_lose_nothing(d: Driver) {
+    let _g = serial();
+    let before = fd_count();
+    rt(d).block_on(async {
+        let pool = BufPool::new(16, 100).unwrap();
+        let (c, s) = pair().await;
+        let armed_before = metrics().multishot_armed;
+        let total = 200_000usize;
+        let data: Vec<u8> = (0..total).map(|i| (i * 7 % 256) as u8).collect();
+        let writer = {
+            let data = data.clone();
+            ringio::spawn(async move {
+                for chunk in data.chunks(997) {
+                    c.write_all(chunk.to_vec()).await.0.unwrap();
+                    ringio::yield_now().await;
+                }
+                c
+            })
+        };
+        let mut rng = Rng::new(21);
+        let mut got = Vec::new();
+        let mut drops = 0;
+        while got.len() < total {
+            let mut fut = Box::pin(s.recv_pooled(&pool));
+            let mut done = None;
+            for _ in 0..rng.below(3) {
+                if let Some(r) = poll_once(&mut fut) {
+                    done = Some(r);
+                    break;
+                }
+                ringio::yield_now().await;
+            }
+            match done {
+                Some(r) => got.extend_from_slice(&r.unwrap().expect("data")),
+                None if rng.below(2) == 0 => {
+                    drop(fut);
+                    drops += 1;
+                }
+                None => got.extend_from_slice(&fut.await.unwrap().expect("data")),
+            }
+        }
+        assert!(drops > 100, "only {drops} drops");
+        assert_eq!(got, data);
+        let c = writer.await.unwrap();
+        // Data queued in the armed receive when the stream closes goes back to the pool.
+        c.write_all(vec![9u8; 300]).await.0.unwrap();
+        ringio::time::sleep(Duration::from_millis(5)).await;
+        drop(s);
+        drop(c);
+        pool_full(&pool).await;
+        settle().await;
+        for _ in 0..1000 {
+            if metrics().multishot_armed < armed_before || d == Driver::Epoll {
+                break;
+            }
+            ringio::yield_now().await;
+        }
+        if d == Driver::Uring {
+            assert!(
+                metrics().multishot_armed < armed_before,
+                "receive not cancelled"
+            );
+        }
+    });
+    assert_eq!(fd_count(), before);
+}
+
+/// The multishot accept stays armed across accepts, accepts every connection once,
+/// and closes connections still queued when the listener is dropped.
+fn multishot_accept_and_listener_drop(d: Driver) {
+    let _g = serial();
+    let before = fd_count();
+    rt(d).block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let sqes_before = metrics().sqes_submitted;
+        let mut conns = Vec::new();
+        for _ in 0..50 {
+            let c = TcpStream::connect(addr).await.unwrap();
+            let (s, peer) = l.accept().await.unwrap();
+            assert_eq!(peer, c.local_addr().unwrap());
+            conns.push((c, s));
+        }
+        if d == Driver::Uring {
+            assert_eq!(metrics().multishot_armed, 1);
+            // 50 connects, and one accept submission for all 50 connections.
+            let sqes = metrics().sqes_submitted - sqes_before;
+            assert!(sqes <= 55, "{sqes} submissions for 50 connects and accepts");
+        }
+        let (c, s) = &conns[17];
+        c.write_all(b"x".to_vec()).await.0.unwrap();
+        let pool = BufPool::new(1, 8).unwrap();
+        assert_eq!(&s.recv_pooled(&pool).await.unwrap().unwrap()[..], b"x");
+        // Connections the kernel accepts for a listener nobody accepts on any more.
+        let late: Vec<_> = (0..5)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        ringio::time::sleep(Duration::from_millis(5)).await;
+        drop(l);
+        drop(conns); // one of them has a pooled receive armed
+        settle().await;
+        for _ in 0..1000 {
+            if metrics().multishot_armed == 0 {
+                break;
+            }
+            ringio::yield_now().await;
+        }
+        assert_eq!(metrics().multishot_armed, 0);
+        drop(late);
+    });
+    assert_eq!(fd_count(), before);
+}
+
+/// The lowest fd number not in use.
+fn lowest_free_fd() -> i32 {
+    // SAFETY: dup of stdin's number returns a new fd (or -1), which is closed at once.
+    let fd = unsafe { libc::fcntl(0, libc::F_DUPFD, 0) };
+    assert!(fd >= 0);
+    // SAFETY: closes the fd just made, owned by nobody else.
+    unsafe { libc::close(fd) };
+    fd
+}
+
+/// Sets the soft fd limit; returns the old one.
+fn set_fd_limit(soft: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write a live rlimit.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        let old = lim.rlim_cur;
+        lim.rlim_cur = soft;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        old
+    }
+}
+
+/// Out of fds, accept reports EMFILE and the listener goes on: once fds free up, every
+/// waiting connection is accepted (io_uring: the multishot accept ends on the error and
+/// is re-armed by the next accept).
+fn emfile_on_accept_does_not_kill_the_listener(d: Driver) {
+    let _g = serial();
+    rt(d).block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let clients: Vec<TcpStream> = {
+            let mut v = Vec::new();
+            for _ in 0..3 {
+                v.push(TcpStream::connect(addr).await.unwrap());
+            }
+            v
+        };
+        let old = set_fd_limit(lowest_free_fd() as u64);
+        let res = ringio::time::timeout(Duration::from_secs(5), l.accept()).await;
+        set_fd_limit(old);
+        let err = res.expect("accept hung").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
+        let mut accepted = Vec::new();
+        for _ in 0..3 {
+            let (s, _) = ringio::time::timeout(Duration::from_secs(5), l.accept())
+                .await
+                .expect("a waiting connection was lost")
+                .unwrap();
+            accepted.push(s);
+        }
+        for (c, s) in clients.iter().zip(&accepted) {
+            c.write_all(b"ok".to_vec()).await.0.unwrap();
+            let pool = BufPool::new(1, 8).unwrap();
+            assert_eq!(&s.recv_pooled(&pool).await.unwrap().unwrap()[..], b"ok");
+        }
+    });
+}
+
+/// A pool is bound to the worker that first used it.
+fn pool_is_per_worker(d: Driver) {
+    let _g = serial();
+    let pool = BufPool::new(2, 16).unwrap();
+    rt(d).block_on(async {
+        let (c, s) = pair().await;
+        c.write_all(b"a".to_vec()).await.0.unwrap();
+        assert_eq!(&s.recv_pooled(&pool).await.unwrap().unwrap()[..], b"a");
+    });
+    rt(d).block_on(async {
+        let (_c, s) = pair().await;
+        let err = s.recv_pooled(&pool).await.unwrap_err();
+        assert!(err.to_string().contains("one pool per worker"), "{err}");
+    });
+    assert!(BufPool::new(0, 16).is_err());
+    assert!(BufPool::new(ringio::buf::MAX_BUFFERS + 1, 16).is_err());
+}
+
+both_drivers!(
+    pooled_recv_delivers_in_order,
+    idle_connections_hold_no_buffers,
+    exhausted_pool_waits_and_loses_nothing,
+    pooled_recv_eof_and_reset,
+    dropped_pooled_recvs_lose_nothing,
+    multishot_accept_and_listener_drop,
+    emfile_on_accept_does_not_kill_the_listener,
+    pool_is_per_worker,
+);
