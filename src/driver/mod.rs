@@ -199,6 +199,8 @@ impl fmt::Display for DriverInfo {
 #[derive(Clone, Debug)]
 pub(crate) struct DriverConfig {
     pub(crate) entries: u32,
+    /// SQPOLL with this idle time in milliseconds, if asked for.
+    pub(crate) sqpoll_idle: Option<u32>,
 }
 
 /// A backend, picked at run time.
@@ -250,6 +252,26 @@ impl Backend {
         match self {
             Backend::Uring(u) => u.park(timeout),
             Backend::Epoll(e) => e.park(timeout),
+        }
+    }
+
+    /// One busy-poll check: reaps events if there are any, without sleeping. True if it
+    /// found some. On io_uring it costs no syscall unless there is something to reap.
+    pub(crate) fn poll_events(&mut self) -> io::Result<bool> {
+        match self {
+            Backend::Uring(u) => {
+                if !u.has_pending_events() {
+                    return Ok(false);
+                }
+                let before = u.io_counts().1;
+                u.park(Some(Duration::ZERO))?;
+                Ok(u.io_counts().1 != before)
+            }
+            Backend::Epoll(e) => {
+                let before = e.io_counts().1;
+                e.park(Some(Duration::ZERO))?;
+                Ok(e.io_counts().1 != before)
+            }
         }
     }
 

@@ -55,12 +55,23 @@ const REQUIRED_OPCODES: &[(u8, &str)] = &[
 ];
 
 /// The setup flags tried in order, fastest first; each step drops what an older kernel
-/// rejects with EINVAL.
+/// rejects with EINVAL. TASKRUN_FLAG makes the kernel flag pending task work in the SQ
+/// ring, so a turn with nothing to submit skips `io_uring_enter` unless there is work.
 const SETUP_LADDER: &[&[&str]] = &[
+    &["SINGLE_ISSUER", "DEFER_TASKRUN", "TASKRUN_FLAG"],
     &["SINGLE_ISSUER", "DEFER_TASKRUN", "COOP_TASKRUN"],
     &["SINGLE_ISSUER", "COOP_TASKRUN"],
     &["COOP_TASKRUN"],
     &[],
+];
+
+/// The rungs tried first when SQPOLL is asked for (a kernel thread polls the SQ; the
+/// kernel rejects DEFER_TASKRUN with it). If none is accepted, the ordinary ladder
+/// follows, and `DriverInfo::flags` shows SQPOLL missing.
+const SQPOLL_LADDER: &[&[&str]] = &[
+    &["SQPOLL", "SINGLE_ISSUER", "TASKRUN_FLAG"],
+    &["SQPOLL", "SINGLE_ISSUER"],
+    &["SQPOLL"],
 ];
 
 /// An operation's box, kept alive in its slot after its future was dropped.
@@ -103,6 +114,12 @@ pub(crate) struct Uring {
     next_buf_group: u16,
     /// Multishot slots in `ops`.
     multishot_armed: usize,
+    /// This ring's index among the thread's registered ring fds, if registered.
+    ring_index: Option<u32>,
+    /// The kernel flags pending task work (IORING_SQ_TASKRUN) in the SQ ring.
+    taskrun_flag: bool,
+    /// A kernel thread polls the submission queue.
+    sqpoll: bool,
     /// Entries pushed, completions reaped, `io_uring_enter` calls.
     sqes: u64,
     cqes: u64,
@@ -112,7 +129,7 @@ pub(crate) struct Uring {
 impl Uring {
     pub(crate) fn new(config: &DriverConfig) -> io::Result<(Uring, DriverInfo)> {
         let entries = config.entries.max(2).next_power_of_two();
-        let (ring, mut flags) = setup(entries)?;
+        let (ring, mut flags) = setup(entries, config.sqpoll_idle)?;
         if !ring.params().is_feature_nodrop() {
             return Err(unsupported(
                 "the kernel lacks IORING_FEAT_NODROP (Linux 5.5)",
@@ -148,6 +165,11 @@ impl Uring {
         if multishot {
             flags.extend(["MULTISHOT", "PBUF_RING"]);
         }
+        // Enter by a registered index instead of the fd: no fd table look-up per enter.
+        let ring_index = register_ring_fd(ring.as_raw_fd());
+        if ring_index.is_some() {
+            flags.push("REGISTERED_RING");
+        }
         let info = DriverInfo {
             driver: super::Driver::Uring,
             flags,
@@ -166,6 +188,9 @@ impl Uring {
             multishot,
             next_buf_group: 0,
             multishot_armed: 0,
+            ring_index,
+            taskrun_flag: info.flags.contains(&"TASKRUN_FLAG"),
+            sqpoll: info.flags.contains(&"SQPOLL"),
             sqes: 0,
             cqes: 0,
             enters: 0,
@@ -341,23 +366,26 @@ impl Uring {
         if !self.wake_armed {
             self.arm_wake();
         }
-        let to_submit = self.ring.submission().len() as u32;
-        self.enters += 1;
-        let submitter = self.ring.submitter();
         let res = match timeout {
             Some(d) if d.is_zero() => {
-                // SAFETY: a plain enter with no argument struct; GETEVENTS makes the kernel
-                // run deferred task work so completions become visible without waiting.
-                unsafe { submitter.enter::<libc::sigset_t>(to_submit, 0, ENTER_GETEVENTS, None) }
+                if !self.needs_enter() {
+                    // Nothing to submit, no task work, no overflow: the completions that
+                    // are there are all there is, and no syscall is needed to see them.
+                    self.reap();
+                    return Ok(());
+                }
+                // GETEVENTS makes the kernel run deferred task work, so completions become
+                // visible without waiting.
+                self.enter(0, ENTER_GETEVENTS, None)
             }
             Some(d) => {
-                let ts = types::Timespec::new()
-                    .sec(d.as_secs())
-                    .nsec(d.subsec_nanos());
-                let args = types::SubmitArgs::new().timespec(&ts);
-                submitter.submit_with_args(1, &args)
+                let ts = libc::timespec {
+                    tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+                    tv_nsec: d.subsec_nanos() as libc::c_long,
+                };
+                self.enter(1, ENTER_GETEVENTS, Some(&ts))
             }
-            None => submitter.submit_and_wait(1),
+            None => self.enter(1, ENTER_GETEVENTS, None),
         };
         match res {
             Ok(_) => {}
@@ -370,6 +398,87 @@ impl Uring {
         }
         self.reap();
         Ok(())
+    }
+
+    /// Whether a non-waiting turn must enter the kernel: entries to submit, deferred task
+    /// work (or no way to tell), or overflowed completions to flush.
+    fn needs_enter(&mut self) -> bool {
+        let sq = self.ring.submission();
+        !sq.is_empty() || !self.taskrun_flag || sq.taskrun() || sq.cq_overflow()
+    }
+
+    /// Whether completions are ready to reap, or the kernel has task work that would
+    /// post some: what a busy-polling worker checks without a syscall.
+    pub(crate) fn has_pending_events(&mut self) -> bool {
+        !self.ring.completion().is_empty() || self.needs_enter()
+    }
+
+    /// `io_uring_enter`: submits the queued entries and, with GETEVENTS, waits for
+    /// `min_complete` completions, at most `timeout` long. Uses the registered ring index
+    /// when there is one, and wakes the SQPOLL thread when it sleeps.
+    fn enter(
+        &mut self,
+        min_complete: u32,
+        mut flags: u32,
+        timeout: Option<&libc::timespec>,
+    ) -> io::Result<()> {
+        let to_submit = {
+            let sq = self.ring.submission();
+            if self.sqpoll {
+                // The kernel thread submits; it needs a wake only if it went to sleep
+                // (the fence orders our tail store before the flag load, as liburing does).
+                std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+                if sq.need_wakeup() {
+                    flags |= ENTER_SQ_WAKEUP;
+                }
+            }
+            sq.len() as u32
+        };
+        let arg = timeout.map(|ts| GeteventsArg {
+            sigmask: 0,
+            sigmask_sz: 0,
+            min_wait_usec: 0,
+            ts: ts as *const libc::timespec as u64,
+        });
+        let (arg_ptr, arg_size) = match &arg {
+            Some(a) => {
+                flags |= ENTER_EXT_ARG;
+                (
+                    a as *const GeteventsArg as *const libc::c_void,
+                    std::mem::size_of::<GeteventsArg>(),
+                )
+            }
+            None => (std::ptr::null(), 0),
+        };
+        let fd = match self.ring_index {
+            Some(index) => {
+                flags |= ENTER_REGISTERED_RING;
+                index as libc::c_long
+            }
+            None => self.ring.as_raw_fd() as libc::c_long,
+        };
+        self.enters += 1;
+        // SAFETY: io_uring_enter on this thread's ring (by fd, or by the index it was
+        // registered under on this thread: rings are never used from another thread).
+        // `arg`, when given, is an io_uring_getevents_arg whose `ts` points at `timeout`,
+        // both live for the call. Every queued entry's memory is kept alive by the op
+        // table (the `push` contract).
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                fd,
+                to_submit as libc::c_long,
+                min_complete as libc::c_long,
+                flags as libc::c_long,
+                arg_ptr,
+                arg_size as libc::c_long,
+            )
+        };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 
     /// Pushes one entry, submitting to make room when the queue is full.
@@ -399,9 +508,12 @@ impl Uring {
     /// Hands the whole submission queue to the kernel.
     fn flush_submissions(&mut self) {
         loop {
-            self.enters += 1;
-            match self.ring.submit() {
-                Ok(_) => return,
+            if self.sqpoll && !self.ring.submission().need_wakeup() {
+                // The kernel thread is awake and takes the entries by itself.
+                return;
+            }
+            match self.enter(0, 0, None) {
+                Ok(()) => return,
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
                 // The kernel holds overflowed completions it cannot post: make room.
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => {
@@ -439,14 +551,8 @@ impl Uring {
                 return;
             }
             self.cq_overflow += 1;
-            self.enters += 1;
-            // SAFETY: a plain enter with no argument struct; GETEVENTS flushes the
-            // kernel's overflow list into the now-empty completion queue.
-            let _ = unsafe {
-                self.ring
-                    .submitter()
-                    .enter::<libc::sigset_t>(0, 0, ENTER_GETEVENTS, None)
-            };
+            // GETEVENTS flushes the kernel's overflow list into the now-empty queue.
+            let _ = self.enter(0, ENTER_GETEVENTS, None);
         }
     }
 }
@@ -537,13 +643,22 @@ impl Drop for Uring {
                 );
             }
         }
+        if let Some(index) = self.ring_index {
+            unregister_ring_fd(self.ring.as_raw_fd(), index);
+        }
     }
 }
 
-/// Builds the ring with the fastest setup flags the kernel accepts.
-fn setup(entries: u32) -> io::Result<(IoUring, Vec<&'static str>)> {
+/// Builds the ring with the fastest setup flags the kernel accepts (SQPOLL first, with
+/// this idle time in ms, when asked for).
+fn setup(entries: u32, sqpoll_idle: Option<u32>) -> io::Result<(IoUring, Vec<&'static str>)> {
     let mut last = None;
-    for flags in SETUP_LADDER {
+    let sqpoll_rungs = if sqpoll_idle.is_some() {
+        SQPOLL_LADDER
+    } else {
+        &[]
+    };
+    for flags in sqpoll_rungs.iter().chain(SETUP_LADDER) {
         let mut builder = IoUring::builder();
         builder.setup_cqsize(entries * 4).setup_clamp();
         for flag in *flags {
@@ -551,6 +666,8 @@ fn setup(entries: u32) -> io::Result<(IoUring, Vec<&'static str>)> {
                 "SINGLE_ISSUER" => builder.setup_single_issuer(),
                 "DEFER_TASKRUN" => builder.setup_defer_taskrun(),
                 "COOP_TASKRUN" => builder.setup_coop_taskrun(),
+                "TASKRUN_FLAG" => builder.setup_taskrun_flag(),
+                "SQPOLL" => builder.setup_sqpoll(sqpoll_idle.unwrap_or(0)),
                 _ => unreachable!("unknown setup flag {flag}"),
             };
         }
@@ -589,5 +706,73 @@ fn cqe_result(res: i32) -> io::Result<u32> {
     }
 }
 
-/// `IORING_ENTER_GETEVENTS` from linux/io_uring.h (the crate keeps its flag type private).
+/// `io_uring_enter` flags from linux/io_uring.h (the crate keeps its flag type private).
 const ENTER_GETEVENTS: u32 = 1;
+const ENTER_SQ_WAKEUP: u32 = 2;
+const ENTER_EXT_ARG: u32 = 8;
+const ENTER_REGISTERED_RING: u32 = 16;
+
+/// `struct io_uring_getevents_arg` from linux/io_uring.h.
+#[repr(C)]
+struct GeteventsArg {
+    sigmask: u64,
+    sigmask_sz: u32,
+    min_wait_usec: u32,
+    ts: u64,
+}
+
+/// `struct io_uring_rsrc_update` from linux/io_uring.h.
+#[repr(C)]
+struct RsrcUpdate {
+    offset: u32,
+    resv: u32,
+    data: u64,
+}
+
+/// `IORING_(UN)REGISTER_RING_FDS` from linux/io_uring.h.
+const REGISTER_RING_FDS: libc::c_uint = 20;
+const UNREGISTER_RING_FDS: libc::c_uint = 21;
+
+/// Frees this thread's registered ring slot `index` (a thread has only 16).
+fn unregister_ring_fd(ring_fd: RawFd, index: u32) {
+    let mut update = RsrcUpdate {
+        offset: index,
+        resv: 0,
+        data: 0,
+    };
+    // SAFETY: as in `register_ring_fd`. A `Uring` is `!Send` (it lives in an `Rc`), so
+    // this runs on the thread that registered the slot.
+    unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring_fd,
+            UNREGISTER_RING_FDS,
+            &mut update as *mut RsrcUpdate,
+            1,
+        )
+    };
+}
+
+/// Registers `ring_fd` in this thread's registered ring table (Linux 5.18); returns its
+/// index, or `None` where the kernel cannot (or the thread's 16 slots are taken). The
+/// entry is the calling thread's; rings are only ever entered from the thread that
+/// built them (a `Uring` is `!Send`), and `Drop` frees the slot.
+fn register_ring_fd(ring_fd: RawFd) -> Option<u32> {
+    let mut update = RsrcUpdate {
+        offset: u32::MAX, // any free slot
+        resv: 0,
+        data: ring_fd as u64,
+    };
+    // SAFETY: IORING_REGISTER_RING_FDS reads and writes one io_uring_rsrc_update, which
+    // `update` is, live for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring_fd,
+            REGISTER_RING_FDS,
+            &mut update as *mut RsrcUpdate,
+            1,
+        )
+    };
+    (rc == 1).then_some(update.offset)
+}

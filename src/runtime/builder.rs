@@ -32,6 +32,8 @@ pub struct Builder {
     pub(crate) pin: Option<bool>,
     pub(crate) cpus: Option<Vec<usize>>,
     pub(crate) msg_ring: bool,
+    pub(crate) busy_poll: Option<Duration>,
+    pub(crate) sqpoll_idle: Option<Duration>,
     pub(crate) blocking_threads: usize,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) debug: Option<bool>,
@@ -70,6 +72,8 @@ impl Builder {
             pin: None,
             cpus: None,
             msg_ring: true,
+            busy_poll: None,
+            sqpoll_idle: None,
             blocking_threads: BlockingPool::default_size(),
             shutdown_timeout: Duration::from_secs(300),
             debug: None,
@@ -199,6 +203,41 @@ impl Builder {
     /// warns and leaves those threads behind (default 300 s, as asyncio's).
     pub fn shutdown_timeout(&mut self, timeout: Duration) -> &mut Builder {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Spin for up to `spin` looking for completions before a worker sleeps, for
+    /// latency-sensitive servers: a completion that lands while the worker spins is
+    /// handled without the cost of waking a sleeping thread. On io_uring the spin reads
+    /// the completion queue and the kernel's task-work flag from shared memory and
+    /// enters the kernel only when there is something to reap; on epoll each check is a
+    /// non-blocking `epoll_wait`. The CPU is busy while it spins: give each worker its
+    /// own core. Off by default; `Duration::ZERO` turns it off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = ringio::Builder::new().busy_poll(Duration::from_micros(50)).build().unwrap();
+    /// rt.block_on(ringio::time::sleep(Duration::from_millis(1)));
+    /// ```
+    pub fn busy_poll(&mut self, spin: Duration) -> &mut Builder {
+        self.busy_poll = (!spin.is_zero()).then_some(spin);
+        self
+    }
+
+    /// io_uring: a kernel thread polls each worker's submission queue
+    /// (IORING_SETUP_SQPOLL), so submitting needs no syscall while the thread is awake;
+    /// it sleeps after `idle` without work (rounded to milliseconds). It costs a kernel
+    /// thread per worker spinning on a CPU. Where the kernel refuses it, the ring is
+    /// built without it and [`DriverInfo::flags`](crate::runtime::DriverInfo::flags)
+    /// lacks `"SQPOLL"`. Ignored on epoll.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = ringio::Builder::new().sqpoll(Duration::from_millis(10)).build().unwrap();
+    /// println!("{}", rt.driver_info()); // "... SQPOLL ..." on io_uring
+    /// ```
+    pub fn sqpoll(&mut self, idle: Duration) -> &mut Builder {
+        self.sqpoll_idle = Some(idle);
         self
     }
 

@@ -49,6 +49,7 @@ struct WorkerConfig {
     driver_config: DriverConfig,
     paused: bool,
     msg_ring: bool,
+    busy_poll: Option<Duration>,
     hooks: Hooks,
 }
 
@@ -57,7 +58,14 @@ impl WorkerConfig {
         let (backend, info) = Backend::new(self.driver, &self.driver_config)?;
         let timers = Timers::new(Clock::new(self.paused));
         Ok((
-            Core::new(index, backend, timers, self.msg_ring, self.hooks.clone()),
+            Core::new(
+                index,
+                backend,
+                timers,
+                self.msg_ring,
+                self.busy_poll,
+                self.hooks.clone(),
+            ),
             info,
         ))
     }
@@ -97,9 +105,13 @@ impl Runtime {
             driver,
             driver_config: DriverConfig {
                 entries: builder.entries,
+                sqpoll_idle: builder
+                    .sqpoll_idle
+                    .map(|d| d.as_millis().min(u32::MAX as u128) as u32),
             },
             paused: builder.start_paused,
             msg_ring: builder.msg_ring,
+            busy_poll: builder.busy_poll,
             hooks,
         };
         let old_mask = if pin { affinity::current_mask() } else { None };

@@ -177,6 +177,8 @@ pub(crate) struct Core {
     pub(crate) runtime: std::cell::OnceCell<Arc<RuntimeShared>>,
     /// Wake other io_uring workers with MSG_RING rather than their eventfd.
     use_msg_ring: bool,
+    /// Spin this long for completions before sleeping (`Builder::busy_poll`).
+    busy_poll: Option<Duration>,
     hooks: Hooks,
     spawned: Cell<u64>,
     polls: Cell<u64>,
@@ -199,6 +201,7 @@ impl Core {
         driver: Backend,
         timers: Timers,
         use_msg_ring: bool,
+        busy_poll: Option<Duration>,
         hooks: Hooks,
     ) -> Core {
         let shared = Arc::new(Shared {
@@ -229,6 +232,7 @@ impl Core {
             inbox_scratch: RefCell::new(Vec::new()),
             runtime: std::cell::OnceCell::new(),
             use_msg_ring,
+            busy_poll,
             hooks,
             spawned: Cell::new(0),
             polls: Cell::new(0),
@@ -531,6 +535,11 @@ impl Core {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = self.metrics();
         }
+        if let Some(spin) = self.busy_poll {
+            if timeout != Some(Duration::ZERO) && self.spin_for_events(spin, timeout) {
+                return;
+            }
+        }
         let res = self.driver.borrow_mut().park(timeout);
         if let Err(e) = res {
             panic!("ringio: the I/O driver failed: {e}");
@@ -539,6 +548,29 @@ impl Core {
             if crate::driver::sigint_count() != seen {
                 self.shared.main_woken.store(true, Ordering::Release);
             }
+        }
+    }
+
+    /// Busy-polls for up to `spin` (and not past `timeout`) before the worker sleeps; true
+    /// if it found events (and reaped them), so the sleep is skipped.
+    fn spin_for_events(&self, spin: Duration, timeout: Option<Duration>) -> bool {
+        let spin = timeout.map_or(spin, |t| t.min(spin));
+        let start = std::time::Instant::now();
+        let mut checks = 0u32;
+        loop {
+            let found = self.driver.borrow_mut().poll_events();
+            if let Err(e) = found {
+                panic!("ringio: the I/O driver failed: {e}");
+            }
+            if found.is_ok_and(|f| f) || self.has_ready_work() {
+                return true;
+            }
+            checks = checks.wrapping_add(1);
+            // Reading the clock costs more than a check: look every 64 checks.
+            if checks % 64 == 0 && start.elapsed() >= spin {
+                return false;
+            }
+            std::hint::spin_loop();
         }
     }
 

@@ -425,4 +425,106 @@ both_drivers!(
     multishot_accept_and_listener_drop,
     emfile_on_accept_does_not_kill_the_listener,
     pool_is_per_worker,
+    busy_poll_round_trips_and_timers,
+    sqpoll_round_trips,
+    registered_ring_slots_are_freed,
+    idle_turns_make_no_syscall,
 );
+
+/// One TCP ping-pong of `rounds` messages of `size` bytes, checked.
+async fn ping_pong(rounds: usize, size: usize) {
+    let pool = BufPool::new(8, size.max(64)).unwrap();
+    let (c, s) = pair().await;
+    let server = ringio::spawn(async move {
+        while let Some(buf) = s.recv_pooled(&pool).await.unwrap() {
+            s.write_all(buf).await.0.unwrap();
+        }
+    });
+    for round in 0..rounds {
+        let msg = vec![round as u8; size];
+        c.write_all(msg.clone()).await.0.unwrap();
+        let (res, back) = ringio::io::AsyncReadOwned::read_exact(&c, vec![0u8; size]).await;
+        res.unwrap();
+        assert_eq!(back, msg);
+    }
+    drop(c);
+    server.await.unwrap();
+}
+
+/// `Builder::busy_poll`: the worker spins for completions before sleeping; I/O and
+/// timers behave as without it.
+fn busy_poll_round_trips_and_timers(d: Driver) {
+    let _g = serial();
+    let rt = ringio::Builder::new()
+        .driver(d)
+        .busy_poll(Duration::from_micros(200))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        ping_pong(2000, 64).await;
+        let start = std::time::Instant::now();
+        ringio::time::sleep(Duration::from_millis(5)).await;
+        assert!(start.elapsed() >= Duration::from_millis(5));
+    });
+}
+
+/// `Builder::sqpoll`: a kernel thread takes the submissions; I/O works the same.
+fn sqpoll_round_trips(d: Driver) {
+    let _g = serial();
+    let rt = ringio::Builder::new()
+        .driver(d)
+        .sqpoll(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    if d == Driver::Uring {
+        assert!(
+            rt.driver_info().flags().contains(&"SQPOLL"),
+            "{}",
+            rt.driver_info()
+        );
+    }
+    rt.block_on(async {
+        ping_pong(500, 1000).await;
+        // Idle past the SQ thread's idle time, so it sleeps and must be woken.
+        ringio::time::sleep(Duration::from_millis(20)).await;
+        ping_pong(50, 10).await;
+    });
+}
+
+/// io_uring registers each ring's fd (16 slots per thread) and frees the slot when the
+/// runtime goes: twenty runtimes in turn on one thread all get one.
+fn registered_ring_slots_are_freed(d: Driver) {
+    let _g = serial();
+    for _ in 0..20 {
+        let rt = rt(d);
+        if d == Driver::Uring {
+            assert!(
+                rt.driver_info().flags().contains(&"REGISTERED_RING"),
+                "{}",
+                rt.driver_info()
+            );
+        }
+        rt.block_on(ping_pong(10, 32));
+    }
+}
+
+/// A loop turn with nothing to submit and no completion pending makes no syscall
+/// (io_uring with TASKRUN_FLAG reads the kernel's task-work flag instead).
+fn idle_turns_make_no_syscall(d: Driver) {
+    let _g = serial();
+    let rt = rt(d);
+    let taskrun_flag = rt.driver_info().flags().contains(&"TASKRUN_FLAG");
+    rt.block_on(async {
+        let before = metrics().enters;
+        for _ in 0..1000 {
+            ringio::yield_now().await;
+        }
+        let enters = metrics().enters - before;
+        if taskrun_flag {
+            assert!(enters < 50, "{enters} enters for 1000 yields");
+        } else {
+            // Without the flag every turn enters to run the kernel's task work.
+            assert!(enters >= 1000 || d == Driver::Epoll, "{enters}");
+        }
+    });
+}
