@@ -125,20 +125,15 @@ impl<T: Operation> Future for Op<T> {
         match &this.state {
             State::Unsubmitted => {
                 let driver = context::driver();
-                let is_uring = matches!(&*driver.borrow(), Backend::Uring(_));
-                if is_uring {
+                let mut backend = driver.borrow_mut();
+                if let Backend::Uring(uring) = &mut *backend {
                     let data = this.data.as_mut().expect("op polled after completion");
-                    let entry = data.uring_entry();
-                    let key = {
-                        let mut backend = driver.borrow_mut();
-                        let Backend::Uring(uring) = &mut *backend else {
-                            unreachable!()
-                        };
-                        uring.submit(entry, cx.waker())
-                    };
+                    let key = uring.submit(data.uring_entry(), cx.waker());
+                    drop(backend);
                     this.state = State::Uring { driver, key };
                     Poll::Pending
                 } else {
+                    drop(backend);
                     this.state = State::Epoll {
                         driver,
                         waiter: None,

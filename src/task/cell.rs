@@ -176,13 +176,14 @@ impl<T: 'static> Task for TaskCell<T> {
             return true;
         }
         self.header.polls.set(self.header.polls.get() + 1);
-        let waker = self
-            .waker
-            .borrow()
-            .clone()
-            .expect("a running task has its waker");
-        let mut cx = Context::from_waker(&waker);
-        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+        // Borrowed, not cloned, for the poll: no reference-count traffic per poll. Only
+        // `take_waker`, after the task has finished, takes it mutably.
+        let polled = {
+            let waker = self.waker.borrow();
+            let mut cx = Context::from_waker(waker.as_ref().expect("a running task has its waker"));
+            catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)))
+        };
+        match polled {
             Ok(Poll::Pending) => {
                 *self.future.borrow_mut() = Some(fut);
                 false

@@ -18,6 +18,7 @@
 
 use crate::buf::{PoolInner, PooledBuf};
 use crate::driver::{Backend, Fd, Interest, Multishot, Operation, Readiness};
+use crate::runtime::context;
 use io_uring::{cqueue, opcode, squeue, types};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -85,7 +86,6 @@ impl RecvMulti {
     pub(crate) fn poll_recv(
         self: &Rc<Self>,
         cx: &mut Context<'_>,
-        driver: &Rc<RefCell<Backend>>,
     ) -> Poll<io::Result<Option<PooledBuf>>> {
         let mut state = self.state.borrow_mut();
         if let Some(received) = state.queue.pop_front() {
@@ -98,12 +98,14 @@ impl RecvMulti {
         if state.armed.is_none() {
             let entry = opcode::RecvMulti::new(types::Fd(self.fd.raw()), self.group).build();
             drop(state);
-            arm(driver, entry, self.clone(), &self.state, |s| &mut s.armed);
+            arm(&context::driver(), entry, self.clone(), &self.state, |s| {
+                &mut s.armed
+            });
             state = self.state.borrow_mut();
             if !state.queue.is_empty() {
                 // It completed while being submitted (the queue was full and flushed).
                 drop(state);
-                return self.poll_recv(cx, driver);
+                return self.poll_recv(cx);
             }
         }
         match &mut state.waker {

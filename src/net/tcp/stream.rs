@@ -140,15 +140,17 @@ impl TcpStream {
     /// for the next call; on epoll nothing is taken from the socket unless it is returned.
     pub async fn recv_pooled(&self, pool: &BufPool) -> io::Result<Option<PooledBuf>> {
         loop {
-            let driver = context::driver();
-            let result = match pool.inner().bind(&driver)? {
-                PoolMode::Ring(group) => {
-                    let multi = self.recv_multi_for(pool, group)?;
-                    std::future::poll_fn(|cx| multi.poll_recv(cx, &driver)).await
-                }
-                PoolMode::FreeList => {
-                    Op::new(RecvPooled::new(self.fd.for_op(), pool.inner().clone())).await
-                }
+            // The common case: this stream's receive on this pool exists already.
+            let armed = self
+                .recv_multi
+                .borrow()
+                .as_ref()
+                .filter(|multi| multi.uses(pool.inner()))
+                .cloned();
+            let result = if let Some(multi) = armed {
+                std::future::poll_fn(|cx| multi.poll_recv(cx)).await
+            } else {
+                self.recv_pooled_first(pool).await
             };
             match result {
                 // The pool ran dry (the multishot receive ended, or no free buffer):
@@ -157,6 +159,23 @@ impl TcpStream {
                     pool.inner().wait_available().await
                 }
                 result => return result,
+            }
+        }
+    }
+
+    /// `recv_pooled` on a stream without a receive on `pool` yet: binds the pool to this
+    /// worker, then receives through a new multishot receive, or the free list.
+    async fn recv_pooled_first(&self, pool: &BufPool) -> io::Result<Option<PooledBuf>> {
+        {
+            let driver = context::driver();
+            match pool.inner().bind(&driver)? {
+                PoolMode::Ring(group) => {
+                    let multi = self.recv_multi_for(pool, group)?;
+                    std::future::poll_fn(|cx| multi.poll_recv(cx)).await
+                }
+                PoolMode::FreeList => {
+                    Op::new(RecvPooled::new(self.fd.for_op(), pool.inner().clone())).await
+                }
             }
         }
     }
