@@ -4,6 +4,7 @@
 //! cargo run --release --example echo_server -- --addr 127.0.0.1:7878
 //! RINGIO_DRIVER=epoll cargo run --release --example echo_server
 //! cargo run --release --example echo_server -- --threads 2   # 2 pinned workers
+//! cargo run --release --example echo_server -- --busy-poll 50 # spin 50 µs before sleeping
 //! ```
 //!
 //! It prints the driver it runs on. Accept errors (such as `EMFILE` when out of fds)
@@ -23,6 +24,7 @@ fn main() {
     let mut addr = String::from("127.0.0.1:7878");
     let mut threads = 1usize;
     let mut exit_after: Option<u64> = None;
+    let mut busy_poll = Duration::ZERO;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -49,9 +51,20 @@ fn main() {
                         std::process::exit(2)
                     })
             }
+            "--busy-poll" => {
+                // Spin this many microseconds for completions before sleeping.
+                busy_poll = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .map(Duration::from_micros)
+                    .unwrap_or_else(|| {
+                        eprintln!("echo_server: --busy-poll needs microseconds");
+                        std::process::exit(2)
+                    })
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: echo_server [--addr HOST:PORT] [--threads N] [--exit-after CONNECTIONS]   (RINGIO_DRIVER=auto|uring|epoll)"
+                    "usage: echo_server [--addr HOST:PORT] [--threads N] [--exit-after CONNECTIONS] [--busy-poll MICROS]   (RINGIO_DRIVER=auto|uring|epoll)"
                 );
                 return;
             }
@@ -65,6 +78,7 @@ fn main() {
     // SO_REUSEPORT listener: the kernel spreads connections across them.
     let rt = ringio::Builder::new()
         .workers(threads)
+        .busy_poll(busy_poll)
         .build()
         .unwrap_or_else(|e| {
             eprintln!("echo_server: cannot start the runtime: {e}");
