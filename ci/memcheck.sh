@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
-# Runs the cancellation-safety tests (both drivers) under valgrind memcheck and fails
-# on any invalid read or write. Uninitialised-value reports are off: the kernel writes
-# received bytes into buffers behind memcheck's back, so it cannot know they are set.
-# Every wait in those tests is bounded, and none needs a second thread to progress
-# (see DESIGN.md on valgrind and io_uring_enter).
+# Runs the cancellation-safety tests and the fast-path tests (multishot accept and
+# receive, provided buffer rings; both drivers) under valgrind memcheck and fails on any
+# invalid read or write. Uninitialised-value reports are off: the kernel writes received
+# bytes into buffers behind memcheck's back, so it cannot know they are set. Every wait
+# in those tests is bounded, and none needs a second thread to progress (see DESIGN.md
+# on valgrind and io_uring_enter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin=$(cargo test -p uring-tests --test cancel_safety --no-run --message-format=json 2>/dev/null \
-    | python3 -c 'import json,sys
+test_binary() {
+    cargo test -p uring-tests --test "$1" --no-run --message-format=json 2>/dev/null \
+        | python3 -c 'import json,sys
+name = sys.argv[1]
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "cancel_safety" and m.get("executable"):
-        print(m["executable"])')
-[ -x "$bin" ] || { echo "memcheck: cannot find the cancel_safety test binary" >&2; exit 1; }
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == name and m.get("executable"):
+        print(m["executable"])' "$1"
+}
 
-echo "memcheck: valgrind $bin (RINGIO_CANCEL_ITERS=${RINGIO_CANCEL_ITERS:-10000})"
+# memcheck TEST [--skip NAME ...]
+memcheck() {
+    local test=$1 bin
+    shift
+    bin=$(test_binary "$test")
+    [ -x "$bin" ] || { echo "memcheck: cannot find the $test test binary" >&2; exit 1; }
+    echo "memcheck: valgrind $bin (RINGIO_CANCEL_ITERS=${RINGIO_CANCEL_ITERS:-10000})"
+    timeout 900 valgrind --error-exitcode=99 --undef-value-errors=no --leak-check=no \
+        "$bin" --test-threads=1 "$@"
+}
+
 # fd_count_unchanged_after_runtimes starts worker and blocking-pool threads whose
 # wakes must reach a worker blocked in io_uring_enter: under valgrind's big lock that
 # can hang (DESIGN.md), so it runs only in the plain test pass.
-timeout 900 valgrind --error-exitcode=99 --undef-value-errors=no --leak-check=no \
-    "$bin" --test-threads=1 --skip fd_count_unchanged_after_runtimes
+memcheck cancel_safety --skip fd_count_unchanged_after_runtimes
+# The EMFILE test lowers RLIMIT_NOFILE, which valgrind virtualises (it keeps fds of its
+# own above the limit), so it runs only in the plain test pass.
+memcheck fast_path --skip emfile_on_accept_does_not_kill_the_listener
 echo "memcheck: no invalid reads or writes"
