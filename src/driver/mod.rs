@@ -283,6 +283,11 @@ impl Backend {
         }
     }
 
+    /// Whether zero-copy sends (IORING_OP_SEND_ZC) are available.
+    pub(crate) fn send_zc(&self) -> bool {
+        matches!(self, Backend::Uring(u) if u.send_zc())
+    }
+
     /// Multishot operations armed (io_uring; 0 on epoll).
     pub(crate) fn multishot_armed(&self) -> usize {
         match self {

@@ -90,6 +90,10 @@ enum Lifecycle {
     Waiting(Waker),
     Completed(i32, u32),
     Orphaned(Box<dyn Orphan>),
+    /// The operation's result came with IORING_CQE_F_MORE: the kernel still holds its
+    /// memory and will post one more completion (SEND_ZC's notification), which
+    /// completes the slot with this result.
+    MoreComing(Waker, i32),
     /// A multishot operation: every completion goes to its sink; the slot is freed by
     /// the completion without IORING_CQE_F_MORE.
     Multishot(Rc<dyn Multishot>),
@@ -114,6 +118,8 @@ pub(crate) struct Uring {
     next_buf_group: u16,
     /// Multishot slots in `ops`.
     multishot_armed: usize,
+    /// The kernel has IORING_OP_SEND_ZC (Linux 6.0).
+    send_zc: bool,
     /// This ring's index among the thread's registered ring fds, if registered.
     ring_index: Option<u32>,
     /// The kernel flags pending task work (IORING_SQ_TASKRUN) in the SQ ring.
@@ -162,6 +168,10 @@ impl Uring {
         // Multishot receive with provided buffer rings arrived in 6.0 (accept's in 5.19,
         // rings in 5.19); the opcode probe cannot tell, the version can.
         let multishot = kernel_version() >= (6, 0);
+        let send_zc = probe.is_supported(opcode::SendZc::CODE);
+        if send_zc {
+            flags.push("SEND_ZC");
+        }
         if multishot {
             flags.extend(["MULTISHOT", "PBUF_RING"]);
         }
@@ -188,6 +198,7 @@ impl Uring {
             multishot,
             next_buf_group: 0,
             multishot_armed: 0,
+            send_zc,
             ring_index,
             taskrun_flag: info.flags.contains(&"TASKRUN_FLAG"),
             sqpoll: info.flags.contains(&"SQPOLL"),
@@ -228,6 +239,10 @@ impl Uring {
         // wake).
         unsafe { self.push(&entry) };
         true
+    }
+
+    pub(crate) fn send_zc(&self) -> bool {
+        self.send_zc
     }
 
     pub(crate) fn multishot_armed(&self) -> usize {
@@ -325,7 +340,7 @@ impl Uring {
                 self.ops.remove(key);
                 Poll::Ready((cqe_result(res), flags))
             }
-            Lifecycle::Waiting(w) => {
+            Lifecycle::Waiting(w) | Lifecycle::MoreComing(w, _) => {
                 if !w.will_wake(waker) {
                     *w = waker.clone();
                 }
@@ -354,6 +369,8 @@ impl Uring {
                 // SAFETY: an async-cancel entry carries no pointers.
                 unsafe { self.push(&cancel) };
             }
+            // Done but for the notification: nothing to cancel, only to wait for.
+            Lifecycle::MoreComing(..) => self.ops[key] = Lifecycle::Orphaned(data),
             Lifecycle::Orphaned(_) | Lifecycle::Multishot(_) => {
                 panic!("ringio: op slot {key} orphaned twice")
             }
@@ -575,8 +592,22 @@ fn dispatch(ops: &mut Slab<Lifecycle>, wake_armed: &mut bool, cqe: cqueue::Entry
                 }
                 return false;
             }
+            if cqueue::more(cqe.flags()) {
+                // More to come for this one-shot op (SEND_ZC): its memory stays in use.
+                match std::mem::replace(slot, Lifecycle::Completed(0, 0)) {
+                    Lifecycle::Waiting(w) => *slot = Lifecycle::MoreComing(w, cqe.result()),
+                    other => *slot = other,
+                }
+                return false;
+            }
             match std::mem::replace(slot, Lifecycle::Completed(cqe.result(), cqe.flags())) {
                 Lifecycle::Waiting(w) => w.wake(),
+                Lifecycle::MoreComing(w, res) => {
+                    // The notification: the kernel is done with the memory. The result
+                    // is the first completion's.
+                    *slot = Lifecycle::Completed(res, cqe.flags());
+                    w.wake();
+                }
                 Lifecycle::Orphaned(data) => {
                     ops.remove(key);
                     data.release(cqe.result(), cqe.flags());

@@ -7,6 +7,6 @@ mod nop;
 
 pub(crate) use multi::{AcceptMulti, RecvMulti, RecvPooled};
 pub(crate) use net::{
-    Accept, Connect, LateAccepts, Recv, RecvVectored, Send, SendVectored, Shutdown,
+    Accept, Connect, LateAccepts, Recv, RecvVectored, Send, SendVectored, SendZc, Shutdown,
 };
 pub(crate) use nop::Nop;
