@@ -3,11 +3,18 @@
 //!
 //! ```text
 //! echo-monoio --addr 127.0.0.1:7878 --threads 2   # 2 runtimes, one SO_REUSEPORT listener each
+//! echo-monoio --exit-after 257   # exit 0 once 257 connections came and went
 //! ```
 //!
 //! One monoio runtime per thread, each with its own SO_REUSEPORT listener (monoio's own
 //! thread-per-core shape). Each connection echoes with one reused 16 KiB owned buffer
 //! and TCP_NODELAY, until EOF. The harness waits for one "listening on" line per thread.
+//!
+//! `--exit-after N` is for measurements under valgrind or strace (ci/cost-per-msg.sh),
+//! with the meaning of ringio's `examples/echo_server`: each runtime's accept loop stops
+//! accepting after N connections, waits until all of them have closed and returns, so
+//! the process exits normally (status 0) and the tools write their totals; no signal is
+//! needed. Without it the server runs until killed, as before.
 
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::{ListenerOpts, TcpListener, TcpStream};
@@ -17,23 +24,31 @@ use std::net::SocketAddr;
 const BUF_SIZE: usize = 16 * 1024;
 
 fn usage() -> ! {
-    eprintln!("usage: echo-monoio [--addr HOST:PORT] [--threads N]");
+    eprintln!("usage: echo-monoio [--addr HOST:PORT] [--threads N] [--exit-after CONNECTIONS]");
     std::process::exit(2)
 }
 
-/// Accepts forever, one task per connection.
-async fn serve(worker: usize, addr: SocketAddr) {
+/// Accepts forever, one task per connection; with `exit_after`, only that many, and
+/// returns once they have all closed.
+async fn serve(worker: usize, addr: SocketAddr, exit_after: Option<u64>) {
     let opts = ListenerOpts::new().reuse_port(true).backlog(4096);
     let listener = TcpListener::bind_with_config(addr, &opts).unwrap_or_else(|e| {
         eprintln!("echo-monoio: worker {worker} cannot listen on {addr}: {e}");
         std::process::exit(1)
     });
     println!("echo-monoio: worker {worker} listening on {addr}");
-    loop {
+    // With --exit-after: the connections' tasks, awaited once the last one is accepted.
+    let mut tasks = Vec::new();
+    let mut accepted = 0u64;
+    while exit_after.is_none_or(|n| accepted < n) {
         match listener.accept().await {
             Ok((conn, _)) => {
+                accepted += 1;
                 let _ = conn.set_nodelay(true);
-                monoio::spawn(echo(conn));
+                let task = monoio::spawn(echo(conn));
+                if exit_after.is_some() {
+                    tasks.push(task);
+                }
             }
             Err(e) => {
                 // Out of fds clears only as connections close; monoio has no timer here
@@ -43,6 +58,12 @@ async fn serve(worker: usize, addr: SocketAddr) {
             }
         }
     }
+    // Only with --exit-after: stop accepting and wait for every connection to close.
+    drop(listener);
+    for task in tasks {
+        task.await;
+    }
+    println!("echo-monoio: worker {worker} served {accepted} connection(s); exiting");
 }
 
 /// Echoes until EOF with one reused owned buffer.
@@ -66,6 +87,7 @@ async fn echo(mut conn: TcpStream) {
 fn main() {
     let mut addr: SocketAddr = "127.0.0.1:7878".parse().expect("default address");
     let mut threads = 1usize;
+    let mut exit_after: Option<u64> = None;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut val = || it.next().unwrap_or_else(|| usage());
@@ -77,6 +99,15 @@ fn main() {
                     .ok()
                     .filter(|&n| n > 0)
                     .unwrap_or_else(|| usage())
+            }
+            "--exit-after" => {
+                exit_after = Some(
+                    val()
+                        .parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .unwrap_or_else(|| usage()),
+                )
             }
             _ => usage(),
         }
@@ -93,7 +124,7 @@ fn main() {
                             eprintln!("echo-monoio: cannot start the io_uring runtime: {e}");
                             std::process::exit(1)
                         });
-                    rt.block_on(serve(w, addr))
+                    rt.block_on(serve(w, addr, exit_after))
                 })
                 .expect("spawn worker")
         })

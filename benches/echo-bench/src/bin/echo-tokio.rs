@@ -3,6 +3,7 @@
 //! ```text
 //! echo-tokio --addr 127.0.0.1:7878 --mode ct --threads 2   # 2 current_thread runtimes
 //! echo-tokio --addr 127.0.0.1:7878 --mode mt --threads 2   # 1 multi_thread runtime, 2 workers
+//! echo-tokio --mode ct --exit-after 257   # exit 0 once 257 connections came and went
 //! ```
 //!
 //! `ct` is tokio's thread-per-core shape, the closest to ringio's: one current_thread
@@ -11,6 +12,12 @@
 //! stolen between workers. Each connection echoes with one reused 16 KiB buffer (as
 //! ringio's example does) and TCP_NODELAY, until EOF. The harness waits for one
 //! "listening on" line per listener.
+//!
+//! `--exit-after N` is for measurements under valgrind or strace (ci/cost-per-msg.sh),
+//! with the meaning of ringio's `examples/echo_server`: each accept loop (one per
+//! listener) stops accepting after N connections, waits until all of them have closed
+//! and returns, so the process exits normally (status 0) and the tools write their
+//! totals; no signal is needed. Without it the server runs until killed, as before.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,10 +32,14 @@ struct Args {
     addr: SocketAddr,
     multi_thread: bool,
     threads: usize,
+    /// Stop after this many connections per listener have come and gone.
+    exit_after: Option<u64>,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: echo-tokio [--addr HOST:PORT] [--mode ct|mt] [--threads N]");
+    eprintln!(
+        "usage: echo-tokio [--addr HOST:PORT] [--mode ct|mt] [--threads N] [--exit-after CONNECTIONS]"
+    );
     std::process::exit(2)
 }
 
@@ -37,6 +48,7 @@ fn parse_args() -> Args {
         addr: "127.0.0.1:7878".parse().expect("default address"),
         multi_thread: false,
         threads: 1,
+        exit_after: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -57,6 +69,15 @@ fn parse_args() -> Args {
                     .filter(|&n| n > 0)
                     .unwrap_or_else(|| usage())
             }
+            "--exit-after" => {
+                a.exit_after = Some(
+                    val()
+                        .parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .unwrap_or_else(|| usage()),
+                )
+            }
             _ => usage(),
         }
     }
@@ -75,18 +96,26 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(s.into())
 }
 
-/// Accepts forever, one task per connection.
-async fn serve(worker: usize, addr: SocketAddr) {
+/// Accepts forever, one task per connection; with `exit_after`, only that many, and
+/// returns once they have all closed.
+async fn serve(worker: usize, addr: SocketAddr, exit_after: Option<u64>) {
     let listener = listen(addr).unwrap_or_else(|e| {
         eprintln!("echo-tokio: worker {worker} cannot listen on {addr}: {e}");
         std::process::exit(1)
     });
     println!("echo-tokio: worker {worker} listening on {addr}");
-    loop {
+    // With --exit-after: the connections' tasks, awaited once the last one is accepted.
+    let mut tasks = Vec::new();
+    let mut accepted = 0u64;
+    while exit_after.is_none_or(|n| accepted < n) {
         match listener.accept().await {
             Ok((conn, _)) => {
+                accepted += 1;
                 let _ = conn.set_nodelay(true);
-                tokio::spawn(echo(conn));
+                let task = tokio::spawn(echo(conn));
+                if exit_after.is_some() {
+                    tasks.push(task);
+                }
             }
             Err(e) => {
                 eprintln!("echo-tokio: accept failed: {e}; retrying");
@@ -94,6 +123,12 @@ async fn serve(worker: usize, addr: SocketAddr) {
             }
         }
     }
+    // Only with --exit-after: stop accepting and wait for every connection to close.
+    drop(listener);
+    for task in tasks {
+        let _ = task.await;
+    }
+    println!("echo-tokio: worker {worker} served {accepted} connection(s); exiting");
 }
 
 /// Echoes until EOF with one reused buffer.
@@ -120,7 +155,7 @@ fn main() {
             .expect("tokio runtime");
         println!("echo-tokio: multi_thread with {} worker(s)", args.threads);
         // The accept loop is a task too, so all work runs on the worker threads.
-        rt.block_on(async move { tokio::spawn(serve(0, args.addr)).await })
+        rt.block_on(async move { tokio::spawn(serve(0, args.addr, args.exit_after)).await })
             .expect("accept loop");
     } else {
         println!(
@@ -136,7 +171,7 @@ fn main() {
                             .enable_all()
                             .build()
                             .expect("tokio runtime")
-                            .block_on(serve(w, args.addr))
+                            .block_on(serve(w, args.addr, args.exit_after))
                     })
                     .expect("spawn worker")
             })
