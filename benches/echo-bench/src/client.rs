@@ -13,7 +13,8 @@
 //! nothing is counted) and the measured window, after which no new message is sent, every
 //! outstanding echo is awaited (bounded by [`DRAIN_TIMEOUT`]) and each connection is shut
 //! down and must see a clean EOF with nothing extra. Every loop is bounded in time
-//! (window plus drain timeout) and in count ([`MAX_MESSAGES_PER_CONN`]).
+//! (window plus drain timeout) and in count ([`LoadSpec::messages_per_conn`], at most
+//! [`MAX_MESSAGES_PER_CONN`]).
 
 use crate::hist::Histogram;
 use nix::sched::{sched_setaffinity, CpuSet};
@@ -46,10 +47,15 @@ pub struct LoadSpec {
     pub warmup: Duration,
     /// Length of the measured window.
     pub duration: Duration,
-    /// CPUs for the client threads; thread `i` is pinned to `cpus[i % len]`.
+    /// CPUs for the client threads; thread `i` is pinned to `cpus[i % len]`. Empty: the
+    /// threads are not pinned.
     pub cpus: Vec<usize>,
     /// Number of client threads (at most `connections`).
     pub threads: usize,
+    /// Each connection stops after this many round trips, even inside the window (at
+    /// most [`MAX_MESSAGES_PER_CONN`]). With no warm-up and a window long enough, a run
+    /// then does exactly `connections * messages_per_conn` round trips.
+    pub messages_per_conn: u64,
 }
 
 /// What one run measured.
@@ -238,13 +244,16 @@ pub fn start(spec: &LoadSpec) -> Result<Running, String> {
         .into_iter()
         .enumerate()
         .map(|(i, conns)| {
-            let cpu = spec.cpus[i % spec.cpus.len()];
+            let cpu = (!spec.cpus.is_empty()).then(|| spec.cpus[i % spec.cpus.len()]);
             let size = spec.size;
+            let max_messages = spec.messages_per_conn.clamp(1, MAX_MESSAGES_PER_CONN);
             std::thread::Builder::new()
                 .name(format!("load-{i}"))
                 .spawn(move || {
-                    pin_current_thread(&[cpu])?;
-                    run_thread(conns, size, window_start, window_end)
+                    if let Some(cpu) = cpu {
+                        pin_current_thread(&[cpu])?;
+                    }
+                    run_thread(conns, size, max_messages, window_start, window_end)
                 })
                 .map_err(|e| format!("spawning a client thread: {e}"))
         })
@@ -283,10 +292,12 @@ impl Running {
     }
 }
 
-/// One client thread: ping-pong on `conns` until `window_end`, then drain and close.
+/// One client thread: ping-pong on `conns` until `window_end` (or `max_messages` round
+/// trips each), then drain and close.
 fn run_thread(
     mut conns: Vec<Conn>,
     size: usize,
+    max_messages: u64,
     window_start: Instant,
     window_end: Instant,
 ) -> Result<ThreadResult, String> {
@@ -340,7 +351,7 @@ fn run_thread(
                 hist.record(now.duration_since(c.sent_at).as_nanos() as u64);
                 messages += 1;
             }
-            if now >= window_end || c.seq + 1 >= MAX_MESSAGES_PER_CONN {
+            if now >= window_end || c.seq + 1 >= max_messages {
                 c.done = true;
                 outstanding -= 1;
                 continue;
@@ -468,6 +479,7 @@ mod tests {
             duration: Duration::from_millis(200),
             cpus: vec![0],
             threads: 2,
+            messages_per_conn: MAX_MESSAGES_PER_CONN,
         }
     }
 

@@ -28,11 +28,10 @@
 //!   window divided by the messages echoed in it. On a machine where loopback TCP caps
 //!   every good server at about the same msgs/s, this is what separates runtimes.
 
-mod client;
-mod hist;
 mod report;
 mod server;
 
+use echo_bench::client;
 use report::RunRecord;
 use server::ServerKind;
 use std::io::Write as _;
@@ -363,6 +362,7 @@ fn run_one(
             duration: cfg.duration,
             threads: cfg.client_threads.unwrap_or(cfg.client_cpus.len()),
             cpus: cfg.client_cpus.clone(),
+            messages_per_conn: client::MAX_MESSAGES_PER_CONN,
         };
         let client_threads = spec.threads.clamp(1, conns);
         let running = client::start(&spec)?;

@@ -11,7 +11,7 @@
 //! fork, before any of its threads exist), and the client threads are pinned to the
 //! other CPUs.
 
-use crate::client::pin_current_thread;
+use echo_bench::client::pin_current_thread;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

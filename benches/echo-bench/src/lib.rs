@@ -1,0 +1,6 @@
+//! The parts of `echo-bench` that more than one executable uses: the load client
+//! ([`client`], used by the benchmark itself and by `echo-load`) and its latency
+//! histogram ([`hist`]). Neither uses ringio, so a ringio bug cannot flatter ringio.
+
+pub mod client;
+pub mod hist;
