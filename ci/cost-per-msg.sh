@@ -5,18 +5,31 @@
 # Each figure comes from two runs of the server, one serving N round trips and one 2N,
 # differenced to cancel start-up, connection set-up and shutdown:
 #   cost = (X(2N) - X(N)) / N
-# The load comes from ci/echo_check.py (not ringio), every byte checked.
 #
-#   ci/cost-per-msg.sh                          # ringio-uring ringio-epoll
-#
-# The peer servers (tokio-ct, monoio) are listed but do not yet exit by themselves:
-# under valgrind a server blocked in epoll_wait or io_uring_enter may never take the
-# SIGINT that stops it, so those runs can hang until they get an --exit-after flag too.
-#   ci/cost-per-msg.sh ringio-uring             # one server
+#   ci/cost-per-msg.sh                          # ringio-uring ringio-epoll tokio-ct monoio
+#   ci/cost-per-msg.sh ringio-uring monoio      # some of them
 #   CONNECTIONS=16 MESSAGES=200 ci/cost-per-msg.sh
+#   CLIENT=python ci/cost-per-msg.sh            # the slower Python checker as the client
 #
 # CONNECTIONS (default 256) connections each send MESSAGES (default 20) messages of SIZE
 # (default 64) bytes in the N run, twice as many in the 2N run.
+#
+# Every server runs with one thread and is started with --exit-after CONNECTIONS+1 (the
+# client's connections plus the script's port probe): it stops accepting after that many
+# and exits normally once they have all closed, so valgrind and strace see a normal exit
+# and write their totals (under valgrind a thread blocked in io_uring_enter or epoll_wait
+# may never take a signal). A server still running 120 s after its client finished is
+# killed and the script fails.
+#
+# The load comes from echo-bench's `echo-load` (CLIENT=rust, the default): its epoll
+# client, not ringio, one thread, every byte checked; each connection does exactly
+# MESSAGES round trips with one message in flight, then a clean shutdown. CLIENT=python
+# uses ci/echo_check.py instead (about 90k msgs/s at best, so a server sees smaller
+# batches). With 2 or more CPUs and taskset available, the server is pinned to CPU 0 and
+# the client to CPU 1 (PIN=0 turns that off).
+#
+# NO_BUILD=1 uses the executables already in target/release; KEEP=1 keeps the tools' raw
+# outputs. Set CARGO_BUILD_JOBS=1 on small machines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ci/install-deps.sh
@@ -26,28 +39,50 @@ CONNECTIONS=${CONNECTIONS:-256}
 MESSAGES=${MESSAGES:-20}
 SIZE=${SIZE:-64}
 PORT=${PORT:-7990}
+CLIENT=${CLIENT:-rust}
 ADDR=127.0.0.1:$PORT
 SERVERS=("$@")
-[ ${#SERVERS[@]} -gt 0 ] || SERVERS=(ringio-uring ringio-epoll)
+[ ${#SERVERS[@]} -gt 0 ] || SERVERS=(ringio-uring ringio-epoll tokio-ct monoio)
+case $CLIENT in rust | python) ;; *) echo "cost-per-msg: CLIENT must be rust or python" >&2; exit 2 ;; esac
 
-cargo build --release -q --example echo_server -p ringio
-cargo build --release -q -p echo-bench --bins
+if [ -z "${NO_BUILD:-}" ]; then
+    cargo build --release -q --example echo_server -p ringio
+    cargo build --release -q -p echo-bench --bins
+fi
+for bin in target/release/examples/echo_server target/release/echo-tokio target/release/echo-monoio target/release/echo-load; do
+    [ -x "$bin" ] || { echo "cost-per-msg: $bin is missing (run without NO_BUILD)" >&2; exit 1; }
+done
+
+# Pinning: server on CPU 0, client on CPU 1.
+SERVER_PIN=() CLIENT_PIN=() CLIENT_CPUS=()
+if [ "${PIN:-1}" != 0 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    SERVER_PIN=(taskset -c 0) CLIENT_PIN=(taskset -c 1) CLIENT_CPUS=(--cpus 1)
+fi
+
 work=$(mktemp -d)
-# KEEP=1 keeps the tools' raw outputs.
-if [ -n "${KEEP:-}" ]; then echo "outputs in $work"; else trap 'rm -rf "$work"' EXIT; fi
+server_pid=
+cleanup() {
+    if [ -n "$server_pid" ]; then
+        # Under strace the server is strace's child: stop it first, by its pid.
+        for child in $(pgrep -P "$server_pid"); do kill -KILL "$child" 2>/dev/null; done
+        kill -KILL "$server_pid" 2>/dev/null
+    fi
+    if [ -n "${KEEP:-}" ]; then echo "outputs in $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
 
-# The server binary and arguments; RINGIO_DRIVER is set in the environment, not with
-# `env`: valgrind does not follow an exec into the real server.
+# The server binary and arguments, one thread each; RINGIO_DRIVER is set in the
+# environment, not with `env`: valgrind does not follow an exec into the real server.
 server_cmd() {
+    local stop="--exit-after $((CONNECTIONS + 1))" # + the port probe
     case $1 in
-        # Exits by itself once the client's connections have closed: under valgrind a
-        # thread blocked in io_uring_enter may never take a signal (DESIGN.md).
-        ringio-uring | ringio-epoll) echo "target/release/examples/echo_server --addr $ADDR --exit-after $((CONNECTIONS + 1))" ;; # + the port probe
-        tokio-ct) echo "target/release/echo-tokio --mode ct --threads 1 --addr $ADDR" ;;
-        monoio) echo "target/release/echo-monoio --threads 1 --addr $ADDR" ;;
-        *) echo "cost-per-msg: unknown server $1" >&2; exit 2 ;;
+        ringio-uring | ringio-epoll) echo "target/release/examples/echo_server --addr $ADDR --threads 1 $stop" ;;
+        tokio-ct) echo "target/release/echo-tokio --mode ct --threads 1 --addr $ADDR $stop" ;;
+        monoio) echo "target/release/echo-monoio --threads 1 --addr $ADDR $stop" ;;
+        *) echo "cost-per-msg: unknown server $1 (ringio-uring, ringio-epoll, tokio-ct, monoio)" >&2; exit 2 ;;
     esac
 }
+for server in "${SERVERS[@]}"; do server_cmd "$server" >/dev/null; done
 
 driver_of() {
     case $1 in
@@ -56,43 +91,83 @@ driver_of() {
     esac
 }
 
+# wait_port LOG: until the server accepts a connection (the probe, counted in
+# --exit-after), failing early if it died.
 wait_port() {
-    for _ in $(seq 300); do
-        python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1).close()" 2>/dev/null && return 0
+    for _ in $(seq 600); do
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            echo "cost-per-msg: the server exited while starting:" >&2
+            cat "$1" >&2
+            return 1
+        fi
+        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
         sleep 0.1
     done
-    echo "cost-per-msg: server did not start" >&2
+    echo "cost-per-msg: the server did not start listening on $ADDR in 60 s" >&2
     return 1
 }
 
 # run TOOL SERVER MESSAGES_PER_CONN OUTFILE: one server run under the tool.
 run() {
-    local tool=$1 server=$2 per_conn=$3 out=$4 cmd pid target
+    local tool=$1 server=$2 per_conn=$3 out=$4 cmd
     cmd=$(server_cmd "$server")
     case $tool in
-        callgrind) RINGIO_DRIVER=$(driver_of "$server") valgrind --tool=callgrind --callgrind-out-file="$out" $cmd >/dev/null 2>"$out.log" & ;;
-        strace) RINGIO_DRIVER=$(driver_of "$server") strace -f -c -o "$out" $cmd >/dev/null 2>"$out.log" & ;;
+        callgrind) RINGIO_DRIVER=$(driver_of "$server") "${SERVER_PIN[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" $cmd >"$out.server" 2>"$out.log" & ;;
+        # strace itself is not pinned, only the server (through taskset, whose few
+        # syscalls are the same in both runs and cancel).
+        strace) RINGIO_DRIVER=$(driver_of "$server") strace -f -c -o "$out" "${SERVER_PIN[@]}" $cmd >"$out.server" 2>"$out.log" & ;;
     esac
-    pid=$!
-    wait_port
-    # valgrind runs the server in its own process; strace runs it as a child.
-    target=$pid
-    [ "$tool" = strace ] && target=$(pgrep -P "$pid" | head -1)
-    python3 ci/echo_check.py --addr "$ADDR" --connections "$CONNECTIONS" --size "$SIZE" \
-        --messages "$per_conn" --duration 600 >"$out.client" || { cat "$out.client" >&2; exit 1; }
-    # ringio's server exits on its own (--exit-after); the peers are sent SIGINT.
-    # valgrind and strace write their totals as the server exits.
-    case $server in
-        ringio-*) ;;
-        *) kill -INT "$target" 2>/dev/null || true ;;
+    server_pid=$!
+    wait_port "$out.log"
+    local ok=0
+    case $CLIENT in
+        rust) "${CLIENT_PIN[@]}" target/release/echo-load --addr "$ADDR" --connections "$CONNECTIONS" \
+            --size "$SIZE" --messages "$per_conn" --timeout 300 "${CLIENT_CPUS[@]}" >"$out.client" 2>&1 || ok=$? ;;
+        python) "${CLIENT_PIN[@]}" python3 ci/echo_check.py --addr "$ADDR" --connections "$CONNECTIONS" \
+            --size "$SIZE" --messages "$per_conn" --duration 300 >"$out.client" 2>&1 || ok=$? ;;
     esac
-    wait "$pid" 2>/dev/null || true
+    if [ "$ok" != 0 ]; then
+        echo "cost-per-msg: $server under $tool: the client failed (exit $ok):" >&2
+        cat "$out.client" >&2
+        exit 1
+    fi
+    # The server exits by itself (--exit-after) once the client's connections have
+    # closed; valgrind and strace write their totals as it exits.
+    for _ in $(seq 1200); do
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$server_pid" 2>/dev/null; then
+        echo "cost-per-msg: $server under $tool did not exit 120 s after its client finished" >&2
+        exit 1
+    fi
+    local rc=0
+    wait "$server_pid" || rc=$?
+    server_pid=
+    if [ "$rc" != 0 ]; then
+        echo "cost-per-msg: $server under $tool exited with status $rc:" >&2
+        tail -20 "$out.log" >&2
+        exit 1
+    fi
 }
 
 instructions() { grep -m1 '^summary:' "$1" | awk '{print $2}'; }
 syscalls() { awk '$NF == "total" {print $4}' "$1"; }
 
 n=$((CONNECTIONS * MESSAGES))
+head=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- 2>/dev/null || head="$head + uncommitted changes"
+case $CLIENT in
+    rust) client_desc="echo-bench's echo-load (Rust epoll client, 1 thread, not ringio)" ;;
+    python) client_desc="ci/echo_check.py (Python selectors, not ringio)" ;;
+esac
+pin_desc="not pinned"
+[ ${#SERVER_PIN[@]} -gt 0 ] && pin_desc="server pinned to CPU 0, client to CPU 1"
+echo "Cost per echoed message: user-space instructions (valgrind --tool=callgrind, all threads)"
+echo "and syscalls (strace -f -c), cost = (X(2N) - X(N)) / N with N = $n round trips"
+echo "($CONNECTIONS connections x $MESSAGES messages x $SIZE B, one message in flight per connection);"
+echo "client: $client_desc; $pin_desc; one server thread; tree at $head."
+echo
 printf '| server | instructions/msg | syscalls/msg |\n|---|---:|---:|\n'
 for server in "${SERVERS[@]}"; do
     run callgrind "$server" "$MESSAGES" "$work/cg1"
@@ -101,7 +176,12 @@ for server in "${SERVERS[@]}"; do
     run strace "$server" "$MESSAGES" "$work/st1"
     run strace "$server" $((MESSAGES * 2)) "$work/st2"
     s1=$(syscalls "$work/st1"); s2=$(syscalls "$work/st2")
-    python3 -c "print(f'| $server | {($i2 - $i1) / $n:.0f} | {($s2 - $s1) / $n:.3f} |')"
+    python3 -c "print(f'| $server | {($i2 - $i1) / $n:,.0f} | {($s2 - $s1) / $n:.3f} |')"
+    if [ -n "${KEEP:-}" ]; then
+        for f in cg1 cg2 st1 st2; do
+            for x in "" .log .server .client; do
+                [ -e "$work/$f$x" ] && mv "$work/$f$x" "$work/$server.$f$x"
+            done
+        done
+    fi
 done
-echo
-echo "N = $n round trips ($CONNECTIONS connections x $MESSAGES messages x $SIZE B); cost = (X(2N) - X(N)) / N"
