@@ -280,6 +280,7 @@ fn colour(k: ServerKind) -> &'static str {
     match k {
         ServerKind::RingioUring => "#c0392b",
         ServerKind::RingioEpoll => "#f1948a",
+        ServerKind::RingioUringBusy => "#7b241c",
         ServerKind::TokioCt => "#1f5fa8",
         ServerKind::TokioMt => "#8fb8e6",
         ServerKind::Monoio => "#2e8b3e",

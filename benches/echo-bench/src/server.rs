@@ -28,6 +28,9 @@ pub enum ServerKind {
     RingioUring,
     /// ringio's `examples/echo_server` with `RINGIO_DRIVER=epoll`.
     RingioEpoll,
+    /// ringio on io_uring with `--busy-poll 50`: each worker spins 50 µs for
+    /// completions before it sleeps (`Builder::busy_poll`), for latency.
+    RingioUringBusy,
     /// `echo-tokio --mode ct`: one current_thread runtime and one SO_REUSEPORT listener
     /// per thread.
     TokioCt,
@@ -39,9 +42,10 @@ pub enum ServerKind {
 
 impl ServerKind {
     /// Every server, in the order of the tables.
-    pub const ALL: [ServerKind; 5] = [
+    pub const ALL: [ServerKind; 6] = [
         ServerKind::RingioUring,
         ServerKind::RingioEpoll,
+        ServerKind::RingioUringBusy,
         ServerKind::TokioCt,
         ServerKind::TokioMt,
         ServerKind::Monoio,
@@ -52,6 +56,7 @@ impl ServerKind {
         match self {
             ServerKind::RingioUring => "ringio-uring",
             ServerKind::RingioEpoll => "ringio-epoll",
+            ServerKind::RingioUringBusy => "ringio-uring-busy",
             ServerKind::TokioCt => "tokio-ct",
             ServerKind::TokioMt => "tokio-mt",
             ServerKind::Monoio => "monoio",
@@ -65,7 +70,10 @@ impl ServerKind {
 
     /// True for ringio's own servers, false for the peers it is compared with.
     pub fn is_ringio(self) -> bool {
-        matches!(self, ServerKind::RingioUring | ServerKind::RingioEpoll)
+        matches!(
+            self,
+            ServerKind::RingioUring | ServerKind::RingioEpoll | ServerKind::RingioUringBusy
+        )
     }
 }
 
@@ -166,14 +174,17 @@ pub fn start(
     let port = free_port()?;
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     let mut cmd = match kind {
-        ServerKind::RingioUring | ServerKind::RingioEpoll => {
+        ServerKind::RingioUring | ServerKind::RingioEpoll | ServerKind::RingioUringBusy => {
             let mut c = Command::new(&bins.ringio);
-            let driver = if kind == ServerKind::RingioUring {
-                "uring"
-            } else {
+            let driver = if kind == ServerKind::RingioEpoll {
                 "epoll"
+            } else {
+                "uring"
             };
             c.env("RINGIO_DRIVER", driver);
+            if kind == ServerKind::RingioUringBusy {
+                c.arg("--busy-poll").arg("50");
+            }
             c
         }
         ServerKind::TokioCt | ServerKind::TokioMt => {
@@ -257,7 +268,7 @@ pub fn start(
         .unwrap_or_default();
     // Honesty check: ringio must really run on the driver its name says.
     let want = match kind {
-        ServerKind::RingioUring => Some("with io_uring"),
+        ServerKind::RingioUring | ServerKind::RingioUringBusy => Some("with io_uring"),
         ServerKind::RingioEpoll => Some("with epoll"),
         _ => None,
     };
