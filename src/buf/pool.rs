@@ -295,6 +295,9 @@ impl PoolInner {
                 }
                 _ => state.free.push(bid),
             }
+            if state.waiters.is_empty() {
+                return;
+            }
             std::mem::take(&mut state.waiters)
         };
         for w in waiters {

@@ -49,7 +49,10 @@ struct RecvState {
     queue: VecDeque<Received>,
     /// The op table slot while the kernel holds the receive armed.
     armed: Option<usize>,
+    /// The last receiver's waker, kept (not taken) so a steady receiver costs no clone.
     waker: Option<Waker>,
+    /// A receiver is waiting: the next completion wakes `waker`.
+    waiting: bool,
     /// The connection was dropped: give back whatever arrives.
     closed: bool,
 }
@@ -64,6 +67,7 @@ impl RecvMulti {
                 queue: VecDeque::new(),
                 armed: None,
                 waker: None,
+                waiting: false,
                 closed: false,
             }),
         })
@@ -112,6 +116,7 @@ impl RecvMulti {
             Some(w) if w.will_wake(cx.waker()) => {}
             slot => *slot = Some(cx.waker().clone()),
         }
+        state.waiting = true;
         Poll::Pending
     }
 
@@ -168,9 +173,11 @@ impl Multishot for RecvMulti {
             return;
         }
         state.queue.push_back(received);
-        if let Some(w) = state.waker.take() {
-            drop(state);
-            w.wake();
+        if std::mem::take(&mut state.waiting) {
+            if let Some(w) = &state.waker {
+                // By reference: the waker stays for the receiver's next wait.
+                w.wake_by_ref();
+            }
         }
     }
 }
