@@ -24,14 +24,13 @@ use crate::driver::Backend;
 use std::alloc::Layout;
 use std::cell::RefCell;
 use std::fmt;
-use std::future::poll_fn;
 use std::io;
 use std::ops::{Deref, DerefMut};
 use std::os::fd::RawFd;
 use std::ptr::NonNull;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 /// The most buffers one pool may have: the kernel's limit for a provided buffer ring.
 pub const MAX_BUFFERS: usize = 32768;
@@ -305,19 +304,16 @@ impl PoolInner {
         }
     }
 
-    /// Waits until the pool has an available buffer.
-    pub(crate) async fn wait_available(&self) {
-        poll_fn(|cx| {
-            let mut state = self.state.borrow_mut();
-            if state.available > 0 {
-                return Poll::Ready(());
-            }
-            if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                state.waiters.push(cx.waker().clone());
-            }
-            Poll::Pending
-        })
-        .await
+    /// Ready once the pool has an available buffer; else wakes `cx` when one returns.
+    pub(crate) fn poll_available(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.borrow_mut();
+        if state.available > 0 {
+            return Poll::Ready(());
+        }
+        if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            state.waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// Lends buffer `bid`, holding `len` received bytes, to the caller.

@@ -76,9 +76,8 @@ pub trait AsyncWriteOwned {
 
     /// Writes all of `buf`'s initialised bytes. A write of zero bytes is a
     /// [`WriteZero`](io::ErrorKind::WriteZero) error.
-    async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+    async fn write_all<B: IoBuf>(&self, mut buf: B) -> BufResult<(), B> {
         let len = buf.bytes_init();
-        let mut buf = buf;
         let mut sent = 0;
         while sent < len {
             let (res, slice) = self.write(buf.slice(sent..len)).await;

@@ -60,10 +60,20 @@ pub(crate) trait Task {
     fn take_waker(&self) -> Option<Arc<TaskWaker>>;
 }
 
+/// A task's future, then its output: one slot, since a task never holds both (this
+/// cell lives as long as the task, so its size is memory per idle connection).
+enum Stage<T> {
+    /// The future, between polls.
+    Running(Pin<Box<dyn Future<Output = T>>>),
+    /// The future is out for a poll, or gone; or the output was taken.
+    Empty,
+    /// The output (or the error), until the join takes it.
+    Finished(Result<T, JoinError>),
+}
+
 pub(crate) struct TaskCell<T> {
     header: Header,
-    future: RefCell<Option<Pin<Box<dyn Future<Output = T>>>>>,
-    output: RefCell<Option<Result<T, JoinError>>>,
+    stage: RefCell<Stage<T>>,
     join_waker: RefCell<Option<Waker>>,
     /// The handle behind `waker`, kept to recycle it when the task ends.
     waker_handle: RefCell<Option<Arc<TaskWaker>>>,
@@ -79,8 +89,7 @@ impl<T: 'static> TaskCell<T> {
         let waker = Waker::from(waker_handle.clone());
         TaskCell {
             header,
-            future: RefCell::new(Some(future)),
-            output: RefCell::new(None),
+            stage: RefCell::new(Stage::Running(future)),
             join_waker: RefCell::new(None),
             waker_handle: RefCell::new(Some(waker_handle)),
             waker: RefCell::new(Some(waker)),
@@ -95,7 +104,7 @@ impl<T: 'static> TaskCell<T> {
                 }
             }
         }
-        *self.output.borrow_mut() = Some(output);
+        *self.stage.borrow_mut() = Stage::Finished(output);
         self.header.finished.set(true);
         // The task's own waker goes now, so its handle can be recycled.
         self.waker.borrow_mut().take();
@@ -107,7 +116,7 @@ impl<T: 'static> TaskCell<T> {
     /// The joiner's side: the output once finished, else registers `waker`.
     pub(crate) fn poll_join(&self, waker: &Waker) -> Poll<Result<T, JoinError>> {
         if self.header.finished.get() {
-            let out = self.output.borrow_mut().take();
+            let out = self.take_output();
             return Poll::Ready(out.expect("JoinHandle polled after it returned its output"));
         }
         let mut slot = self.join_waker.borrow_mut();
@@ -136,15 +145,40 @@ impl<T: 'static> TaskCell<T> {
 
     /// Finished with a panic whose output nobody took yet.
     pub(crate) fn finished_with_panic(&self) -> bool {
-        self.header.finished.get() && matches!(&*self.output.borrow(), Some(Err(e)) if e.is_panic())
+        self.header.finished.get()
+            && matches!(&*self.stage.borrow(), Stage::Finished(Err(e)) if e.is_panic())
     }
 
     /// The output, if finished and not yet taken.
     pub(crate) fn try_take_output(&self) -> Option<Result<T, JoinError>> {
         if self.header.finished.get() {
-            self.output.borrow_mut().take()
+            self.take_output()
         } else {
             None
+        }
+    }
+
+    /// Takes the output out of the cell, if it is there.
+    fn take_output(&self) -> Option<Result<T, JoinError>> {
+        let mut stage = self.stage.borrow_mut();
+        match std::mem::replace(&mut *stage, Stage::Empty) {
+            Stage::Finished(out) => Some(out),
+            other => {
+                *stage = other;
+                None
+            }
+        }
+    }
+
+    /// Takes the future out of the cell, if it is there.
+    fn take_future(&self) -> Option<Pin<Box<dyn Future<Output = T>>>> {
+        let mut stage = self.stage.borrow_mut();
+        match std::mem::replace(&mut *stage, Stage::Empty) {
+            Stage::Running(fut) => Some(fut),
+            other => {
+                *stage = other;
+                None
+            }
         }
     }
 
@@ -163,7 +197,7 @@ impl<T: 'static> Task for TaskCell<T> {
         if self.header.finished.get() {
             return true;
         }
-        let Some(mut fut) = self.future.borrow_mut().take() else {
+        let Some(mut fut) = self.take_future() else {
             // Re-entered while being polled (a nested run); nothing to do.
             return false;
         };
@@ -185,7 +219,7 @@ impl<T: 'static> Task for TaskCell<T> {
         };
         match polled {
             Ok(Poll::Pending) => {
-                *self.future.borrow_mut() = Some(fut);
+                *self.stage.borrow_mut() = Stage::Running(fut);
                 false
             }
             Ok(Poll::Ready(v)) => {
@@ -205,7 +239,7 @@ impl<T: 'static> Task for TaskCell<T> {
         if self.header.finished.get() {
             return;
         }
-        if let Some(fut) = self.future.borrow_mut().take() {
+        if let Some(fut) = self.take_future() {
             drop_quietly(fut);
         }
         self.finish(Err(JoinError::cancelled(self.header.id)));
@@ -228,7 +262,7 @@ impl<T> TaskCell<T> {
     /// that a later one must be reported.
     pub(crate) fn detach(&self) {
         if self.header.finished.get() {
-            if let Some(Err(e)) = &*self.output.borrow() {
+            if let Stage::Finished(Err(e)) = &*self.stage.borrow() {
                 if e.is_panic() {
                     report_panic(&self.header, PanicKind::Unobserved, e);
                 }

@@ -27,6 +27,56 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+/// A FIFO queue that holds one item inline and allocates only when more wait: an idle
+/// connection's receive state then owns no heap memory, and a burst's memory is freed
+/// once it drains.
+struct InlineQueue<T> {
+    first: Option<T>,
+    /// Boxed, so an idle queue is one pointer wide (not the four of a `VecDeque`): the
+    /// extra allocation happens only in a burst, and this state lives per connection.
+    #[allow(clippy::box_collection)]
+    rest: Option<Box<VecDeque<T>>>,
+}
+
+impl<T> InlineQueue<T> {
+    fn new() -> InlineQueue<T> {
+        InlineQueue {
+            first: None,
+            rest: None,
+        }
+    }
+
+    fn push_back(&mut self, item: T) {
+        match &mut self.rest {
+            Some(rest) => rest.push_back(item),
+            None if self.first.is_none() => self.first = Some(item),
+            None => self.rest = Some(Box::new(VecDeque::from([item]))),
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<T> {
+        if let Some(item) = self.first.take() {
+            return Some(item);
+        }
+        let rest = self.rest.as_mut()?;
+        let item = rest.pop_front();
+        if rest.is_empty() {
+            self.rest = None;
+        }
+        item
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none() && self.rest.is_none()
+    }
+
+    fn drain_all(&mut self) -> impl Iterator<Item = T> {
+        let first = self.first.take();
+        let rest = self.rest.take().map(|r| *r).unwrap_or_default();
+        first.into_iter().chain(rest)
+    }
+}
+
 /// What one multishot receive completion delivered.
 enum Received {
     /// Buffer id and byte count.
@@ -46,7 +96,7 @@ pub(crate) struct RecvMulti {
 }
 
 struct RecvState {
-    queue: VecDeque<Received>,
+    queue: InlineQueue<Received>,
     /// The op table slot while the kernel holds the receive armed.
     armed: Option<usize>,
     /// The last receiver's waker, kept (not taken) so a steady receiver costs no clone.
@@ -64,7 +114,7 @@ impl RecvMulti {
             pool,
             group,
             state: RefCell::new(RecvState {
-                queue: VecDeque::new(),
+                queue: InlineQueue::new(),
                 armed: None,
                 waker: None,
                 waiting: false,
@@ -126,7 +176,7 @@ impl RecvMulti {
             let mut state = self.state.borrow_mut();
             state.closed = true;
             state.waker = None;
-            (state.armed, std::mem::take(&mut state.queue))
+            (state.armed, state.queue.drain_all().collect::<Vec<_>>())
         };
         for received in queued {
             if let Received::Data(bid, _) = received {
@@ -222,7 +272,7 @@ pub(crate) struct AcceptMulti {
 }
 
 struct AcceptState {
-    queue: VecDeque<io::Result<OwnedFd>>,
+    queue: InlineQueue<io::Result<OwnedFd>>,
     armed: Option<usize>,
     waiters: Vec<Waker>,
     closed: bool,
@@ -236,7 +286,7 @@ impl AcceptMulti {
         Rc::new(AcceptMulti {
             fd,
             state: RefCell::new(AcceptState {
-                queue: VecDeque::new(),
+                queue: InlineQueue::new(),
                 armed: None,
                 waiters: Vec::new(),
                 closed: false,
@@ -277,7 +327,7 @@ impl AcceptMulti {
             let mut state = self.state.borrow_mut();
             state.closed = true;
             state.waiters.clear();
-            (state.armed, std::mem::take(&mut state.queue))
+            (state.armed, state.queue.drain_all().collect::<Vec<_>>())
         };
         drop(queued);
         if let (Some(key), Some(driver)) = (armed, driver) {

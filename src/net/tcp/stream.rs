@@ -2,7 +2,7 @@
 
 use super::listener::not_inet;
 use super::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
-use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PoolMode, PooledBuf};
+use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PoolMode, PooledBuf, Slice};
 use crate::driver::ops::{
     Connect, Recv, RecvMulti, RecvPooled, RecvVectored, Send, SendVectored, SendZc,
     Shutdown as ShutdownOp,
@@ -12,10 +12,13 @@ use crate::io::{AsyncReadOwned, AsyncWriteOwned};
 use crate::runtime::context;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::cell::RefCell;
+use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 /// A TCP connection, read and written with owned buffers through
 /// [`AsyncReadOwned`] and [`AsyncWriteOwned`].
@@ -139,45 +142,14 @@ impl TcpStream {
     ///
     /// Cancel-safe: on io_uring the receive stays armed and data that arrives is queued
     /// for the next call; on epoll nothing is taken from the socket unless it is returned.
-    pub async fn recv_pooled(&self, pool: &BufPool) -> io::Result<Option<PooledBuf>> {
-        loop {
-            // The common case: this stream's receive on this pool exists already.
-            let armed = self
-                .recv_multi
-                .borrow()
-                .as_ref()
-                .filter(|multi| multi.uses(pool.inner()))
-                .cloned();
-            let result = if let Some(multi) = armed {
-                std::future::poll_fn(|cx| multi.poll_recv(cx)).await
-            } else {
-                self.recv_pooled_first(pool).await
-            };
-            match result {
-                // The pool ran dry (the multishot receive ended, or no free buffer):
-                // wait for a buffer to come back, then receive again.
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    pool.inner().wait_available().await
-                }
-                result => return result,
-            }
-        }
-    }
-
-    /// `recv_pooled` on a stream without a receive on `pool` yet: binds the pool to this
-    /// worker, then receives through a new multishot receive, or the free list.
-    async fn recv_pooled_first(&self, pool: &BufPool) -> io::Result<Option<PooledBuf>> {
-        {
-            let driver = context::driver();
-            match pool.inner().bind(&driver)? {
-                PoolMode::Ring(group) => {
-                    let multi = self.recv_multi_for(pool, group)?;
-                    std::future::poll_fn(|cx| multi.poll_recv(cx)).await
-                }
-                PoolMode::FreeList => {
-                    Op::new(RecvPooled::new(self.fd.for_op(), pool.inner().clone())).await
-                }
-            }
+    pub fn recv_pooled<'a>(
+        &'a self,
+        pool: &'a BufPool,
+    ) -> impl Future<Output = io::Result<Option<PooledBuf>>> + 'a {
+        RecvPooledFuture {
+            stream: self,
+            pool,
+            step: RecvStep::Start,
         }
     }
 
@@ -216,6 +188,25 @@ impl TcpStream {
         } else {
             self.write(buf).await
         }
+    }
+
+    /// How the next `recv_pooled` on `pool` receives: through this stream's multishot
+    /// receive (made, and the pool bound to this worker, on first use), or one receive
+    /// into a free-list buffer.
+    fn recv_step(&self, pool: &BufPool) -> io::Result<RecvStep> {
+        // The common case: this stream's receive on this pool exists already.
+        if let Some(multi) = &*self.recv_multi.borrow() {
+            if multi.uses(pool.inner()) {
+                return Ok(RecvStep::Multishot(multi.clone()));
+            }
+        }
+        Ok(match pool.inner().bind(&context::driver())? {
+            PoolMode::Ring(group) => RecvStep::Multishot(self.recv_multi_for(pool, group)?),
+            PoolMode::FreeList => RecvStep::Single(Op::new(RecvPooled::new(
+                self.fd.for_op(),
+                pool.inner().clone(),
+            ))),
+        })
     }
 
     /// This stream's multishot receive on `pool`, made on first use.
@@ -310,23 +301,136 @@ impl TcpStream {
     }
 }
 
+/// The future of [`TcpStream::recv_pooled`], written by hand to stay small: it lives in
+/// every connection's task while the connection is idle.
+struct RecvPooledFuture<'a> {
+    stream: &'a TcpStream,
+    pool: &'a BufPool,
+    step: RecvStep,
+}
+
+enum RecvStep {
+    /// Find (or make) how this stream receives from the pool.
+    Start,
+    /// io_uring: the stream's armed multishot receive.
+    Multishot(Rc<RecvMulti>),
+    /// epoll (or io_uring without buffer rings): one receive into a free-list buffer.
+    Single(Op<RecvPooled>),
+    /// The pool ran dry: wait for a buffer to come back, then start again.
+    Starved,
+}
+
+impl Future for RecvPooledFuture<'_> {
+    type Output = io::Result<Option<PooledBuf>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            let polled = match &mut this.step {
+                RecvStep::Start => {
+                    this.step = match this.stream.recv_step(this.pool) {
+                        Ok(step) => step,
+                        Err(e) => return Poll::Ready(Err(e)),
+                    };
+                    continue;
+                }
+                RecvStep::Multishot(multi) => multi.poll_recv(cx),
+                RecvStep::Single(op) => Pin::new(op).poll(cx),
+                RecvStep::Starved => {
+                    if this.pool.inner().poll_available(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.step = RecvStep::Start;
+                    continue;
+                }
+            };
+            match polled {
+                // The pool ran dry (the multishot receive ended, or no free buffer):
+                // wait for a buffer to come back, then receive again.
+                Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    this.step = RecvStep::Starved;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+// The operations are returned as they are, not wrapped in `async` blocks: a wrapper
+// would hold the buffer a second time, and these futures live inside every
+// connection's task (memory per idle connection).
 impl AsyncReadOwned for TcpStream {
-    async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Recv::new(self.fd.for_op(), buf)).await
+    fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        Op::new(Recv::new(self.fd.for_op(), buf))
     }
 
-    async fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        Op::new(RecvVectored::new(self.fd.for_op(), bufs)).await
+    fn read_vectored<B: IoBufMut>(
+        &self,
+        bufs: Vec<B>,
+    ) -> impl Future<Output = BufResult<usize, Vec<B>>> {
+        Op::new(RecvVectored::new(self.fd.for_op(), bufs))
     }
 }
 
 impl AsyncWriteOwned for TcpStream {
-    async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Send::new(self.fd.for_op(), buf)).await
+    fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        Op::new(Send::new(self.fd.for_op(), buf))
     }
 
-    async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        Op::new(SendVectored::new(self.fd.for_op(), bufs)).await
+    fn write_vectored<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+    ) -> impl Future<Output = BufResult<usize, Vec<B>>> {
+        Op::new(SendVectored::new(self.fd.for_op(), bufs))
+    }
+
+    fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<(), B>> {
+        let len = buf.bytes_init();
+        WriteAllFuture {
+            stream: self,
+            op: Some(Op::new(Send::new(self.fd.for_op(), buf.slice(0..len)))),
+            sent: 0,
+        }
+    }
+}
+
+/// `write_all` for a `TcpStream`, written by hand to stay small (it lives in every
+/// connection's task): the buffer lives inside the send in flight, and goes back in
+/// with a narrower slice after a short write.
+struct WriteAllFuture<'a, B: IoBuf> {
+    stream: &'a TcpStream,
+    /// The send in flight; `None` once finished.
+    op: Option<Op<Send<Slice<B>>>>,
+    sent: usize,
+}
+
+impl<B: IoBuf> Future for WriteAllFuture<'_, B> {
+    type Output = BufResult<(), B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            let op = this.op.as_mut().expect("write_all polled after completion");
+            let Poll::Ready((res, slice)) = Pin::new(op).poll(cx) else {
+                return Poll::Pending;
+            };
+            this.op = None;
+            let end = slice.end();
+            let buf = slice.into_inner();
+            match res {
+                Ok(0) if end > this.sent => {
+                    return Poll::Ready((Err(io::ErrorKind::WriteZero.into()), buf))
+                }
+                Ok(n) => this.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready((Err(e), buf)),
+            }
+            if this.sent >= end {
+                return Poll::Ready((Ok(()), buf));
+            }
+            let rest = buf.slice(this.sent..end);
+            this.op = Some(Op::new(Send::new(this.stream.fd.for_op(), rest)));
+        }
     }
 }
 
