@@ -150,6 +150,14 @@ impl Shared {
 }
 
 /// Who is being polled, for `task::current()`.
+/// A task in the worker's slab, with what scheduling needs kept beside it.
+struct TaskEntry {
+    id: TaskId,
+    /// In the run queue (set by a wake, cleared when the task is run).
+    scheduled: Cell<bool>,
+    task: Rc<dyn Task>,
+}
+
 #[derive(Clone, Copy)]
 enum Current {
     Nobody,
@@ -162,7 +170,7 @@ pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
     pub(crate) driver: Rc<RefCell<Backend>>,
     pub(crate) timers: Rc<Timers>,
-    tasks: RefCell<Slab<Rc<dyn Task>>>,
+    tasks: RefCell<Slab<TaskEntry>>,
     run_queue: RefCell<VecDeque<(usize, TaskId)>>,
     /// Finished tasks' waker handles that nobody else holds, for reuse.
     waker_pool: RefCell<Vec<Arc<TaskWaker>>>,
@@ -284,10 +292,10 @@ impl Core {
             .borrow()
             .iter()
             .map(|(key, t)| {
-                let h = t.header();
+                let h = t.task.header();
                 let state = if current == Some(key) {
                     TaskState::Running
-                } else if h.scheduled.get() {
+                } else if t.scheduled.get() {
                     TaskState::Scheduled
                 } else {
                     TaskState::Waiting
@@ -384,7 +392,6 @@ impl Core {
             id,
             name,
             location,
-            scheduled: Cell::new(true),
             aborted: Cell::new(false),
             finished: Cell::new(false),
             detached: Cell::new(false),
@@ -393,7 +400,11 @@ impl Core {
         };
         self.spawned.set(self.spawned.get() + 1);
         let cell = Rc::new(TaskCell::new(header, Box::pin(future), waker_handle));
-        entry.insert(cell.clone());
+        entry.insert(TaskEntry {
+            id,
+            scheduled: Cell::new(true),
+            task: cell.clone(),
+        });
         drop(tasks);
         self.run_queue.borrow_mut().push_back((key, id));
         JoinHandle::new(cell)
@@ -428,11 +439,12 @@ impl Core {
 
     /// Queues task `(key, id)` to run, unless it is queued already or gone.
     pub(crate) fn schedule(&self, key: usize, id: TaskId) {
+        // The slab entry alone decides, without touching the task: a finished task
+        // leaves the slab as soon as its last poll returns.
         let tasks = self.tasks.borrow();
-        let Some(task) = tasks.get(key) else { return };
-        let h = task.header();
-        if h.id == id && !h.scheduled.get() && !h.finished.get() {
-            h.scheduled.set(true);
+        let Some(entry) = tasks.get(key) else { return };
+        if entry.id == id && !entry.scheduled.get() {
+            entry.scheduled.set(true);
             self.run_queue.borrow_mut().push_back((key, id));
         }
     }
@@ -445,7 +457,7 @@ impl Core {
                 .tasks
                 .borrow()
                 .get(key)
-                .map(|t| TaskInfo::from_header(t.header())),
+                .map(|t| TaskInfo::from_header(t.task.header())),
         }
     }
 
@@ -468,7 +480,11 @@ impl Core {
 
     fn run_task(&self, key: usize, id: TaskId) {
         let task = match self.tasks.borrow().get(key) {
-            Some(t) if t.header().id == id => t.clone(),
+            Some(entry) if entry.id == id => {
+                // Wakes from here on queue it again.
+                entry.scheduled.set(false);
+                entry.task.clone()
+            }
             _ => return,
         };
         self.current.set(Current::Task(key));
@@ -680,7 +696,8 @@ impl Core {
         drop(self.shared.close());
         loop {
             // A future's drop may spawn; repeat until nothing is left.
-            let tasks: Vec<Rc<dyn Task>> = self.tasks.borrow_mut().drain().collect();
+            let tasks: Vec<Rc<dyn Task>> =
+                self.tasks.borrow_mut().drain().map(|e| e.task).collect();
             if tasks.is_empty() {
                 break;
             }

@@ -33,8 +33,6 @@ pub(crate) struct Header {
     pub(crate) id: TaskId,
     pub(crate) name: Option<Box<str>>,
     pub(crate) location: &'static Location<'static>,
-    /// In the run queue (set by a wake, cleared when the task is run).
-    pub(crate) scheduled: Cell<bool>,
     /// `abort()` was called: drop the future instead of polling it.
     pub(crate) aborted: Cell<bool>,
     /// The output (or the error) is in the cell; the future is gone.
@@ -193,7 +191,6 @@ impl<T: 'static> Task for TaskCell<T> {
     }
 
     fn run(&self) -> bool {
-        self.header.scheduled.set(false);
         if self.header.finished.get() {
             return true;
         }
