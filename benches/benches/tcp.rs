@@ -56,50 +56,63 @@ async fn tokio_echo(mut conn: tokio::net::TcpStream) {
     }
 }
 
+/// ringio's side of the ping-pong on runtime `rt`, as variant `name`.
+fn ringio_pingpong(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    rt: ringio::Runtime,
+) {
+    let (client, echo) = rt.block_on(async {
+        let listener = ringio::net::TcpListener::bind(LOOPBACK).expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("local_addr");
+        let echo = ringio::spawn(async move {
+            let (conn, _) = listener.accept().await.expect("accept");
+            conn.set_nodelay(true).expect("nodelay");
+            ringio_echo(conn).await;
+        });
+        let client = ringio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect");
+        client.set_nodelay(true).expect("nodelay");
+        (client, echo)
+    });
+    let mut request = Some(vec![0x5au8; SIZE]);
+    let mut reply = Some(vec![0u8; SIZE]);
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let (mut req, mut rep) = (request.take().unwrap(), reply.take().unwrap());
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let (res, b) = client.write_all(req).await;
+                    res.expect("write");
+                    req = b;
+                    let (res, b) = client.read_exact(rep).await;
+                    res.expect("read");
+                    rep = b;
+                }
+                let elapsed = start.elapsed();
+                assert_eq!(req, rep, "the echo changed the bytes");
+                (request, reply) = (Some(req), Some(rep));
+                elapsed
+            })
+        })
+    });
+    drop(client);
+    rt.block_on(echo).expect("echo task");
+}
+
 fn tcp_pingpong(c: &mut Criterion) {
     let mut group = c.benchmark_group("tcp_pingpong");
     group.throughput(Throughput::Elements(1));
-    {
-        let rt = support::ringio();
-        let (client, echo) = rt.block_on(async {
-            let listener = ringio::net::TcpListener::bind(LOOPBACK).expect("bind");
-            let addr: SocketAddr = listener.local_addr().expect("local_addr");
-            let echo = ringio::spawn(async move {
-                let (conn, _) = listener.accept().await.expect("accept");
-                conn.set_nodelay(true).expect("nodelay");
-                ringio_echo(conn).await;
-            });
-            let client = ringio::net::TcpStream::connect(addr)
-                .await
-                .expect("connect");
-            client.set_nodelay(true).expect("nodelay");
-            (client, echo)
-        });
-        let mut request = Some(vec![0x5au8; SIZE]);
-        let mut reply = Some(vec![0u8; SIZE]);
-        group.bench_function("ringio", |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let (mut req, mut rep) = (request.take().unwrap(), reply.take().unwrap());
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let (res, b) = client.write_all(req).await;
-                        res.expect("write");
-                        req = b;
-                        let (res, b) = client.read_exact(rep).await;
-                        res.expect("read");
-                        rep = b;
-                    }
-                    let elapsed = start.elapsed();
-                    assert_eq!(req, rep, "the echo changed the bytes");
-                    (request, reply) = (Some(req), Some(rep));
-                    elapsed
-                })
-            })
-        });
-        drop(client);
-        rt.block_on(echo).expect("echo task");
-    }
+    ringio_pingpong(&mut group, "ringio", support::ringio());
+    // The same with a registered file table (`Builder::fixed_files`): both sockets
+    // are named by slot.
+    ringio_pingpong(
+        &mut group,
+        "ringio_fixed_files",
+        support::ringio_from(ringio::Builder::new().fixed_files(64)),
+    );
     {
         let rt = support::tokio();
         let (mut client, echo) = rt.block_on(async {

@@ -1,5 +1,6 @@
 //! [`Fd`]: a shared, owned file descriptor that tells its driver when it closes.
 
+use super::fixed::FixedFiles;
 use super::Backend;
 use crate::runtime::context;
 use std::cell::RefCell;
@@ -25,6 +26,8 @@ struct Inner {
     /// The driver it was first used with, attached lazily so sockets can be made
     /// before a runtime starts.
     driver: RefCell<Weak<RefCell<Backend>>>,
+    /// The slot this fd holds in that driver's registered file table, if any.
+    fixed: RefCell<Option<(u32, Rc<FixedFiles>)>>,
 }
 
 impl Fd {
@@ -33,6 +36,7 @@ impl Fd {
             inner: Rc::new(Inner {
                 fd,
                 driver: RefCell::new(Weak::new()),
+                fixed: RefCell::new(None),
             }),
         }
     }
@@ -40,11 +44,25 @@ impl Fd {
     /// A clone for an operation about to run on the current driver.
     pub(crate) fn for_op(&self) -> Fd {
         if self.inner.driver.borrow().strong_count() == 0 {
-            if let Some(driver) = context::try_with_core(|core| Rc::downgrade(&core.driver)) {
-                *self.inner.driver.borrow_mut() = driver;
+            if let Some(driver) = context::try_with_core(|core| core.driver.clone()) {
+                *self.inner.driver.borrow_mut() = Rc::downgrade(&driver);
+                // First use on this driver: take a slot in its file table, if it has one.
+                let table = driver.try_borrow().ok().and_then(|b| b.fixed_files());
+                let fixed = table.and_then(|t| Some((t.register(self.raw())?, t)));
+                if let Some((slot, old)) = self.inner.fixed.replace(fixed) {
+                    old.release(slot); // a table of a runtime that is gone
+                }
             }
         }
         self.clone()
+    }
+
+    /// The fd's slot in the driver's registered file table, if it has one.
+    pub(crate) fn fixed_slot(&self) -> Option<u32> {
+        match &*self.inner.fixed.borrow() {
+            Some((slot, table)) if table.is_alive() => Some(*slot),
+            _ => None,
+        }
     }
 
     pub(crate) fn raw(&self) -> RawFd {
@@ -59,6 +77,10 @@ impl Fd {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // The table holds the file open: clear the slot, or the socket never closes.
+        if let Some((slot, table)) = self.fixed.get_mut().take() {
+            table.release(slot);
+        }
         if let Some(driver) = self.driver.get_mut().upgrade() {
             if let Ok(mut backend) = driver.try_borrow_mut() {
                 backend.forget_fd(self.fd.as_raw_fd());

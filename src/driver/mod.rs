@@ -29,6 +29,7 @@
 
 mod epoll;
 mod fd;
+mod fixed;
 mod op;
 pub(crate) mod ops;
 mod signal;
@@ -42,6 +43,7 @@ pub(crate) use signal::{sigint_count, SigintGuard};
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -201,6 +203,8 @@ pub(crate) struct DriverConfig {
     pub(crate) entries: u32,
     /// SQPOLL with this idle time in milliseconds, if asked for.
     pub(crate) sqpoll_idle: Option<u32>,
+    /// Slots of the registered file table (0: none).
+    pub(crate) fixed_files: u32,
 }
 
 /// A backend, picked at run time.
@@ -286,6 +290,14 @@ impl Backend {
     /// Whether zero-copy sends (IORING_OP_SEND_ZC) are available.
     pub(crate) fn send_zc(&self) -> bool {
         matches!(self, Backend::Uring(u) if u.send_zc())
+    }
+
+    /// The registered file table (io_uring with `Builder::fixed_files`).
+    pub(crate) fn fixed_files(&self) -> Option<Rc<fixed::FixedFiles>> {
+        match self {
+            Backend::Uring(u) => u.fixed_files(),
+            Backend::Epoll(_) => None,
+        }
     }
 
     /// Multishot operations armed (io_uring; 0 on epoll).

@@ -118,6 +118,8 @@ pub(crate) struct Uring {
     next_buf_group: u16,
     /// Multishot slots in `ops`.
     multishot_armed: usize,
+    /// The registered file table, if `Builder::fixed_files` asked for one.
+    fixed_files: Option<Rc<super::fixed::FixedFiles>>,
     /// The kernel has IORING_OP_SEND_ZC (Linux 6.0).
     send_zc: bool,
     /// This ring's index among the thread's registered ring fds, if registered.
@@ -175,6 +177,13 @@ impl Uring {
         if multishot {
             flags.extend(["MULTISHOT", "PBUF_RING"]);
         }
+        let fixed_files = (config.fixed_files > 0)
+            .then(|| ring.submitter().register_files_sparse(config.fixed_files))
+            .and_then(Result::ok)
+            .map(|()| super::fixed::FixedFiles::new(ring.as_raw_fd(), config.fixed_files));
+        if fixed_files.is_some() {
+            flags.push("FIXED_FILES");
+        }
         // Enter by a registered index instead of the fd: no fd table look-up per enter.
         let ring_index = register_ring_fd(ring.as_raw_fd());
         if ring_index.is_some() {
@@ -198,6 +207,7 @@ impl Uring {
             multishot,
             next_buf_group: 0,
             multishot_armed: 0,
+            fixed_files,
             send_zc,
             ring_index,
             taskrun_flag: info.flags.contains(&"TASKRUN_FLAG"),
@@ -243,6 +253,10 @@ impl Uring {
 
     pub(crate) fn send_zc(&self) -> bool {
         self.send_zc
+    }
+
+    pub(crate) fn fixed_files(&self) -> Option<Rc<super::fixed::FixedFiles>> {
+        self.fixed_files.clone()
     }
 
     pub(crate) fn multishot_armed(&self) -> usize {
@@ -658,6 +672,9 @@ impl Drop for Uring {
                     std::mem::forget(std::mem::take(&mut self.ops));
                     // The armed eventfd read may still write here: leak it too.
                     std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+                    if let Some(table) = &self.fixed_files {
+                        table.close();
+                    }
                     return;
                 }
             }
@@ -676,6 +693,11 @@ impl Drop for Uring {
         }
         if let Some(index) = self.ring_index {
             unregister_ring_fd(self.ring.as_raw_fd(), index);
+        }
+        if let Some(table) = &self.fixed_files {
+            // Sockets that outlive the ring must not clear slots of whatever gets its
+            // fd number next.
+            table.close();
         }
     }
 }

@@ -105,6 +105,7 @@ impl Runtime {
             driver,
             driver_config: DriverConfig {
                 entries: builder.entries,
+                fixed_files: builder.fixed_files,
                 sqpoll_idle: builder
                     .sqpoll_idle
                     .map(|d| d.as_millis().min(u32::MAX as u128) as u32),

@@ -468,6 +468,64 @@ fn send_zc_delivers_and_survives_drops(d: Driver) {
     assert_eq!(fd_count(), before);
 }
 
+/// `Builder::fixed_files`: sockets take slots in the worker's registered file table
+/// (more sockets than slots use plain fds), data flows through both kinds, reads dropped
+/// in flight leave both intact, and closing a registered socket clears its slot: the
+/// peer sees end of stream (the table would otherwise keep the socket open) and the
+/// slot serves the next socket.
+fn fixed_files_register_and_release(d: Driver) {
+    let _g = serial();
+    let before = fd_count();
+    let rt = ringio::Builder::new()
+        .driver(d)
+        .fixed_files(4)
+        .build()
+        .unwrap();
+    if d == Driver::Uring {
+        assert!(
+            rt.driver_info().flags().contains(&"FIXED_FILES"),
+            "{}",
+            rt.driver_info()
+        );
+    }
+    rt.block_on(async {
+        use ringio::io::AsyncReadOwned;
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        for round in 0..3u8 {
+            // Ten connections, twenty sockets: more than the table's four slots.
+            let mut pairs = Vec::new();
+            for _ in 0..10 {
+                let c = TcpStream::connect(addr).await.unwrap();
+                let (s, _) = l.accept().await.unwrap();
+                pairs.push((c, s));
+            }
+            for (i, (c, s)) in pairs.iter().enumerate() {
+                let msg = vec![round ^ i as u8; 100];
+                c.write_all(msg.clone()).await.0.unwrap();
+                let (res, got) = s.read_exact(vec![0u8; 100]).await;
+                res.unwrap();
+                assert_eq!(got, msg);
+                // A read dropped in flight on each.
+                let mut pending = Box::pin(c.read(vec![0u8; 16]));
+                assert!(poll_once(&mut pending).is_none());
+                drop(pending);
+            }
+            settle().await;
+            // Closing each client: its server side must see end of stream.
+            for (c, s) in pairs {
+                drop(c);
+                let (res, _) = ringio::time::timeout(Duration::from_secs(5), s.read(vec![0u8; 16]))
+                    .await
+                    .expect("the peer never saw the close: its slot still holds it");
+                assert_eq!(res.unwrap(), 0);
+            }
+        }
+    });
+    drop(rt);
+    assert_eq!(fd_count(), before);
+}
+
 both_drivers!(
     pooled_recv_delivers_in_order,
     idle_connections_hold_no_buffers,
@@ -482,6 +540,7 @@ both_drivers!(
     registered_ring_slots_are_freed,
     idle_turns_make_no_syscall,
     send_zc_delivers_and_survives_drops,
+    fixed_files_register_and_release,
 );
 
 /// One TCP ping-pong of `rounds` messages of `size` bytes, checked.

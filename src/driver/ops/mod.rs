@@ -1,6 +1,24 @@
 //! The operations, one file per family. Each implements both faces of
 //! [`Operation`](super::Operation).
 
+/// Builds an entry on `$fd` (a [`Fd`](crate::driver::Fd)): by its slot in the
+/// registered file table (IOSQE_FIXED_FILE) when it has one, else by number. The body
+/// names the target `$t`; it is built once per kind of target.
+macro_rules! on_fd {
+    ($fd:expr, |$t:ident| $build:expr) => {
+        match $fd.fixed_slot() {
+            Some(slot) => {
+                let $t = io_uring::types::Fixed(slot);
+                $build
+            }
+            None => {
+                let $t = io_uring::types::Fd($fd.raw());
+                $build
+            }
+        }
+    };
+}
+
 mod multi;
 mod net;
 mod nop;

@@ -19,7 +19,7 @@
 use crate::buf::{PoolInner, PooledBuf};
 use crate::driver::{Backend, Fd, Interest, Multishot, Operation, Readiness};
 use crate::runtime::context;
-use io_uring::{cqueue, opcode, squeue, types};
+use io_uring::{cqueue, opcode, squeue};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
@@ -150,7 +150,7 @@ impl RecvMulti {
             });
         }
         if state.armed.is_none() {
-            let entry = opcode::RecvMulti::new(types::Fd(self.fd.raw()), self.group).build();
+            let entry = on_fd!(self.fd, |fd| opcode::RecvMulti::new(fd, self.group).build());
             drop(state);
             arm(&context::driver(), entry, self.clone(), &self.state, |s| {
                 &mut s.armed
@@ -305,9 +305,9 @@ impl AcceptMulti {
             return Poll::Ready(conn);
         }
         if state.armed.is_none() {
-            let entry = opcode::AcceptMulti::new(types::Fd(self.fd.raw()))
+            let entry = on_fd!(self.fd, |fd| opcode::AcceptMulti::new(fd)
                 .flags(ACCEPT_FLAGS)
-                .build();
+                .build());
             drop(state);
             arm(driver, entry, self.clone(), &self.state, |s| &mut s.armed);
             state = self.state.borrow_mut();
@@ -408,7 +408,7 @@ unsafe impl Operation for RecvPooled {
         match self.bid {
             Some(bid) => {
                 let (ptr, len) = self.pool.raw_buf(bid);
-                opcode::Recv::new(types::Fd(self.fd.raw()), ptr, len as u32).build()
+                on_fd!(self.fd, |fd| opcode::Recv::new(fd, ptr, len as u32).build())
             }
             // No buffer: complete at once; `complete` reports ENOBUFS.
             None => opcode::Nop::new().build(),

@@ -8,7 +8,7 @@
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::sys::{syscall, RawSockAddr};
 use crate::driver::{Fd, Interest, Operation, Readiness};
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
@@ -58,13 +58,10 @@ unsafe impl Operation for Accept {
     type Output = io::Result<(OwnedFd, SocketAddr)>;
 
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::Accept::new(
-            types::Fd(self.fd.raw()),
-            self.addr.as_mut_ptr(),
-            &mut self.addr.len,
-        )
-        .flags(ACCEPT_FLAGS)
-        .build()
+        let (addr, len) = (self.addr.as_mut_ptr(), &mut self.addr.len as *mut _);
+        on_fd!(self.fd, |fd| opcode::Accept::new(fd, addr, len)
+            .flags(ACCEPT_FLAGS)
+            .build())
     }
 
     fn readiness(&self) -> Readiness {
@@ -133,7 +130,12 @@ unsafe impl Operation for Connect {
     type Output = io::Result<()>;
 
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::Connect::new(types::Fd(self.fd.raw()), self.addr.as_ptr(), self.addr.len).build()
+        on_fd!(self.fd, |fd| opcode::Connect::new(
+            fd,
+            self.addr.as_ptr(),
+            self.addr.len
+        )
+        .build())
     }
 
     fn readiness(&self) -> Readiness {
@@ -186,7 +188,8 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
 
     fn uring_entry(&mut self) -> squeue::Entry {
         let len = self.buf.bytes_total().min(u32::MAX as usize) as u32;
-        opcode::Recv::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len).build()
+        let ptr = self.buf.stable_mut_ptr();
+        on_fd!(self.fd, |fd| opcode::Recv::new(fd, ptr, len).build())
     }
 
     fn readiness(&self) -> Readiness {
@@ -233,9 +236,13 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
 
     fn uring_entry(&mut self) -> squeue::Entry {
         let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
-        opcode::Send::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
+        on_fd!(self.fd, |fd| opcode::Send::new(
+            fd,
+            self.buf.stable_ptr(),
+            len
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .build())
     }
 
     fn readiness(&self) -> Readiness {
@@ -281,9 +288,13 @@ unsafe impl<B: IoBuf> Operation for SendZc<B> {
 
     fn uring_entry(&mut self) -> squeue::Entry {
         let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
-        opcode::SendZc::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
+        on_fd!(self.fd, |fd| opcode::SendZc::new(
+            fd,
+            self.buf.stable_ptr(),
+            len
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .build())
     }
 
     fn readiness(&self) -> Readiness {
@@ -353,7 +364,8 @@ unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
 
     fn uring_entry(&mut self) -> squeue::Entry {
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
-        opcode::RecvMsg::new(types::Fd(self.fd.raw()), &mut *self.msg).build()
+        let msg: *mut libc::msghdr = &mut *self.msg;
+        on_fd!(self.fd, |fd| opcode::RecvMsg::new(fd, msg).build())
     }
 
     fn readiness(&self) -> Readiness {
@@ -421,9 +433,9 @@ unsafe impl<B: IoBuf> Operation for SendVectored<B> {
 
     fn uring_entry(&mut self) -> squeue::Entry {
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
-        opcode::SendMsg::new(types::Fd(self.fd.raw()), &*self.msg)
+        on_fd!(self.fd, |fd| opcode::SendMsg::new(fd, &*self.msg)
             .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+            .build())
     }
 
     fn readiness(&self) -> Readiness {
@@ -462,7 +474,7 @@ unsafe impl Operation for Shutdown {
     type Output = io::Result<()>;
 
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::Shutdown::new(types::Fd(self.fd.raw()), self.how).build()
+        on_fd!(self.fd, |fd| opcode::Shutdown::new(fd, self.how).build())
     }
 
     fn readiness(&self) -> Readiness {
