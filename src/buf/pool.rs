@@ -20,6 +20,7 @@
 //! armed receive holds one, so the kernel never writes into freed memory.
 
 use super::{IoBuf, IoBufMut};
+use crate::driver::fixed::FixedBuffers;
 use crate::driver::Backend;
 use std::alloc::Layout;
 use std::cell::RefCell;
@@ -104,6 +105,7 @@ impl BufPool {
                     available: count,
                     binding: Binding::Unbound,
                     waiters: Vec::new(),
+                    fixed: None,
                 }),
             }),
         })
@@ -123,6 +125,13 @@ impl BufPool {
     /// holding received data not yet taken.
     pub fn available(&self) -> usize {
         self.inner.state.borrow().available
+    }
+
+    /// Whether the pool's memory is registered with its worker's ring as a fixed buffer
+    /// ([`Builder::fixed_buffers`](crate::Builder::fixed_buffers)), so zero-copy sends of
+    /// its buffers pin no pages. Known once the pool has been used.
+    pub fn is_registered(&self) -> bool {
+        self.inner.fixed_index().is_some()
     }
 
     pub(crate) fn inner(&self) -> &Rc<PoolInner> {
@@ -157,6 +166,9 @@ struct PoolState {
     binding: Binding,
     /// Receives that found the pool empty, woken when a buffer comes back.
     waiters: Vec<Waker>,
+    /// The slot of the pool's memory in the worker's registered buffer table
+    /// (`Builder::fixed_buffers`), if it has one.
+    fixed: Option<(u16, Rc<FixedBuffers>)>,
 }
 
 enum Binding {
@@ -210,6 +222,12 @@ impl PoolInner {
                 ))
             };
         }
+        if let Some(table) = driver.try_borrow().ok().and_then(|b| b.fixed_buffers()) {
+            // SAFETY: the pool's memory lives until `Drop`, which releases the slot
+            // first (or finds the ring, and its table, gone).
+            let slot = unsafe { table.register(self.mem.as_ptr(), self.layout.size()) };
+            state.fixed = slot.map(|slot| (slot, table));
+        }
         let entries = self.count.next_power_of_two();
         let layout = Layout::from_size_align(entries * 16, 4096).expect("ring layout");
         // SAFETY: `entries` is at least 1, so the size is non-zero.
@@ -252,6 +270,14 @@ impl PoolInner {
                     }
                 }
             }
+        }
+    }
+
+    /// The pool's slot in the worker's registered buffer table, while the ring is open.
+    pub(crate) fn fixed_index(&self) -> Option<u16> {
+        match &self.state.borrow().fixed {
+            Some((slot, table)) if table.is_alive() => Some(*slot),
+            _ => None,
         }
     }
 
@@ -358,6 +384,10 @@ impl BufRing {
 
 impl Drop for PoolInner {
     fn drop(&mut self) {
+        if let Some((slot, table)) = self.state.get_mut().fixed.take() {
+            // Before the memory goes: the table must not name freed memory.
+            table.release(slot);
+        }
         if let Binding::Ring(ring) = &self.state.get_mut().binding {
             // No receive is armed on the group any more (each holds an `Rc` to us). If
             // the ring is still open, unregister the group so the kernel lets go of the
@@ -423,6 +453,11 @@ pub struct PooledBuf {
 }
 
 impl PooledBuf {
+    /// The registered buffer slot its memory lies in, if its pool has one.
+    pub(crate) fn fixed_index(&self) -> Option<u16> {
+        self.pool.fixed_index()
+    }
+
     /// How many bytes it holds.
     pub fn len(&self) -> usize {
         self.len

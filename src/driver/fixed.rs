@@ -107,3 +107,103 @@ impl FixedFiles {
         rc == 1
     }
 }
+
+/// `IORING_REGISTER_BUFFERS_UPDATE` from linux/io_uring.h.
+const REGISTER_BUFFERS_UPDATE: libc::c_uint = 16;
+
+/// `struct io_uring_rsrc_update2` from linux/io_uring.h.
+#[repr(C)]
+struct RsrcUpdate2 {
+    offset: u32,
+    resv: u32,
+    data: u64,
+    tags: u64,
+    nr: u32,
+    resv2: u32,
+}
+
+/// A ring's sparse registered buffer table (`Builder::fixed_buffers`) and its free
+/// slots. A [`BufPool`](crate::buf::BufPool) registers its whole memory in one slot, so
+/// zero-copy sends of its buffers need no page pinning per operation.
+#[derive(Debug)]
+pub(crate) struct FixedBuffers {
+    ring_fd: RawFd,
+    /// As for [`FixedFiles`]: cleared as the ring closes.
+    alive: Cell<bool>,
+    free: RefCell<Vec<u16>>,
+}
+
+impl FixedBuffers {
+    pub(crate) fn new(ring_fd: RawFd, slots: u16) -> Rc<FixedBuffers> {
+        Rc::new(FixedBuffers {
+            ring_fd,
+            alive: Cell::new(true),
+            free: RefCell::new((0..slots).rev().collect()),
+        })
+    }
+
+    /// Registers `len` bytes at `addr` in a free slot; `None` when the table is full or
+    /// the kernel refuses (pinned memory counts against RLIMIT_MEMLOCK).
+    ///
+    /// # Safety
+    ///
+    /// The memory must stay valid until the slot is released or the ring closes.
+    pub(crate) unsafe fn register(&self, addr: *mut u8, len: usize) -> Option<u16> {
+        if !self.alive.get() {
+            return None;
+        }
+        let slot = self.free.borrow_mut().pop()?;
+        if self.update(slot, addr, len) {
+            Some(slot)
+        } else {
+            self.free.borrow_mut().push(slot);
+            None
+        }
+    }
+
+    /// Clears `slot` (its memory is about to be freed) and frees it for reuse.
+    pub(crate) fn release(&self, slot: u16) {
+        if self.alive.get() && self.update(slot, std::ptr::null_mut(), 0) {
+            self.free.borrow_mut().push(slot);
+        }
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.get()
+    }
+
+    /// The ring is closing: no more registry calls.
+    pub(crate) fn close(&self) {
+        self.alive.set(false);
+    }
+
+    /// Points `slot` at `len` bytes at `addr` (null and 0 clear it). True on success.
+    fn update(&self, slot: u16, addr: *mut u8, len: usize) -> bool {
+        let iov = [libc::iovec {
+            iov_base: addr.cast(),
+            iov_len: len,
+        }];
+        let mut update = RsrcUpdate2 {
+            offset: slot as u32,
+            resv: 0,
+            data: iov.as_ptr() as u64,
+            tags: 0,
+            nr: 1,
+            resv2: 0,
+        };
+        // SAFETY: IORING_REGISTER_BUFFERS_UPDATE reads one io_uring_rsrc_update2 and the
+        // one iovec its `data` points at (both live for the call); the kernel pins the
+        // memory the iovec names, which `register`'s caller keeps valid. `ring_fd` is
+        // this ring's own fd while `alive`.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                self.ring_fd,
+                REGISTER_BUFFERS_UPDATE,
+                &mut update as *mut RsrcUpdate2,
+                std::mem::size_of::<RsrcUpdate2>(),
+            )
+        };
+        rc >= 0
+    }
+}

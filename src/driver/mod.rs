@@ -29,7 +29,7 @@
 
 mod epoll;
 mod fd;
-mod fixed;
+pub(crate) mod fixed;
 mod op;
 pub(crate) mod ops;
 mod signal;
@@ -205,6 +205,8 @@ pub(crate) struct DriverConfig {
     pub(crate) sqpoll_idle: Option<u32>,
     /// Slots of the registered file table (0: none).
     pub(crate) fixed_files: u32,
+    /// Slots of the registered buffer table (0: none).
+    pub(crate) fixed_buffers: u16,
 }
 
 /// A backend, picked at run time.
@@ -290,6 +292,14 @@ impl Backend {
     /// Whether zero-copy sends (IORING_OP_SEND_ZC) are available.
     pub(crate) fn send_zc(&self) -> bool {
         matches!(self, Backend::Uring(u) if u.send_zc())
+    }
+
+    /// The registered buffer table (io_uring with `Builder::fixed_buffers`).
+    pub(crate) fn fixed_buffers(&self) -> Option<Rc<fixed::FixedBuffers>> {
+        match self {
+            Backend::Uring(u) => u.fixed_buffers(),
+            Backend::Epoll(_) => None,
+        }
     }
 
     /// The registered file table (io_uring with `Builder::fixed_files`).

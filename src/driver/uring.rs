@@ -120,6 +120,8 @@ pub(crate) struct Uring {
     multishot_armed: usize,
     /// The registered file table, if `Builder::fixed_files` asked for one.
     fixed_files: Option<Rc<super::fixed::FixedFiles>>,
+    /// The registered buffer table, if `Builder::fixed_buffers` asked for one.
+    fixed_buffers: Option<Rc<super::fixed::FixedBuffers>>,
     /// The kernel has IORING_OP_SEND_ZC (Linux 6.0).
     send_zc: bool,
     /// This ring's index among the thread's registered ring fds, if registered.
@@ -184,6 +186,16 @@ impl Uring {
         if fixed_files.is_some() {
             flags.push("FIXED_FILES");
         }
+        let fixed_buffers = (config.fixed_buffers > 0)
+            .then(|| {
+                ring.submitter()
+                    .register_buffers_sparse(config.fixed_buffers as u32)
+            })
+            .and_then(Result::ok)
+            .map(|()| super::fixed::FixedBuffers::new(ring.as_raw_fd(), config.fixed_buffers));
+        if fixed_buffers.is_some() {
+            flags.push("FIXED_BUFFERS");
+        }
         // Enter by a registered index instead of the fd: no fd table look-up per enter.
         let ring_index = register_ring_fd(ring.as_raw_fd());
         if ring_index.is_some() {
@@ -208,6 +220,7 @@ impl Uring {
             next_buf_group: 0,
             multishot_armed: 0,
             fixed_files,
+            fixed_buffers,
             send_zc,
             ring_index,
             taskrun_flag: info.flags.contains(&"TASKRUN_FLAG"),
@@ -253,6 +266,10 @@ impl Uring {
 
     pub(crate) fn send_zc(&self) -> bool {
         self.send_zc
+    }
+
+    pub(crate) fn fixed_buffers(&self) -> Option<Rc<super::fixed::FixedBuffers>> {
+        self.fixed_buffers.clone()
     }
 
     pub(crate) fn fixed_files(&self) -> Option<Rc<super::fixed::FixedFiles>> {
@@ -675,6 +692,9 @@ impl Drop for Uring {
                     if let Some(table) = &self.fixed_files {
                         table.close();
                     }
+                    if let Some(table) = &self.fixed_buffers {
+                        table.close();
+                    }
                     return;
                 }
             }
@@ -698,6 +718,9 @@ impl Drop for Uring {
             // Sockets that outlive the ring must not clear slots of whatever gets its
             // fd number next.
             table.close();
+        }
+        if let Some(table) = &self.fixed_buffers {
+            table.close(); // likewise for pools
         }
     }
 }

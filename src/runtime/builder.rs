@@ -35,6 +35,7 @@ pub struct Builder {
     pub(crate) busy_poll: Option<Duration>,
     pub(crate) sqpoll_idle: Option<Duration>,
     pub(crate) fixed_files: u32,
+    pub(crate) fixed_buffers: u16,
     pub(crate) blocking_threads: usize,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) debug: Option<bool>,
@@ -76,6 +77,7 @@ impl Builder {
             busy_poll: None,
             sqpoll_idle: None,
             fixed_files: 0,
+            fixed_buffers: 0,
             blocking_threads: BlockingPool::default_size(),
             shutdown_timeout: Duration::from_secs(300),
             debug: None,
@@ -258,6 +260,25 @@ impl Builder {
     /// ```
     pub fn fixed_files(&mut self, slots: u32) -> &mut Builder {
         self.fixed_files = slots;
+        self
+    }
+
+    /// io_uring: give each worker a registered buffer table of `slots` entries
+    /// (IORING_REGISTER_BUFFERS2, sparse). Each [`BufPool`](crate::buf::BufPool) first
+    /// used on the worker registers its memory in one slot, and
+    /// [`TcpStream::send_zc`](crate::net::TcpStream::send_zc) of its buffers then names
+    /// the slot, so the kernel pins no pages per send. Registered memory counts against
+    /// `RLIMIT_MEMLOCK`; a pool the kernel refuses (or that finds the table full) works
+    /// as before. Off by default; ignored on epoll. `DriverInfo::flags` shows
+    /// `"FIXED_BUFFERS"` when it took effect, and
+    /// [`BufPool::is_registered`](crate::buf::BufPool::is_registered) per pool.
+    ///
+    /// ```
+    /// let rt = ringio::Builder::new().fixed_buffers(4).build().unwrap();
+    /// # let _ = rt;
+    /// ```
+    pub fn fixed_buffers(&mut self, slots: u16) -> &mut Builder {
+        self.fixed_buffers = slots;
         self
     }
 

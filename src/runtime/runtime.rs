@@ -106,6 +106,7 @@ impl Runtime {
             driver_config: DriverConfig {
                 entries: builder.entries,
                 fixed_files: builder.fixed_files,
+                fixed_buffers: builder.fixed_buffers,
                 sqpoll_idle: builder
                     .sqpoll_idle
                     .map(|d| d.as_millis().min(u32::MAX as u128) as u32),

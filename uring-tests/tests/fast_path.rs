@@ -526,6 +526,69 @@ fn fixed_files_register_and_release(d: Driver) {
     assert_eq!(fd_count(), before);
 }
 
+/// `Builder::fixed_buffers`: a pool first used on the worker registers its memory in
+/// the ring's buffer table (one slot; a second pool finds it taken and works
+/// unregistered; a dropped pool frees it), and `send_zc` of its buffers, whole or
+/// sliced, names the slot. Every byte arrives.
+fn fixed_buffers_pool_send_zc(d: Driver) {
+    let _g = serial();
+    let rt = ringio::Builder::new()
+        .driver(d)
+        .fixed_buffers(1)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use ringio::buf::IoBuf;
+        use ringio::io::AsyncReadOwned;
+        let first = BufPool::new(8, 4096).unwrap();
+        let second = BufPool::new(8, 4096).unwrap();
+        let mut pairs = Vec::new();
+        for (pool, registered) in [(&first, d == Driver::Uring), (&second, false)] {
+            // A stream receives from one pool at a time: one pair per pool.
+            let (c, s) = pair().await;
+            for round in 0..20u8 {
+                let msg: Vec<u8> = (0..3000).map(|i| (i as u8) ^ round).collect();
+                c.write_all(msg.clone()).await.0.unwrap();
+                let mut echoed = 0;
+                while echoed < msg.len() {
+                    let buf = s.recv_pooled(pool).await.unwrap().expect("data");
+                    echoed += buf.len();
+                    // Half as a slice, half whole.
+                    if round % 2 == 0 {
+                        let len = buf.len();
+                        s.send_zc(buf.slice(0..len)).await.0.unwrap();
+                    } else {
+                        s.send_zc(buf).await.0.unwrap();
+                    }
+                }
+                let (res, back) = c.read_exact(vec![0u8; msg.len()]).await;
+                res.unwrap();
+                assert!(back == msg, "send_zc from a registered pool corrupted data");
+            }
+            assert_eq!(pool.is_registered(), registered);
+            pairs.push((c, s));
+        }
+        // The first pool's slot frees when it goes; the next pool takes it.
+        drop(pairs);
+        drop(first);
+        // The pool lives until the cancelled receives' last completions arrive.
+        for _ in 0..10_000 {
+            if metrics().multishot_armed == 0 {
+                break;
+            }
+            ringio::yield_now().await;
+        }
+        assert_eq!(metrics().multishot_armed, 0);
+        let (c2, s2) = pair().await;
+        let third = BufPool::new(4, 1024).unwrap();
+        c2.write_all(b"third".to_vec()).await.0.unwrap();
+        let got = s2.recv_pooled(&third).await.unwrap().unwrap();
+        assert_eq!(&got[..], b"third");
+        assert_eq!(third.is_registered(), d == Driver::Uring);
+        drop((c2, s2, got, second));
+    });
+}
+
 both_drivers!(
     pooled_recv_delivers_in_order,
     idle_connections_hold_no_buffers,
@@ -541,6 +604,7 @@ both_drivers!(
     idle_turns_make_no_syscall,
     send_zc_delivers_and_survives_drops,
     fixed_files_register_and_release,
+    fixed_buffers_pool_send_zc,
 );
 
 /// One TCP ping-pong of `rounds` messages of `size` bytes, checked.
