@@ -3,7 +3,7 @@
 use super::fixed::FixedFiles;
 use super::Backend;
 use crate::runtime::context;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 
@@ -28,6 +28,9 @@ struct Inner {
     driver: RefCell<Weak<RefCell<Backend>>>,
     /// The slot this fd holds in that driver's registered file table, if any.
     fixed: RefCell<Option<(u32, Rc<FixedFiles>)>>,
+    /// Whether `fixed` is set: the per-operation check when no table is in use (the
+    /// default) is this one flag.
+    has_fixed: Cell<bool>,
 }
 
 impl Fd {
@@ -37,28 +40,40 @@ impl Fd {
                 fd,
                 driver: RefCell::new(Weak::new()),
                 fixed: RefCell::new(None),
+                has_fixed: Cell::new(false),
             }),
         }
     }
 
     /// A clone for an operation about to run on the current driver.
+    #[inline]
     pub(crate) fn for_op(&self) -> Fd {
         if self.inner.driver.borrow().strong_count() == 0 {
-            if let Some(driver) = context::try_with_core(|core| core.driver.clone()) {
-                *self.inner.driver.borrow_mut() = Rc::downgrade(&driver);
-                // First use on this driver: take a slot in its file table, if it has one.
-                let table = driver.try_borrow().ok().and_then(|b| b.fixed_files());
-                let fixed = table.and_then(|t| Some((t.register(self.raw())?, t)));
-                if let Some((slot, old)) = self.inner.fixed.replace(fixed) {
-                    old.release(slot); // a table of a runtime that is gone
-                }
-            }
+            self.attach();
         }
         self.clone()
     }
 
+    /// First use on a driver: remember it, and take a slot in its file table if it has
+    /// one.
+    #[cold]
+    fn attach(&self) {
+        if let Some(driver) = context::try_with_core(|core| core.driver.clone()) {
+            *self.inner.driver.borrow_mut() = Rc::downgrade(&driver);
+            let table = driver.try_borrow().ok().and_then(|b| b.fixed_files());
+            let fixed = table.and_then(|t| Some((t.register(self.raw())?, t)));
+            self.inner.has_fixed.set(fixed.is_some());
+            if let Some((slot, old)) = self.inner.fixed.replace(fixed) {
+                old.release(slot); // a table of a runtime that is gone
+            }
+        }
+    }
+
     /// The fd's slot in the driver's registered file table, if it has one.
     pub(crate) fn fixed_slot(&self) -> Option<u32> {
+        if !self.inner.has_fixed.get() {
+            return None;
+        }
         match &*self.inner.fixed.borrow() {
             Some((slot, table)) if table.is_alive() => Some(*slot),
             _ => None,
@@ -78,8 +93,10 @@ impl Fd {
 impl Drop for Inner {
     fn drop(&mut self) {
         // The table holds the file open: clear the slot, or the socket never closes.
-        if let Some((slot, table)) = self.fixed.get_mut().take() {
-            table.release(slot);
+        if *self.has_fixed.get_mut() {
+            if let Some((slot, table)) = self.fixed.get_mut().take() {
+                table.release(slot);
+            }
         }
         if let Some(driver) = self.driver.get_mut().upgrade() {
             if let Ok(mut backend) = driver.try_borrow_mut() {
