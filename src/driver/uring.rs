@@ -506,10 +506,9 @@ impl Uring {
             None => self.ring.as_raw_fd() as libc::c_long,
         };
         self.enters += 1;
-        // SAFETY: io_uring_enter on this thread's ring (by fd, or by the index it was
-        // registered under on this thread: rings are never used from another thread).
-        // `arg`, when given, is an io_uring_getevents_arg whose `ts` points at `timeout`,
-        // both live for the call. Every queued entry's memory is kept alive by the op
+        // SAFETY: enters this thread's ring (by fd, or by the index it was registered
+        // under on this thread; a ring never leaves its thread). `arg`, if any, and the
+        // `ts` it points at live for the call; queued entries' memory is kept by the op
         // table (the `push` contract).
         let rc = unsafe {
             libc::syscall(

@@ -25,6 +25,6 @@ mod nop;
 
 pub(crate) use multi::{AcceptMulti, RecvMulti, RecvPooled};
 pub(crate) use net::{
-    Accept, Connect, LateAccepts, Recv, RecvVectored, Send, SendVectored, SendZc, Shutdown,
+    Accept, Connect, LateAccepts, Recv, RecvVectored, Send, SendVectored, Shutdown,
 };
 pub(crate) use nop::Nop;

@@ -219,84 +219,54 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
 }
 
 /// Sends the buffer's initialised bytes (or a prefix of them).
+///
+/// With `zero_copy`, on io_uring, as IORING_OP_SEND_ZC: the kernel pins the pages
+/// instead of copying them and posts a second completion (the notification) once it no
+/// longer needs them; only then does the op complete, so the buffer comes back free to
+/// reuse. On a readiness backend it is a plain `send(2)` either way.
 pub(crate) struct Send<B> {
     fd: Fd,
     buf: B,
+    zero_copy: bool,
 }
 
 impl<B: IoBuf> Send<B> {
     pub(crate) fn new(fd: Fd, buf: B) -> Send<B> {
-        Send { fd, buf }
+        Send {
+            fd,
+            buf,
+            zero_copy: false,
+        }
+    }
+
+    /// A zero-copy send (IORING_OP_SEND_ZC; the caller checked the kernel has it).
+    pub(crate) fn zero_copy(fd: Fd, buf: B) -> Send<B> {
+        Send {
+            fd,
+            buf,
+            zero_copy: true,
+        }
     }
 }
 
-// SAFETY: the entry points into `self.buf`, stable by the `IoBuf` contract.
+// SAFETY: the entry points into `self.buf`, stable by the `IoBuf` contract. For a
+// zero-copy send the driver keeps the op (and so the buffer) until the notification.
 unsafe impl<B: IoBuf> Operation for Send<B> {
     type Output = BufResult<usize, B>;
 
     fn uring_entry(&mut self) -> squeue::Entry {
         let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
-        on_fd!(self.fd, |fd| opcode::Send::new(
-            fd,
-            self.buf.stable_ptr(),
-            len
-        )
-        .flags(libc::MSG_NOSIGNAL)
-        .build())
-    }
-
-    fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd.raw(), Interest::Write)
-    }
-
-    fn attempt(&mut self) -> io::Result<u32> {
-        let len = self.buf.bytes_init();
-        // SAFETY: the buffer's first `bytes_init` bytes are initialised.
-        syscall!(send(
-            self.fd.raw(),
-            self.buf.stable_ptr().cast(),
-            len,
-            libc::MSG_NOSIGNAL
-        ))
-        .map(|n| n as u32)
-    }
-
-    fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {
-        (result.map(|n| n as usize), self.buf)
-    }
-}
-
-/// Sends the buffer's initialised bytes (or a prefix) with IORING_OP_SEND_ZC: the kernel
-/// pins the pages instead of copying them, and posts a second completion (the
-/// notification) once it no longer needs them; only then does the op complete, so the
-/// buffer comes back free to reuse. On a readiness backend, a plain `send(2)`.
-pub(crate) struct SendZc<B> {
-    fd: Fd,
-    buf: B,
-}
-
-impl<B: IoBuf> SendZc<B> {
-    pub(crate) fn new(fd: Fd, buf: B) -> SendZc<B> {
-        SendZc { fd, buf }
-    }
-}
-
-// SAFETY: the entry points into `self.buf`, stable by the `IoBuf` contract; the driver
-// keeps the op (and so the buffer) until the notification completion has arrived.
-unsafe impl<B: IoBuf> Operation for SendZc<B> {
-    type Output = BufResult<usize, B>;
-
-    fn uring_entry(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
-        let buf_index = fixed_buf_index(&self.buf);
-        on_fd!(self.fd, |fd| opcode::SendZc::new(
-            fd,
-            self.buf.stable_ptr(),
-            len
-        )
-        .buf_index(buf_index)
-        .flags(libc::MSG_NOSIGNAL)
-        .build())
+        let ptr = self.buf.stable_ptr();
+        if self.zero_copy {
+            let buf_index = fixed_buf_index(&self.buf);
+            return on_fd!(self.fd, |fd| opcode::SendZc::new(fd, ptr, len)
+                .buf_index(buf_index)
+                .flags(libc::MSG_NOSIGNAL)
+                .build());
+        }
+        on_fd!(self.fd, |fd| opcode::Send::new(fd, ptr, len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build())
     }
 
     fn readiness(&self) -> Readiness {

@@ -4,8 +4,7 @@ use super::listener::not_inet;
 use super::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PoolMode, PooledBuf, Slice};
 use crate::driver::ops::{
-    Connect, Recv, RecvMulti, RecvPooled, RecvVectored, Send, SendVectored, SendZc,
-    Shutdown as ShutdownOp,
+    Connect, Recv, RecvMulti, RecvPooled, RecvVectored, Send, SendVectored, Shutdown as ShutdownOp,
 };
 use crate::driver::{Fd, Op};
 use crate::io::{AsyncReadOwned, AsyncWriteOwned};
@@ -184,7 +183,7 @@ impl TcpStream {
     /// notification arrives; how much was sent is then unknown.
     pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         if context::driver().borrow().send_zc() {
-            Op::new(SendZc::new(self.fd.for_op(), buf)).await
+            Op::new(Send::zero_copy(self.fd.for_op(), buf)).await
         } else {
             self.write(buf).await
         }
