@@ -181,7 +181,7 @@ enum Binding {
 /// A provided buffer ring registered with one io_uring.
 struct BufRing {
     /// `entries` 16-byte `io_uring_buf` slots, page-aligned; the kernel reads them.
-    entries: NonNull<io_uring::types::BufRingEntry>,
+    entries: NonNull<RingSlot>,
     layout: Layout,
     mask: u16,
     /// Our copy of the tail the kernel reads (it lives in slot 0's `resv` field).
@@ -189,6 +189,17 @@ struct BufRing {
     group: u16,
     ring_fd: RawFd,
     driver: Weak<RefCell<Backend>>,
+}
+
+/// `struct io_uring_buf` from linux/io_uring.h: one slot of a provided buffer ring. Slot
+/// 0's `resv` is the ring's tail, which the kernel reads concurrently, so slots are only
+/// ever written field by field through raw pointers, never through a `&mut`.
+#[repr(C)]
+struct RingSlot {
+    addr: u64,
+    len: u32,
+    bid: u16,
+    resv: u16,
 }
 
 /// How a receive on the current worker should use a pool.
@@ -222,14 +233,8 @@ impl PoolInner {
                 ))
             };
         }
-        if let Some(table) = driver.try_borrow().ok().and_then(|b| b.fixed_buffers()) {
-            // SAFETY: the pool's memory lives until `Drop`, which releases the slot
-            // first (or finds the ring, and its table, gone).
-            let slot = unsafe { table.register(self.mem.as_ptr(), self.layout.size()) };
-            state.fixed = slot.map(|slot| (slot, table));
-        }
         let entries = self.count.next_power_of_two();
-        let layout = Layout::from_size_align(entries * 16, 4096).expect("ring layout");
+        let layout = Layout::from_size_align(entries * 16, page_size()).expect("ring layout");
         // SAFETY: `entries` is at least 1, so the size is non-zero.
         let Some(ring_mem) = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }) else {
             return Err(io::Error::from(io::ErrorKind::OutOfMemory));
@@ -241,7 +246,7 @@ impl PoolInner {
                 .borrow_mut()
                 .register_buf_ring(ring_mem.as_ptr() as u64, entries as u16)
         };
-        match registered {
+        let mode = match registered {
             Some(Ok((group, ring_fd))) => {
                 let mut ring = BufRing {
                     entries: ring_mem.cast(),
@@ -257,20 +262,28 @@ impl PoolInner {
                 }
                 ring.publish();
                 state.binding = Binding::Ring(ring);
-                Ok(PoolMode::Ring(group))
+                PoolMode::Ring(group)
             }
             other => {
                 // SAFETY: allocated just above with this layout and not shared.
                 unsafe { std::alloc::dealloc(ring_mem.as_ptr(), layout) };
                 match other {
-                    Some(Err(e)) => Err(e),
+                    Some(Err(e)) => return Err(e),
                     _ => {
                         state.binding = Binding::FreeList(Rc::downgrade(driver));
-                        Ok(PoolMode::FreeList)
+                        PoolMode::FreeList
                     }
                 }
             }
+        };
+        // Bound: register the memory in the ring's buffer table too, if it has one.
+        if let Some(table) = driver.try_borrow().ok().and_then(|b| b.fixed_buffers()) {
+            // SAFETY: the pool's memory lives until `Drop`, which releases the slot
+            // first (or finds the ring, and its table, gone).
+            let slot = unsafe { table.register(self.mem.as_ptr(), self.layout.size()) };
+            state.fixed = slot.map(|slot| (slot, table));
         }
+        Ok(mode)
     }
 
     /// The pool's slot in the worker's registered buffer table, while the ring is open.
@@ -283,6 +296,7 @@ impl PoolInner {
 
     /// Start of buffer `bid`.
     fn buf_ptr(&self, bid: u16) -> *mut u8 {
+        // Every id is checked where it enters (`taken_by_kernel`, or ours).
         debug_assert!((bid as usize) < self.count);
         // SAFETY: `bid < count`, so the offset is inside the allocation.
         unsafe { self.mem.as_ptr().add(bid as usize * self.buf_size) }
@@ -303,7 +317,8 @@ impl PoolInner {
 
     /// The kernel filled buffer `bid` from the ring (a completion named it).
     pub(crate) fn taken_by_kernel(&self, bid: u16) {
-        debug_assert!((bid as usize) < self.count);
+        // The id comes from a completion: never trust one out of range.
+        assert!((bid as usize) < self.count, "buffer id {bid} out of range");
         self.state.borrow_mut().available -= 1;
     }
 
@@ -342,13 +357,26 @@ impl PoolInner {
         Poll::Pending
     }
 
+    /// Copies the `len` bytes received into buffer `bid` to the heap and gives the
+    /// buffer back: for a receiver that lets too many pile up unclaimed.
+    pub(crate) fn copy_out(&self, bid: u16, len: usize) -> Box<[u8]> {
+        assert!(len <= self.buf_size);
+        // SAFETY: the caller hands over buffer `bid` (a completion just named it), whose
+        // first `len` bytes the kernel wrote; it is read here, then given back.
+        let bytes = unsafe { std::slice::from_raw_parts(self.buf_ptr(bid), len) }.into();
+        self.give_back(bid);
+        bytes
+    }
+
     /// Lends buffer `bid`, holding `len` received bytes, to the caller.
     pub(crate) fn lend(self: &Rc<Self>, bid: u16, len: usize) -> PooledBuf {
         debug_assert!(len <= self.buf_size);
         PooledBuf {
-            pool: self.clone(),
-            bid,
             len,
+            store: Store::Pool {
+                pool: self.clone(),
+                bid,
+            },
         }
     }
 }
@@ -359,13 +387,13 @@ impl BufRing {
         let slot = (self.tail & self.mask) as usize;
         // SAFETY: `slot <= mask < entries`, inside the ring's allocation. The kernel only
         // reads slots between its head and the published tail, and this slot is past the
-        // tail, so nobody reads it concurrently. Only addr, len and bid are written: slot
-        // 0's `resv` field is the shared tail itself.
+        // tail, so nobody reads it concurrently. Only addr, len and bid are written, each
+        // through a raw pointer: slot 0's `resv` is the tail the kernel reads.
         unsafe {
-            let entry = &mut *self.entries.as_ptr().add(slot);
-            entry.set_addr(addr as u64);
-            entry.set_len(len);
-            entry.set_bid(bid);
+            let entry = self.entries.as_ptr().add(slot);
+            std::ptr::addr_of_mut!((*entry).addr).write(addr as u64);
+            std::ptr::addr_of_mut!((*entry).len).write(len);
+            std::ptr::addr_of_mut!((*entry).bid).write(bid);
         }
         self.tail = self.tail.wrapping_add(1);
     }
@@ -376,7 +404,7 @@ impl BufRing {
         // aligned to 2; the kernel reads it concurrently, so it is written atomically,
         // with Release ordering so the slots written before it are visible first.
         unsafe {
-            let tail = io_uring::types::BufRingEntry::tail(self.entries.as_ptr()) as *mut u16;
+            let tail = std::ptr::addr_of_mut!((*self.entries.as_ptr()).resv);
             AtomicU16::from_ptr(tail).store(self.tail, Ordering::Release);
         }
     }
@@ -427,6 +455,16 @@ impl Drop for PoolInner {
     }
 }
 
+/// The system's page size (a provided buffer ring must be page-aligned).
+fn page_size() -> usize {
+    // SAFETY: sysconf only reads a system parameter.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size)
+        .ok()
+        .filter(|s| s.is_power_of_two())
+        .unwrap_or(4096)
+}
+
 /// `struct io_uring_buf_reg` from linux/io_uring.h.
 #[repr(C)]
 struct io_uring_buf_reg {
@@ -447,15 +485,51 @@ const IORING_UNREGISTER_PBUF_RING: libc::c_uint = 23;
 /// [`capacity`](PooledBuf::capacity) with [`IoBufMut`]), and is an [`IoBuf`], so it
 /// can be sent as it is: an echo server writes back the buffer it received.
 pub struct PooledBuf {
-    pool: Rc<PoolInner>,
-    bid: u16,
+    store: Store,
     len: usize,
 }
 
+/// Where a [`PooledBuf`]'s bytes are.
+enum Store {
+    /// Buffer `bid` of the pool.
+    Pool { pool: Rc<PoolInner>, bid: u16 },
+    /// Copied out of the pool (a receiver that let too many buffers pile up unclaimed
+    /// has the surplus moved to the heap, so it cannot drain the pool the other
+    /// connections share).
+    Spilled(Box<[u8]>),
+}
+
 impl PooledBuf {
+    /// Bytes that were copied out of the pool (see [`PoolInner::copy_out`]).
+    pub(crate) fn spilled(bytes: Box<[u8]>) -> PooledBuf {
+        PooledBuf {
+            len: bytes.len(),
+            store: Store::Spilled(bytes),
+        }
+    }
+
     /// The registered buffer slot its memory lies in, if its pool has one.
     pub(crate) fn fixed_index(&self) -> Option<u16> {
-        self.pool.fixed_index()
+        match &self.store {
+            Store::Pool { pool, .. } => pool.fixed_index(),
+            Store::Spilled(_) => None,
+        }
+    }
+
+    /// Start of its memory, for reading.
+    fn ptr(&self) -> *const u8 {
+        match &self.store {
+            Store::Pool { pool, bid } => pool.buf_ptr(*bid),
+            Store::Spilled(bytes) => bytes.as_ptr(),
+        }
+    }
+
+    /// Start of its memory, for writing.
+    fn ptr_mut(&mut self) -> *mut u8 {
+        match &mut self.store {
+            Store::Pool { pool, bid } => pool.buf_ptr(*bid),
+            Store::Spilled(bytes) => bytes.as_mut_ptr(),
+        }
     }
 
     /// How many bytes it holds.
@@ -470,7 +544,10 @@ impl PooledBuf {
 
     /// The buffer's full size (the pool's buffer size).
     pub fn capacity(&self) -> usize {
-        self.pool.buf_size
+        match &self.store {
+            Store::Pool { pool, .. } => pool.buf_size,
+            Store::Spilled(bytes) => bytes.len(),
+        }
     }
 
     /// Shortens it to `len` bytes (no effect if it holds fewer).
@@ -483,53 +560,56 @@ impl Deref for PooledBuf {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: this `PooledBuf` is buffer `bid`'s only owner (module docs); its first
-        // `len` bytes are initialised (the pool's memory is zeroed at allocation).
-        unsafe { std::slice::from_raw_parts(self.pool.buf_ptr(self.bid), self.len) }
+        // SAFETY: this `PooledBuf` is its memory's only owner (module docs); the first
+        // `len` bytes are initialised (pool memory is zeroed at allocation).
+        unsafe { std::slice::from_raw_parts(self.ptr(), self.len) }
     }
 }
 
 impl DerefMut for PooledBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as for `deref`, and `&mut self` makes the access unique.
-        unsafe { std::slice::from_raw_parts_mut(self.pool.buf_ptr(self.bid), self.len) }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr_mut(), self.len) }
     }
 }
 
 impl fmt::Debug for PooledBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PooledBuf")
-            .field("bid", &self.bid)
-            .field("len", &self.len)
-            .finish()
+        let mut d = f.debug_struct("PooledBuf");
+        if let Store::Pool { bid, .. } = &self.store {
+            d.field("bid", bid);
+        }
+        d.field("len", &self.len).finish()
     }
 }
 
 impl Drop for PooledBuf {
     fn drop(&mut self) {
-        self.pool.give_back(self.bid);
+        if let Store::Pool { pool, bid } = &self.store {
+            pool.give_back(*bid);
+        }
     }
 }
 
-// SAFETY: the buffer's memory is the pool's heap allocation, which the `Rc` keeps alive
-// and which does not move with the `PooledBuf`; `len <= capacity`, and all of it is
-// initialised (zeroed at allocation).
+// SAFETY: the memory is the pool's heap allocation, which the `Rc` keeps alive, or a
+// boxed copy; neither moves with the `PooledBuf`. `len <= capacity`, and all of it is
+// initialised (pool memory is zeroed at allocation).
 unsafe impl IoBuf for PooledBuf {
     fn stable_ptr(&self) -> *const u8 {
-        self.pool.buf_ptr(self.bid)
+        self.ptr()
     }
     fn bytes_init(&self) -> usize {
         self.len
     }
     fn bytes_total(&self) -> usize {
-        self.pool.buf_size
+        self.capacity()
     }
 }
 
-// SAFETY: as for `IoBuf`; this `PooledBuf` is the buffer's only owner.
+// SAFETY: as for `IoBuf`; this `PooledBuf` is its memory's only owner.
 unsafe impl IoBufMut for PooledBuf {
     fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.pool.buf_ptr(self.bid)
+        self.ptr_mut()
     }
     unsafe fn set_init(&mut self, init_len: usize) {
         // Like a Vec: a read into the buffer sets the length it filled.

@@ -50,8 +50,22 @@ impl Fd {
     pub(crate) fn for_op(&self) -> Fd {
         if self.inner.driver.borrow().strong_count() == 0 {
             self.attach();
+        } else if self.inner.has_fixed.get() {
+            self.check_fixed_driver();
         }
         self.clone()
+    }
+
+    /// A registered slot names the file only in its own ring's table: used on another
+    /// (live) runtime's driver, the fd gives its slot up and goes by number.
+    fn check_fixed_driver(&self) {
+        let here = context::try_with_core(|core| Rc::as_ptr(&core.driver));
+        if here.is_some_and(|here| here != self.inner.driver.borrow().as_ptr()) {
+            self.inner.has_fixed.set(false);
+            if let Some((slot, table)) = self.inner.fixed.take() {
+                table.release(slot);
+            }
+        }
     }
 
     /// First use on a driver: remember it, and take a slot in its file table if it has

@@ -105,8 +105,10 @@ pub(crate) unsafe trait Operation: 'static {
 /// may own memory the operation's entry points at.
 pub(crate) trait Multishot {
     /// One completion. Runs inside the driver's reap, with the driver borrowed: it may
-    /// queue results and wake tasks, not reach the driver.
-    fn on_completion(&self, result: i32, flags: u32);
+    /// queue results and wake tasks, not reach the driver. Returns true to have the
+    /// driver cancel the operation (its owner has queued enough unclaimed results:
+    /// backpressure); the owner re-arms it later.
+    fn on_completion(&self, result: i32, flags: u32) -> bool;
 }
 
 /// Which backend a runtime uses.

@@ -68,11 +68,7 @@ const SETUP_LADDER: &[&[&str]] = &[
 /// The rungs tried first when SQPOLL is asked for (a kernel thread polls the SQ; the
 /// kernel rejects DEFER_TASKRUN with it). If none is accepted, the ordinary ladder
 /// follows, and `DriverInfo::flags` shows SQPOLL missing.
-const SQPOLL_LADDER: &[&[&str]] = &[
-    &["SQPOLL", "SINGLE_ISSUER", "TASKRUN_FLAG"],
-    &["SQPOLL", "SINGLE_ISSUER"],
-    &["SQPOLL"],
-];
+const SQPOLL_LADDER: &[&[&str]] = &[&["SQPOLL", "SINGLE_ISSUER"], &["SQPOLL"]];
 
 /// An operation's box, kept alive in its slot after its future was dropped.
 trait Orphan {
@@ -427,9 +423,9 @@ impl Uring {
                 self.enter(0, ENTER_GETEVENTS, None)
             }
             Some(d) => {
-                let ts = libc::timespec {
-                    tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-                    tv_nsec: d.subsec_nanos() as libc::c_long,
+                let ts = KernelTimespec {
+                    tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+                    tv_nsec: d.subsec_nanos() as i64,
                 };
                 self.enter(1, ENTER_GETEVENTS, Some(&ts))
             }
@@ -468,7 +464,7 @@ impl Uring {
         &mut self,
         min_complete: u32,
         mut flags: u32,
-        timeout: Option<&libc::timespec>,
+        timeout: Option<&KernelTimespec>,
     ) -> io::Result<()> {
         let to_submit = {
             let sq = self.ring.submission();
@@ -486,7 +482,7 @@ impl Uring {
             sigmask: 0,
             sigmask_sz: 0,
             min_wait_usec: 0,
-            ts: ts as *const libc::timespec as u64,
+            ts: ts as *const KernelTimespec as u64,
         });
         let (arg_ptr, arg_size) = match &arg {
             Some(a) => {
@@ -587,12 +583,17 @@ impl Uring {
 
     /// Dispatches every completion in the queue, flushing kernel-held overflow too.
     fn reap(&mut self) {
+        let mut stop = Vec::new();
         loop {
             for cqe in self.ring.completion() {
                 self.cqes += 1;
-                if dispatch(&mut self.ops, &mut self.wake_armed, cqe) {
+                if dispatch(&mut self.ops, &mut self.wake_armed, &mut stop, cqe) {
                     self.multishot_armed -= 1;
                 }
+            }
+            // Multishot operations whose owners asked for a pause (backpressure).
+            for key in stop.drain(..) {
+                self.cancel_multishot(key);
             }
             if !self.ring.submission().cq_overflow() {
                 return;
@@ -604,8 +605,15 @@ impl Uring {
     }
 }
 
-/// Routes one completion; true if it ended a multishot operation.
-fn dispatch(ops: &mut Slab<Lifecycle>, wake_armed: &mut bool, cqe: cqueue::Entry) -> bool {
+/// Routes one completion; true if it ended a multishot operation. A multishot whose
+/// sink asks to be stopped has its key pushed onto `stop`.
+#[inline]
+fn dispatch(
+    ops: &mut Slab<Lifecycle>,
+    wake_armed: &mut bool,
+    stop: &mut Vec<usize>,
+    cqe: cqueue::Entry,
+) -> bool {
     match cqe.user_data() {
         CANCEL_TAG | MSG_WAKE_TAG => {}
         WAKE_TAG => *wake_armed = false,
@@ -615,10 +623,13 @@ fn dispatch(ops: &mut Slab<Lifecycle>, wake_armed: &mut bool, cqe: cqueue::Entry
                 panic!("ringio: completion for unknown op slot {key}");
             };
             if let Lifecycle::Multishot(sink) = slot {
-                sink.on_completion(cqe.result(), cqe.flags());
+                let pause = sink.on_completion(cqe.result(), cqe.flags());
                 if !cqueue::more(cqe.flags()) {
                     ops.remove(key);
                     return true;
+                }
+                if pause {
+                    stop.push(key);
                 }
                 return false;
             }
@@ -698,7 +709,8 @@ impl Drop for Uring {
                 }
             }
             for cqe in self.ring.completion() {
-                if dispatch(&mut self.ops, &mut self.wake_armed, cqe) {
+                // Everything is being cancelled already: no pause requests to act on.
+                if dispatch(&mut self.ops, &mut self.wake_armed, &mut Vec::new(), cqe) {
                     self.multishot_armed -= 1;
                 }
             }
@@ -786,6 +798,14 @@ const ENTER_GETEVENTS: u32 = 1;
 const ENTER_SQ_WAKEUP: u32 = 2;
 const ENTER_EXT_ARG: u32 = 8;
 const ENTER_REGISTERED_RING: u32 = 16;
+
+/// `struct __kernel_timespec`: 64-bit fields on every architecture (unlike
+/// `libc::timespec` on 32-bit ones).
+#[repr(C)]
+struct KernelTimespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
 
 /// `struct io_uring_getevents_arg` from linux/io_uring.h.
 #[repr(C)]

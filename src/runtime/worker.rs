@@ -551,9 +551,19 @@ impl Core {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = self.metrics();
         }
+        let mut timeout = timeout;
         if let Some(spin) = self.busy_poll {
-            if timeout != Some(Duration::ZERO) && self.spin_for_events(spin, timeout) {
-                return;
+            if timeout != Some(Duration::ZERO) {
+                match self.spin_for_events(spin, timeout) {
+                    None => return,
+                    // Sleep only for what is left of the wait: the spin used the rest.
+                    Some(spun) => {
+                        timeout = timeout.map(|t| t.saturating_sub(spun));
+                        if timeout == Some(Duration::ZERO) {
+                            return; // the timer is due: let the turn fire it
+                        }
+                    }
+                }
             }
         }
         let res = self.driver.borrow_mut().park(timeout);
@@ -567,9 +577,10 @@ impl Core {
         }
     }
 
-    /// Busy-polls for up to `spin` (and not past `timeout`) before the worker sleeps; true
-    /// if it found events (and reaped them), so the sleep is skipped.
-    fn spin_for_events(&self, spin: Duration, timeout: Option<Duration>) -> bool {
+    /// Busy-polls for up to `spin` (and not past `timeout`) before the worker sleeps:
+    /// `None` if it found events (and reaped them), so the sleep is skipped; else how long
+    /// it spun.
+    fn spin_for_events(&self, spin: Duration, timeout: Option<Duration>) -> Option<Duration> {
         let spin = timeout.map_or(spin, |t| t.min(spin));
         let start = std::time::Instant::now();
         let mut checks = 0u32;
@@ -579,12 +590,15 @@ impl Core {
                 panic!("ringio: the I/O driver failed: {e}");
             }
             if found.is_ok_and(|f| f) || self.has_ready_work() {
-                return true;
+                return None;
             }
             checks = checks.wrapping_add(1);
             // Reading the clock costs more than a check: look every 64 checks.
-            if checks % 64 == 0 && start.elapsed() >= spin {
-                return false;
+            if checks % 64 == 0 {
+                let spun = start.elapsed();
+                if spun >= spin {
+                    return Some(spun);
+                }
             }
             std::hint::spin_loop();
         }

@@ -589,6 +589,48 @@ fn fixed_buffers_pool_send_zc(d: Driver) {
     });
 }
 
+/// Backpressure: a connection whose task stops receiving holds only a few of the shared
+/// pool's buffers (io_uring pauses its multishot receive; epoll takes none), so another
+/// connection still receives; the first one's data all arrives, in order, once its task
+/// receives again.
+fn stalled_receiver_cannot_drain_the_pool(d: Driver) {
+    let _g = serial();
+    rt(d).block_on(async {
+        let pool = BufPool::new(16, 64).unwrap();
+        let (ca, sa) = pair().await;
+        let (cb, sb) = pair().await;
+        // A receives once (arming its receive on io_uring), then stalls.
+        ca.write_all(b"go".to_vec()).await.0.unwrap();
+        assert_eq!(&sa.recv_pooled(&pool).await.unwrap().unwrap()[..], b"go");
+        let flood: Vec<u8> = (0..32 * 1024).map(|i: u32| (i % 249) as u8).collect();
+        ca.write_all(flood.clone()).await.0.unwrap();
+        ringio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            pool.available() >= 8,
+            "a stalled connection holds {} of 16 buffers",
+            16 - pool.available()
+        );
+        // B still gets through.
+        cb.write_all(b"hello".to_vec()).await.0.unwrap();
+        let got = ringio::time::timeout(Duration::from_secs(5), sb.recv_pooled(&pool))
+            .await
+            .expect("starved by the stalled connection")
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got[..], b"hello");
+        drop(got);
+        // A resumes: everything, in order.
+        let mut received = Vec::new();
+        while received.len() < flood.len() {
+            let buf = sa.recv_pooled(&pool).await.unwrap().expect("data");
+            received.extend_from_slice(&buf);
+        }
+        assert!(received == flood, "data lost or reordered across the pause");
+        drop((ca, cb, sa, sb));
+        pool_full(&pool).await;
+    });
+}
+
 both_drivers!(
     pooled_recv_delivers_in_order,
     idle_connections_hold_no_buffers,
@@ -605,6 +647,7 @@ both_drivers!(
     send_zc_delivers_and_survives_drops,
     fixed_files_register_and_release,
     fixed_buffers_pool_send_zc,
+    stalled_receiver_cannot_drain_the_pool,
 );
 
 /// One TCP ping-pong of `rounds` messages of `size` bytes, checked.

@@ -24,7 +24,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 /// A FIFO queue that holds one item inline and allocates only when more wait: an idle
@@ -81,6 +81,9 @@ impl<T> InlineQueue<T> {
 enum Received {
     /// Buffer id and byte count.
     Data(u16, u32),
+    /// Bytes copied out of the pool, whose buffer went straight back: what arrives
+    /// while the queue is at its limit.
+    Spilled(Box<[u8]>),
     /// End of stream.
     Eof,
     /// A negative result, as an errno.
@@ -90,6 +93,8 @@ enum Received {
 /// The armed multishot receive of one connection.
 pub(crate) struct RecvMulti {
     fd: Fd,
+    /// The driver it arms on, and cancels on: the one current when it was made.
+    driver: Weak<RefCell<Backend>>,
     pool: Rc<PoolInner>,
     group: u16,
     state: RefCell<RecvState>,
@@ -103,14 +108,25 @@ struct RecvState {
     waker: Option<Waker>,
     /// A receiver is waiting: the next completion wakes `waker`.
     waiting: bool,
+    /// Received buffers in `queue` nobody has taken yet.
+    queued_bufs: usize,
+    /// A pause (cancel) was asked for: its `ECANCELED` ending is no error.
+    pausing: bool,
     /// The connection was dropped: give back whatever arrives.
     closed: bool,
 }
+
+/// Received buffers a connection may hold unclaimed before its multishot receive is
+/// paused (cancelled, re-armed once they are taken): without a limit a connection whose
+/// task stops receiving would drain the shared pool and starve every other one. While
+/// paused, data waits in the socket and TCP's window pushes back on the peer.
+const RECV_QUEUE_LIMIT: usize = 4;
 
 impl RecvMulti {
     pub(crate) fn new(fd: Fd, pool: Rc<PoolInner>, group: u16) -> Rc<RecvMulti> {
         Rc::new(RecvMulti {
             fd,
+            driver: current_driver(),
             pool,
             group,
             state: RefCell::new(RecvState {
@@ -118,6 +134,8 @@ impl RecvMulti {
                 armed: None,
                 waker: None,
                 waiting: false,
+                queued_bufs: 0,
+                pausing: false,
                 closed: false,
             }),
         })
@@ -137,41 +155,87 @@ impl RecvMulti {
     /// The next received buffer, `Ok(None)` at end of stream, or the error that ended
     /// the receive (`ENOBUFS` when the pool ran dry: wait for a buffer and call again).
     /// Arms the receive when it is not armed.
+    #[inline]
     pub(crate) fn poll_recv(
         self: &Rc<Self>,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Option<PooledBuf>>> {
         let mut state = self.state.borrow_mut();
         if let Some(received) = state.queue.pop_front() {
-            return Poll::Ready(match received {
-                Received::Data(bid, len) => Ok(Some(self.pool.lend(bid, len as usize))),
-                Received::Eof => Ok(None),
-                Received::Error(errno) => Err(io::Error::from_raw_os_error(errno)),
-            });
+            if let Received::Data(bid, len) = received {
+                state.queued_bufs -= 1;
+                return Poll::Ready(Ok(Some(self.pool.lend(bid, len as usize))));
+            }
+            return Poll::Ready(Self::deliver_other(received));
         }
-        if state.armed.is_none() {
-            let entry = on_fd!(self.fd, |fd| opcode::RecvMulti::new(fd, self.group).build());
+        if state.armed.is_none() || state.closed {
             drop(state);
-            arm(&context::driver(), entry, self.clone(), &self.state, |s| {
-                &mut s.armed
-            });
-            state = self.state.borrow_mut();
-            if !state.queue.is_empty() {
-                // It completed while being submitted (the queue was full and flushed).
+            return self.poll_recv_unarmed(cx);
+        }
+        match &state.waker {
+            Some(w) if w.will_wake(cx.waker()) => {
+                state.waiting = true;
+                Poll::Pending
+            }
+            _ => {
                 drop(state);
-                return self.poll_recv(cx);
+                self.wait_with_new_waker(cx)
             }
         }
-        match &mut state.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
+    }
+
+    /// What `poll_recv` returns for anything but a pooled buffer.
+    #[cold]
+    fn deliver_other(received: Received) -> io::Result<Option<PooledBuf>> {
+        match received {
+            Received::Data(..) => unreachable!("handled by poll_recv"),
+            Received::Spilled(bytes) => Ok(Some(PooledBuf::spilled(bytes))),
+            Received::Eof => Ok(None),
+            Received::Error(errno) => Err(io::Error::from_raw_os_error(errno)),
         }
-        state.waiting = true;
+    }
+
+    /// `poll_recv` with nothing queued and nothing armed: arm (or fail if closed).
+    #[cold]
+    fn poll_recv_unarmed(
+        self: &Rc<Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<PooledBuf>>> {
+        if self.state.borrow().closed {
+            // The stream switched to another pool; this receive is over.
+            return Poll::Ready(Err(io::Error::from(io::ErrorKind::NotConnected)));
+        }
+        let entry = on_fd!(self.fd, |fd| opcode::RecvMulti::new(fd, self.group).build());
+        let driver = self.driver.upgrade().unwrap_or_else(context::driver);
+        arm(&driver, entry, self.clone(), &self.state, |s| &mut s.armed);
+        if !self.state.borrow().queue.is_empty() {
+            // It completed while being submitted (the queue was full and flushed).
+            return self.poll_recv(cx);
+        }
+        self.wait_with_new_waker(cx)
+    }
+
+    /// Records `cx`'s waker (a receiver's first wait, or a different one) and waits.
+    #[cold]
+    fn wait_with_new_waker(&self, cx: &mut Context<'_>) -> Poll<io::Result<Option<PooledBuf>>> {
+        let replaced = {
+            let mut state = self.state.borrow_mut();
+            state.waiting = true;
+            match &mut state.waker {
+                Some(w) if w.will_wake(cx.waker()) => None,
+                slot => slot.replace(cx.waker().clone()),
+            }
+        };
+        if let Some(other) = replaced {
+            // Another receiver was waiting (two tasks receiving on one stream): let it
+            // poll again rather than lose its wake.
+            other.wake();
+        }
         Poll::Pending
     }
 
     /// The connection is closing: stop the receive and give back queued buffers.
-    pub(crate) fn close(&self, driver: Option<&Rc<RefCell<Backend>>>) {
+    pub(crate) fn close(&self) {
         let (armed, queued) = {
             let mut state = self.state.borrow_mut();
             state.closed = true;
@@ -183,26 +247,33 @@ impl RecvMulti {
                 self.pool.give_back(bid);
             }
         }
-        if let (Some(key), Some(driver)) = (armed, driver) {
-            if let Ok(mut backend) = driver.try_borrow_mut() {
-                if let Some(uring) = backend.as_uring() {
-                    uring.cancel_multishot(key);
-                }
-            }
+        if let Some(key) = armed {
+            cancel_on(&self.driver, key);
         }
     }
 }
 
 impl Multishot for RecvMulti {
-    fn on_completion(&self, result: i32, flags: u32) {
+    fn on_completion(&self, result: i32, flags: u32) -> bool {
         let mut state = self.state.borrow_mut();
         if !cqueue::more(flags) {
             state.armed = None;
+            if std::mem::take(&mut state.pausing) && result == -libc::ECANCELED {
+                // The pause took effect. A receiver waiting now re-arms.
+                return self.wake_receiver(state);
+            }
         }
         let received = match cqueue::buffer_select(flags) {
             Some(bid) => {
                 self.pool.taken_by_kernel(bid);
-                if result > 0 && !state.closed {
+                if result > 0 && !state.closed && state.queued_bufs >= RECV_QUEUE_LIMIT {
+                    // At the limit (the kernel drained a burst in one go, before the
+                    // pause could land): keep the bytes, give the buffer back.
+                    drop(state);
+                    let bytes = self.pool.copy_out(bid, result as usize);
+                    state = self.state.borrow_mut();
+                    Received::Spilled(bytes)
+                } else if result > 0 && !state.closed {
                     Received::Data(bid, result as u32)
                 } else {
                     // Nothing to deliver in it (or nobody to deliver to).
@@ -210,23 +281,56 @@ impl Multishot for RecvMulti {
                     self.pool.give_back(bid);
                     state = self.state.borrow_mut();
                     if result > 0 {
-                        return;
+                        return false;
                     }
                     Received::Eof
                 }
             }
             None if result == 0 => Received::Eof,
             None if result < 0 => Received::Error(-result),
-            None => return, // A count with no buffer: not something the kernel posts.
+            None => return false, // A count with no buffer: the kernel posts none.
         };
         if state.closed {
-            return;
+            return false;
+        }
+        if let Received::Data(..) = received {
+            state.queued_bufs += 1;
         }
         state.queue.push_back(received);
-        if std::mem::take(&mut state.waiting) {
-            if let Some(w) = &state.waker {
-                // By reference: the waker stays for the receiver's next wait.
-                w.wake_by_ref();
+        let pause = state.queued_bufs >= RECV_QUEUE_LIMIT
+            && state.armed.is_some()
+            && !std::mem::replace(&mut state.pausing, true);
+        self.wake_receiver(state);
+        pause
+    }
+}
+
+impl RecvMulti {
+    /// Wakes the waiting receiver, if any; false.
+    fn wake_receiver(&self, mut state: std::cell::RefMut<'_, RecvState>) -> bool {
+        if !std::mem::take(&mut state.waiting) {
+            return false;
+        }
+        // By reference: the waker stays for the receiver's next wait. Waking only
+        // queues the task (wakers never poll), so the state may stay borrowed.
+        if let Some(w) = &state.waker {
+            w.wake_by_ref();
+        }
+        false
+    }
+}
+
+/// The current worker's driver, weakly (none outside a runtime).
+fn current_driver() -> Weak<RefCell<Backend>> {
+    context::try_with_core(|core| Rc::downgrade(&core.driver)).unwrap_or_default()
+}
+
+/// Cancels multishot slot `key` on `driver`, if it still runs.
+fn cancel_on(driver: &Weak<RefCell<Backend>>, key: usize) {
+    if let Some(driver) = driver.upgrade() {
+        if let Ok(mut backend) = driver.try_borrow_mut() {
+            if let Some(uring) = backend.as_uring() {
+                uring.cancel_multishot(key);
             }
         }
     }
@@ -268,15 +372,26 @@ fn arm<S: Multishot + 'static, T>(
 /// The armed multishot accept of one listener.
 pub(crate) struct AcceptMulti {
     fd: Fd,
+    /// The driver it arms on, and cancels on: the one current when it was made.
+    driver: Weak<RefCell<Backend>>,
     state: RefCell<AcceptState>,
 }
 
 struct AcceptState {
     queue: InlineQueue<io::Result<OwnedFd>>,
+    /// Connections in `queue`.
+    queued: usize,
     armed: Option<usize>,
     waiters: Vec<Waker>,
+    /// A pause (cancel) was asked for: its `ECANCELED` ending is no error.
+    pausing: bool,
     closed: bool,
 }
+
+/// Connections a listener's multishot accept may queue before it is paused (and
+/// re-armed once `accept` has taken them): beyond that they wait in the kernel's listen
+/// backlog, as they would for a server that does not accept, instead of using fds.
+const ACCEPT_QUEUE_LIMIT: usize = 128;
 
 /// Flags of every accepted socket.
 const ACCEPT_FLAGS: i32 = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
@@ -285,10 +400,13 @@ impl AcceptMulti {
     pub(crate) fn new(fd: Fd) -> Rc<AcceptMulti> {
         Rc::new(AcceptMulti {
             fd,
+            driver: current_driver(),
             state: RefCell::new(AcceptState {
                 queue: InlineQueue::new(),
+                queued: 0,
                 armed: None,
                 waiters: Vec::new(),
+                pausing: false,
                 closed: false,
             }),
         })
@@ -302,6 +420,7 @@ impl AcceptMulti {
     ) -> Poll<io::Result<OwnedFd>> {
         let mut state = self.state.borrow_mut();
         if let Some(conn) = state.queue.pop_front() {
+            state.queued -= 1;
             return Poll::Ready(conn);
         }
         if state.armed.is_none() {
@@ -312,6 +431,7 @@ impl AcceptMulti {
             arm(driver, entry, self.clone(), &self.state, |s| &mut s.armed);
             state = self.state.borrow_mut();
             if let Some(conn) = state.queue.pop_front() {
+                state.queued -= 1;
                 return Poll::Ready(conn);
             }
         }
@@ -322,7 +442,7 @@ impl AcceptMulti {
     }
 
     /// The listener is closing: stop accepting and close queued connections.
-    pub(crate) fn close(&self, driver: Option<&Rc<RefCell<Backend>>>) {
+    pub(crate) fn close(&self) {
         let (armed, queued) = {
             let mut state = self.state.borrow_mut();
             state.closed = true;
@@ -330,21 +450,24 @@ impl AcceptMulti {
             (state.armed, state.queue.drain_all().collect::<Vec<_>>())
         };
         drop(queued);
-        if let (Some(key), Some(driver)) = (armed, driver) {
-            if let Ok(mut backend) = driver.try_borrow_mut() {
-                if let Some(uring) = backend.as_uring() {
-                    uring.cancel_multishot(key);
-                }
-            }
+        if let Some(key) = armed {
+            cancel_on(&self.driver, key);
         }
     }
 }
 
 impl Multishot for AcceptMulti {
-    fn on_completion(&self, result: i32, flags: u32) {
+    fn on_completion(&self, result: i32, flags: u32) -> bool {
         let mut state = self.state.borrow_mut();
         if !cqueue::more(flags) {
             state.armed = None;
+            if std::mem::take(&mut state.pausing) && result == -libc::ECANCELED {
+                // The pause took effect; an acceptor waiting now re-arms.
+                let waiters = std::mem::take(&mut state.waiters);
+                drop(state);
+                waiters.into_iter().for_each(Waker::wake);
+                return false;
+            }
         }
         let conn = if result >= 0 {
             // SAFETY: the kernel just created this fd for us and nobody else has it.
@@ -353,14 +476,19 @@ impl Multishot for AcceptMulti {
             Err(io::Error::from_raw_os_error(-result))
         };
         if state.closed {
-            return; // A connection that arrived too late is closed here.
+            return false; // A connection that arrived too late is closed here.
         }
         state.queue.push_back(conn);
+        state.queued += 1;
+        let pause = state.queued >= ACCEPT_QUEUE_LIMIT
+            && state.armed.is_some()
+            && !std::mem::replace(&mut state.pausing, true);
         let waiters = std::mem::take(&mut state.waiters);
         drop(state);
         for w in waiters {
             w.wake();
         }
+        pause
     }
 }
 

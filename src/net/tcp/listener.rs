@@ -96,8 +96,7 @@ impl std::fmt::Debug for TcpListener {
 impl Drop for TcpListener {
     fn drop(&mut self) {
         if let Some(multi) = self.multi.get_mut().take() {
-            let driver = context::try_with_core(|core| core.driver.clone());
-            multi.close(driver.as_ref());
+            multi.close();
         }
     }
 }

@@ -54,8 +54,7 @@ impl std::fmt::Debug for TcpStream {
 impl Drop for TcpStream {
     fn drop(&mut self) {
         if let Some(multi) = self.recv_multi.get_mut().take() {
-            let driver = context::try_with_core(|core| core.driver.clone());
-            multi.close(driver.as_ref());
+            multi.close();
         }
     }
 }
@@ -221,7 +220,7 @@ impl TcpStream {
                     "recv_pooled: another pool's receive still holds data for this stream",
                 ));
             }
-            multi.close(Some(&context::driver()));
+            multi.close();
         }
         let multi = RecvMulti::new(self.fd.for_op(), pool.inner().clone(), group);
         *slot = Some(multi.clone());
