@@ -209,6 +209,8 @@ pub(crate) struct DriverConfig {
     pub(crate) fixed_files: u32,
     /// Slots of the registered buffer table (0: none).
     pub(crate) fixed_buffers: u16,
+    /// Use multishot operations and buffer rings where the kernel has them.
+    pub(crate) multishot: bool,
 }
 
 /// A backend, picked at run time.
@@ -294,6 +296,11 @@ impl Backend {
     /// Whether zero-copy sends (IORING_OP_SEND_ZC) are available.
     pub(crate) fn send_zc(&self) -> bool {
         matches!(self, Backend::Uring(u) if u.send_zc())
+    }
+
+    /// Whether this is the io_uring backend.
+    pub(crate) fn is_uring(&self) -> bool {
+        matches!(self, Backend::Uring(_))
     }
 
     /// The registered buffer table (io_uring with `Builder::fixed_buffers`).

@@ -167,7 +167,7 @@ impl Uring {
         }
         // Multishot receive with provided buffer rings arrived in 6.0 (accept's in 5.19,
         // rings in 5.19); the opcode probe cannot tell, the version can.
-        let multishot = kernel_version() >= (6, 0);
+        let multishot = config.multishot && kernel_version() >= (6, 0);
         let send_zc = probe.is_supported(opcode::SendZc::CODE);
         if send_zc {
             flags.push("SEND_ZC");

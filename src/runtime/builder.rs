@@ -36,6 +36,7 @@ pub struct Builder {
     pub(crate) sqpoll_idle: Option<Duration>,
     pub(crate) fixed_files: u32,
     pub(crate) fixed_buffers: u16,
+    pub(crate) multishot: bool,
     pub(crate) blocking_threads: usize,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) debug: Option<bool>,
@@ -78,6 +79,7 @@ impl Builder {
             sqpoll_idle: None,
             fixed_files: 0,
             fixed_buffers: 0,
+            multishot: true,
             blocking_threads: BlockingPool::default_size(),
             shutdown_timeout: Duration::from_secs(300),
             debug: None,
@@ -279,6 +281,18 @@ impl Builder {
     /// ```
     pub fn fixed_buffers(&mut self, slots: u16) -> &mut Builder {
         self.fixed_buffers = slots;
+        self
+    }
+
+    /// io_uring: use multishot accept and receive and provided buffer rings where the
+    /// kernel has them (Linux 6.0; the default). Off, the worker runs as on an older
+    /// kernel: one accept submitted per connection, and
+    /// [`TcpStream::recv_pooled`](crate::net::TcpStream::recv_pooled) waits for
+    /// readiness (POLL_ADD) and then receives into a buffer from the pool's free list,
+    /// so an idle connection still holds no buffer. For comparison and for testing that
+    /// path; `DriverInfo::flags` lacks `"MULTISHOT"` then.
+    pub fn multishot(&mut self, on: bool) -> &mut Builder {
+        self.multishot = on;
         self
     }
 

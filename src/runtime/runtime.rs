@@ -107,6 +107,7 @@ impl Runtime {
                 entries: builder.entries,
                 fixed_files: builder.fixed_files,
                 fixed_buffers: builder.fixed_buffers,
+                multishot: builder.multishot,
                 sqpoll_idle: builder
                     .sqpoll_idle
                     .map(|d| d.as_millis().min(u32::MAX as u128) as u32),

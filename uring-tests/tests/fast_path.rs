@@ -631,6 +631,52 @@ fn stalled_receiver_cannot_drain_the_pool(d: Driver) {
     });
 }
 
+/// `Builder::multishot(false)`, the path of kernels before 6.0: accepts are one-shot,
+/// and pooled receives wait for readiness before taking a buffer, so idle connections
+/// still hold none; every byte arrives in order, through a pool smaller than the
+/// number of connections.
+fn pooled_recv_without_multishot(d: Driver) {
+    let _g = serial();
+    let rt = ringio::Builder::new()
+        .driver(d)
+        .multishot(false)
+        .build()
+        .unwrap();
+    assert!(!rt.driver_info().flags().contains(&"MULTISHOT"));
+    rt.block_on(async {
+        let pool = BufPool::new(4, 32).unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut clients = Vec::new();
+        let mut tasks = Vec::new();
+        for i in 0..24u8 {
+            clients.push(TcpStream::connect(addr).await.unwrap());
+            let (s, _) = l.accept().await.unwrap();
+            let pool = pool.clone();
+            tasks.push(ringio::spawn(async move {
+                let mut got = Vec::new();
+                while got.len() < 100 {
+                    let buf = s.recv_pooled(&pool).await.unwrap().expect("data");
+                    got.extend_from_slice(&buf);
+                }
+                assert_eq!(got, vec![i; 100]);
+            }));
+        }
+        for _ in 0..10 {
+            ringio::yield_now().await;
+        }
+        assert_eq!(pool.available(), 4, "idle connections took buffers");
+        assert_eq!(metrics().multishot_armed, 0);
+        for (i, c) in clients.iter().enumerate() {
+            c.write_all(vec![i as u8; 100]).await.0.unwrap();
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        pool_full(&pool).await;
+    });
+}
+
 both_drivers!(
     pooled_recv_delivers_in_order,
     idle_connections_hold_no_buffers,
@@ -648,6 +694,7 @@ both_drivers!(
     fixed_files_register_and_release,
     fixed_buffers_pool_send_zc,
     stalled_receiver_cannot_drain_the_pool,
+    pooled_recv_without_multishot,
 );
 
 /// One TCP ping-pong of `rounds` messages of `size` bytes, checked.

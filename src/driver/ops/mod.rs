@@ -23,7 +23,7 @@ mod multi;
 mod net;
 mod nop;
 
-pub(crate) use multi::{AcceptMulti, RecvMulti, RecvPooled};
+pub(crate) use multi::{try_recv_pooled, AcceptMulti, PollIn, RecvMulti, RecvPooled};
 pub(crate) use net::{
     Accept, Connect, LateAccepts, Recv, RecvVectored, Send, SendVectored, Shutdown,
 };

@@ -577,3 +577,59 @@ unsafe impl Operation for RecvPooled {
         Ok(Some(self.pool.lend(bid, n as usize)))
     }
 }
+
+/// Waits until the socket is readable (IORING_OP_POLL_ADD; `poll(2)` on a readiness
+/// backend). The pooled receive on an io_uring without buffer rings waits this way, so
+/// it takes a buffer only once there is data, as on epoll.
+pub(crate) struct PollIn {
+    fd: Fd,
+}
+
+impl PollIn {
+    pub(crate) fn new(fd: Fd) -> PollIn {
+        PollIn { fd }
+    }
+}
+
+// SAFETY: a poll entry carries no pointers.
+unsafe impl Operation for PollIn {
+    type Output = io::Result<()>;
+
+    fn uring_entry(&mut self) -> squeue::Entry {
+        on_fd!(self.fd, |fd| opcode::PollAdd::new(fd, libc::POLLIN as u32)
+            .build())
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness::Fd(self.fd.raw(), Interest::Read)
+    }
+
+    fn attempt(&mut self) -> io::Result<u32> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.raw(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polls one live pollfd without waiting.
+        match crate::driver::sys::syscall!(poll(&mut pfd, 1, 0))? {
+            0 => Err(io::Error::from(io::ErrorKind::WouldBlock)),
+            _ => Ok(pfd.revents as u32),
+        }
+    }
+
+    fn complete(self, result: io::Result<u32>, _flags: u32) -> io::Result<()> {
+        result.map(drop)
+    }
+}
+
+/// One non-blocking `recv(2)` into a buffer taken from `pool`'s free list, now:
+/// `WouldBlock` when there is no data (the buffer goes back), `ENOBUFS` when the pool
+/// has no free buffer.
+pub(crate) fn try_recv_pooled(fd: &Fd, pool: &Rc<PoolInner>) -> io::Result<Option<PooledBuf>> {
+    let mut op = RecvPooled::new(fd.clone(), pool.clone());
+    let result = op.attempt();
+    if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+        return Err(io::Error::from(io::ErrorKind::WouldBlock));
+    }
+    op.complete(result, 0)
+}

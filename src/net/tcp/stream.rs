@@ -4,7 +4,8 @@ use super::listener::not_inet;
 use super::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PoolMode, PooledBuf, Slice};
 use crate::driver::ops::{
-    Connect, Recv, RecvMulti, RecvPooled, RecvVectored, Send, SendVectored, Shutdown as ShutdownOp,
+    try_recv_pooled, Connect, PollIn, Recv, RecvMulti, RecvPooled, RecvVectored, Send,
+    SendVectored, Shutdown as ShutdownOp,
 };
 use crate::driver::{Fd, Op};
 use crate::io::{AsyncReadOwned, AsyncWriteOwned};
@@ -198,8 +199,12 @@ impl TcpStream {
                 return Ok(RecvStep::Multishot(multi.clone()));
             }
         }
-        Ok(match pool.inner().bind(&context::driver())? {
+        let driver = context::driver();
+        Ok(match pool.inner().bind(&driver)? {
             PoolMode::Ring(group) => RecvStep::Multishot(self.recv_multi_for(pool, group)?),
+            // An io_uring without buffer rings: a receive armed in the kernel would hold
+            // its buffer while it waits, so wait for readiness first, then recv(2).
+            PoolMode::FreeList if driver.borrow().is_uring() => RecvStep::PollThenRecv(None),
             PoolMode::FreeList => RecvStep::Single(Op::new(RecvPooled::new(
                 self.fd.for_op(),
                 pool.inner().clone(),
@@ -312,8 +317,11 @@ enum RecvStep {
     Start,
     /// io_uring: the stream's armed multishot receive.
     Multishot(Rc<RecvMulti>),
-    /// epoll (or io_uring without buffer rings): one receive into a free-list buffer.
+    /// epoll: one receive into a free-list buffer, retried on readiness.
     Single(Op<RecvPooled>),
+    /// io_uring without buffer rings: try a receive into a free-list buffer; while
+    /// there is no data, wait for readiness (the op), holding no buffer.
+    PollThenRecv(Option<Op<PollIn>>),
     /// The pool ran dry: wait for a buffer to come back, then start again.
     Starved,
 }
@@ -334,6 +342,22 @@ impl Future for RecvPooledFuture<'_> {
                 }
                 RecvStep::Multishot(multi) => multi.poll_recv(cx),
                 RecvStep::Single(op) => Pin::new(op).poll(cx),
+                RecvStep::PollThenRecv(wait) => {
+                    if let Some(op) = wait {
+                        match Pin::new(op).poll(cx) {
+                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                            Poll::Ready(Ok(())) => *wait = None,
+                        }
+                    }
+                    match try_recv_pooled(&this.stream.fd, this.pool.inner()) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            *wait = Some(Op::new(PollIn::new(this.stream.fd.for_op())));
+                            continue;
+                        }
+                        other => Poll::Ready(other),
+                    }
+                }
                 RecvStep::Starved => {
                     if this.pool.inner().poll_available(cx).is_pending() {
                         return Poll::Pending;
