@@ -13,7 +13,7 @@ use std::future::Future;
 use std::io::ErrorKind;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use support::{fd_count, rt, Rng};
+use support::{fd_count, reset, rt, Rng};
 
 /// One test at a time: one of them lowers the process's fd limit.
 fn serial() -> MutexGuard<'static, ()> {
@@ -197,22 +197,7 @@ fn pooled_recv_eof_and_reset(d: Driver) {
         let (s, _) = l.accept().await.unwrap();
         let mut pending = Box::pin(s.recv_pooled(&pool));
         assert!(poll_once(&mut pending).is_none());
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: sets SO_LINGER on an open socket from a live struct of the right size.
-        let rc = unsafe {
-            libc::setsockopt(
-                std::os::fd::AsRawFd::as_raw_fd(&peer),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&linger as *const libc::linger).cast(),
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(rc, 0);
-        drop(peer);
+        reset(peer);
         let err = pending.await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionReset);
         pool_full(&pool).await;

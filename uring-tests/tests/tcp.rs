@@ -10,7 +10,7 @@ use ringio::runtime::Driver;
 use std::io::ErrorKind;
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
-use support::rt;
+use support::{reset, rt};
 
 async fn pair() -> (TcpStream, TcpStream) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -186,26 +186,6 @@ fn connect_refused_is_an_error(d: Driver) {
         let err = TcpStream::connect(addr).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
     });
-}
-
-/// Closes `s` with SO_LINGER 0, so the kernel sends RST instead of FIN.
-fn reset(s: std::net::TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: sets SO_LINGER on an open socket from a live struct of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(&s),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
-    drop(s);
 }
 
 fn peer_reset_is_an_io_error(d: Driver) {

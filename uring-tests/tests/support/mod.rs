@@ -87,3 +87,23 @@ pub fn workers(driver: Driver, n: usize) -> Runtime {
     assert_eq!(rt.workers(), n);
     rt
 }
+
+/// Closes `s` with SO_LINGER 0, so the kernel sends RST instead of FIN.
+pub fn reset(s: std::net::TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: sets SO_LINGER on an open socket from a live struct of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&s),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    drop(s);
+}
