@@ -359,13 +359,14 @@ impl PoolInner {
 
     /// Copies the `len` bytes received into buffer `bid` to the heap and gives the
     /// buffer back: for a receiver that lets too many pile up unclaimed.
-    pub(crate) fn copy_out(&self, bid: u16, len: usize) -> Box<[u8]> {
+    pub(crate) fn copy_out(&self, bid: u16, len: usize) -> Box<Vec<u8>> {
         assert!(len <= self.buf_size);
         // SAFETY: the caller hands over buffer `bid` (a completion just named it), whose
         // first `len` bytes the kernel wrote; it is read here, then given back.
-        let bytes = unsafe { std::slice::from_raw_parts(self.buf_ptr(bid), len) }.into();
+        let bytes = unsafe { std::slice::from_raw_parts(self.buf_ptr(bid), len) }.to_vec();
         self.give_back(bid);
-        bytes
+        // Boxed again: a thin pointer keeps `PooledBuf` and the receive queue small.
+        Box::new(bytes)
     }
 
     /// Lends buffer `bid`, holding `len` received bytes, to the caller.
@@ -496,12 +497,12 @@ enum Store {
     /// Copied out of the pool (a receiver that let too many buffers pile up unclaimed
     /// has the surplus moved to the heap, so it cannot drain the pool the other
     /// connections share).
-    Spilled(Box<[u8]>),
+    Spilled(Box<Vec<u8>>),
 }
 
 impl PooledBuf {
     /// Bytes that were copied out of the pool (see [`PoolInner::copy_out`]).
-    pub(crate) fn spilled(bytes: Box<[u8]>) -> PooledBuf {
+    pub(crate) fn spilled(bytes: Box<Vec<u8>>) -> PooledBuf {
         PooledBuf {
             len: bytes.len(),
             store: Store::Spilled(bytes),

@@ -83,7 +83,7 @@ enum Received {
     Data(u16, u32),
     /// Bytes copied out of the pool, whose buffer went straight back: what arrives
     /// while the queue is at its limit.
-    Spilled(Box<[u8]>),
+    Spilled(Box<Vec<u8>>),
     /// End of stream.
     Eof,
     /// A negative result, as an errno.
@@ -109,7 +109,7 @@ struct RecvState {
     /// A receiver is waiting: the next completion wakes `waker`.
     waiting: bool,
     /// Received buffers in `queue` nobody has taken yet.
-    queued_bufs: usize,
+    queued_bufs: u8,
     /// A pause (cancel) was asked for: its `ECANCELED` ending is no error.
     pausing: bool,
     /// The connection was dropped: give back whatever arrives.
@@ -120,7 +120,7 @@ struct RecvState {
 /// paused (cancelled, re-armed once they are taken): without a limit a connection whose
 /// task stops receiving would drain the shared pool and starve every other one. While
 /// paused, data waits in the socket and TCP's window pushes back on the peer.
-const RECV_QUEUE_LIMIT: usize = 4;
+const RECV_QUEUE_LIMIT: u8 = 4;
 
 impl RecvMulti {
     pub(crate) fn new(fd: Fd, pool: Rc<PoolInner>, group: u16) -> Rc<RecvMulti> {
