@@ -662,6 +662,44 @@ fn pooled_recv_without_multishot(d: Driver) {
     });
 }
 
+/// The multishot operations as streams: `TcpListener::incoming` yields every
+/// connection, and `TcpStream::pooled_stream` every received buffer, then ends at end of
+/// stream.
+fn incoming_and_pooled_streams(d: Driver) {
+    let _g = serial();
+    rt(d).block_on(async {
+        use futures_core::Stream;
+        use std::future::poll_fn;
+        let pool = BufPool::new(8, 256).unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let clients = ringio::spawn(async move {
+            for i in 0..5u8 {
+                let c = TcpStream::connect(addr).await.unwrap();
+                c.write_all(vec![i; 1000]).await.0.unwrap();
+            } // each client closes as it goes
+        });
+        let mut incoming = std::pin::pin!(l.incoming());
+        for _ in 0..5 {
+            let (conn, _) = poll_fn(|cx| incoming.as_mut().poll_next(cx))
+                .await
+                .expect("incoming never ends")
+                .unwrap();
+            let mut bufs = std::pin::pin!(conn.pooled_stream(&pool));
+            let mut got = Vec::new();
+            while let Some(buf) = poll_fn(|cx| bufs.as_mut().poll_next(cx)).await {
+                got.extend_from_slice(&buf.unwrap());
+            }
+            assert_eq!(got.len(), 1000);
+            assert!(got.iter().all(|&b| b == got[0]));
+            // Ended: it stays ended.
+            assert!(poll_fn(|cx| bufs.as_mut().poll_next(cx)).await.is_none());
+        }
+        clients.await.unwrap();
+        pool_full(&pool).await;
+    });
+}
+
 both_drivers!(
     pooled_recv_delivers_in_order,
     idle_connections_hold_no_buffers,
@@ -680,6 +718,7 @@ both_drivers!(
     fixed_buffers_pool_send_zc,
     stalled_receiver_cannot_drain_the_pool,
     pooled_recv_without_multishot,
+    incoming_and_pooled_streams,
 );
 
 /// One TCP ping-pong of `rounds` messages of `size` bytes, checked.

@@ -210,6 +210,31 @@ impl TcpListener {
         Ok((TcpStream::from_owned_fd(fd), addr))
     }
 
+    /// [`accept`](TcpListener::accept) as a [`Stream`](futures_core::Stream) of
+    /// connections (on io_uring, what the multishot accept queues). It never ends; an
+    /// error is an item, and the listener goes on after it.
+    ///
+    /// ```
+    /// # ringio::run(async {
+    /// use futures_core::Stream;
+    /// use ringio::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let _client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    /// let mut incoming = std::pin::pin!(listener.incoming());
+    /// let next = std::future::poll_fn(|cx| incoming.as_mut().poll_next(cx)).await;
+    /// let (conn, _peer) = next.unwrap().unwrap();
+    /// # drop(conn);
+    /// # });
+    /// ```
+    pub fn incoming(
+        &self,
+    ) -> impl futures_core::Stream<Item = io::Result<(TcpStream, SocketAddr)>> + '_ {
+        Incoming {
+            listener: self,
+            next: None,
+        }
+    }
+
     /// The address the listener is bound to.
     ///
     /// # Errors
@@ -226,6 +251,35 @@ impl TcpListener {
 impl AsRawFd for TcpListener {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.raw()
+    }
+}
+
+/// A connection being accepted, boxed: one allocation per connection.
+type Accepting<'a> = Pin<Box<dyn Future<Output = io::Result<(TcpStream, SocketAddr)>> + 'a>>;
+
+/// [`TcpListener::incoming`].
+struct Incoming<'a> {
+    listener: &'a TcpListener,
+    next: Option<Accepting<'a>>,
+}
+
+impl futures_core::Stream for Incoming<'_> {
+    type Item = io::Result<(TcpStream, SocketAddr)>;
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let listener = this.listener;
+        let next = this.next.get_or_insert_with(|| Box::pin(listener.accept()));
+        match next.as_mut().poll(cx) {
+            Poll::Ready(conn) => {
+                this.next = None;
+                Poll::Ready(Some(conn))
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

@@ -152,6 +152,45 @@ impl TcpStream {
         }
     }
 
+    /// [`recv_pooled`](TcpStream::recv_pooled) as a [`Stream`](futures_core::Stream): each
+    /// item is the next received buffer (or the error that ended the receive), and the
+    /// stream ends at end of stream. On io_uring it drains the connection's multishot
+    /// receive as completions queue up.
+    ///
+    /// ```
+    /// # ringio::run(async {
+    /// use futures_core::Stream;
+    /// use ringio::buf::BufPool;
+    /// use ringio::io::AsyncWriteOwned;
+    /// use ringio::net::{TcpListener, TcpStream};
+    /// let pool = BufPool::new(8, 1024).unwrap();
+    /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    /// let (server, _) = listener.accept().await.unwrap();
+    /// client.write_all("abc").await.0.unwrap();
+    /// drop(client);
+    /// let mut bufs = std::pin::pin!(server.pooled_stream(&pool));
+    /// let mut got = Vec::new();
+    /// while let Some(buf) = std::future::poll_fn(|cx| bufs.as_mut().poll_next(cx)).await {
+    ///     got.extend_from_slice(&buf.unwrap());
+    /// }
+    /// assert_eq!(got, b"abc");
+    /// # });
+    /// ```
+    pub fn pooled_stream<'a>(
+        &'a self,
+        pool: &'a BufPool,
+    ) -> impl futures_core::Stream<Item = io::Result<PooledBuf>> + 'a {
+        RecvPooledStream {
+            next: RecvPooledFuture {
+                stream: self,
+                pool,
+                step: RecvStep::Start,
+            },
+            done: false,
+        }
+    }
+
     /// Sends `buf` without copying it into the kernel (io_uring's SEND_ZC): the kernel
     /// pins the buffer's pages, and the call returns once it no longer needs them, so
     /// the buffer comes back free to reuse. Returns how many bytes were sent, which may
@@ -301,6 +340,37 @@ impl TcpStream {
 
     pub(super) fn shutdown_write_now(&self) {
         let _ = self.sock().shutdown(Shutdown::Write);
+    }
+}
+
+/// [`TcpStream::pooled_stream`]: one [`RecvPooledFuture`] after another.
+struct RecvPooledStream<'a> {
+    next: RecvPooledFuture<'a>,
+    done: bool,
+}
+
+impl futures_core::Stream for RecvPooledStream<'_> {
+    type Item = io::Result<PooledBuf>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let polled = Pin::new(&mut this.next).poll(cx);
+        let Poll::Ready(result) = polled else {
+            return Poll::Pending;
+        };
+        // The next item starts afresh (the stream's multishot receive stays armed).
+        this.next.step = RecvStep::Start;
+        match result {
+            Ok(Some(buf)) => Poll::Ready(Some(Ok(buf))),
+            Ok(None) => {
+                this.done = true;
+                Poll::Ready(None)
+            }
+            Err(e) => Poll::Ready(Some(Err(e))),
+        }
     }
 }
 
