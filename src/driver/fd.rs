@@ -27,7 +27,8 @@ struct Inner {
     /// before a runtime starts.
     driver: RefCell<Weak<RefCell<Backend>>>,
     /// The slot this fd holds in that driver's registered file table, if any.
-    fixed: RefCell<Option<(u32, Rc<FixedFiles>)>>,
+    /// Boxed: every socket carries this field, few use a table (memory per connection).
+    fixed: RefCell<Option<Box<(u32, Rc<FixedFiles>)>>>,
     /// Whether `fixed` is set: the per-operation check when no table is in use (the
     /// default) is this one flag.
     has_fixed: Cell<bool>,
@@ -62,7 +63,8 @@ impl Fd {
         let here = context::try_with_core(|core| Rc::as_ptr(&core.driver));
         if here.is_some_and(|here| here != self.inner.driver.borrow().as_ptr()) {
             self.inner.has_fixed.set(false);
-            if let Some((slot, table)) = self.inner.fixed.take() {
+            if let Some(fixed) = self.inner.fixed.take() {
+                let (slot, table) = *fixed;
                 table.release(slot);
             }
         }
@@ -75,9 +77,9 @@ impl Fd {
         if let Some(driver) = context::try_with_core(|core| core.driver.clone()) {
             *self.inner.driver.borrow_mut() = Rc::downgrade(&driver);
             let table = driver.try_borrow().ok().and_then(|b| b.fixed_files());
-            let fixed = table.and_then(|t| Some((t.register(self.raw())?, t)));
+            let fixed = table.and_then(|t| Some(Box::new((t.register(self.raw())?, t))));
             self.inner.has_fixed.set(fixed.is_some());
-            if let Some((slot, old)) = self.inner.fixed.replace(fixed) {
+            if let Some((slot, old)) = self.inner.fixed.replace(fixed).map(|b| *b) {
                 old.release(slot); // a table of a runtime that is gone
             }
         }
@@ -88,7 +90,7 @@ impl Fd {
         if !self.inner.has_fixed.get() {
             return None;
         }
-        match &*self.inner.fixed.borrow() {
+        match self.inner.fixed.borrow().as_deref() {
             Some((slot, table)) if table.is_alive() => Some(*slot),
             _ => None,
         }
@@ -108,7 +110,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // The table holds the file open: clear the slot, or the socket never closes.
         if *self.has_fixed.get_mut() {
-            if let Some((slot, table)) = self.fixed.get_mut().take() {
+            if let Some((slot, table)) = self.fixed.get_mut().take().map(|b| *b) {
                 table.release(slot);
             }
         }
