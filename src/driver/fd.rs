@@ -28,11 +28,14 @@ struct Inner {
     driver: RefCell<Weak<RefCell<Backend>>>,
     /// The slot this fd holds in that driver's registered file table, if any.
     /// Boxed: every socket carries this field, few use a table (memory per connection).
-    fixed: RefCell<Option<Box<(u32, Rc<FixedFiles>)>>>,
+    fixed: RefCell<Option<Box<FixedSlot>>>,
     /// Whether `fixed` is set: the per-operation check when no table is in use (the
     /// default) is this one flag.
     has_fixed: Cell<bool>,
 }
+
+/// A slot in a registered file table, and the table.
+type FixedSlot = (u32, Rc<FixedFiles>);
 
 impl Fd {
     pub(crate) fn new(fd: OwnedFd) -> Fd {
