@@ -45,13 +45,7 @@ SERVERS=("$@")
 [ ${#SERVERS[@]} -gt 0 ] || SERVERS=(ringio-uring ringio-epoll tokio-ct monoio)
 case $CLIENT in rust | python) ;; *) echo "cost-per-msg: CLIENT must be rust or python" >&2; exit 2 ;; esac
 
-if [ -z "${NO_BUILD:-}" ]; then
-    cargo build --release -q --example echo_server -p ringio
-    cargo build --release -q -p echo-bench --bins
-fi
-for bin in target/release/examples/echo_server target/release/echo-tokio target/release/echo-monoio target/release/echo-load; do
-    [ -x "$bin" ] || { echo "cost-per-msg: $bin is missing (run without NO_BUILD)" >&2; exit 1; }
-done
+. ci/echo-bins.sh cost-per-msg
 
 # Pinning: server on CPU 0, client on CPU 1.
 SERVER_PIN=() CLIENT_PIN=() CLIENT_CPUS=()

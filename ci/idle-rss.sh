@@ -49,13 +49,7 @@ if ! ulimit -n "$want" 2>/dev/null; then
     exit 1
 fi
 
-if [ -z "${NO_BUILD:-}" ]; then
-    cargo build --release -q --example echo_server -p ringio
-    cargo build --release -q -p echo-bench --bins
-fi
-for bin in target/release/examples/echo_server target/release/echo-tokio target/release/echo-monoio target/release/echo-load; do
-    [ -x "$bin" ] || { echo "idle-rss: $bin is missing (run without NO_BUILD)" >&2; exit 1; }
-done
+. ci/echo-bins.sh idle-rss
 
 SERVER_PIN=() CLIENT_PIN=()
 if [ "${PIN:-1}" != 0 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
