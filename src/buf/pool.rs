@@ -20,17 +20,16 @@
 //! armed receive holds one, so the kernel never writes into freed memory.
 
 use super::{IoBuf, IoBufMut};
+use crate::driver::buf_ring::BufRing;
 use crate::driver::fixed::FixedBuffers;
-use crate::driver::Backend;
+use crate::driver::{DriverHandle, WeakDriver};
 use std::alloc::Layout;
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
-use std::os::fd::RawFd;
 use std::ptr::NonNull;
-use std::rc::{Rc, Weak};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 /// The most buffers one pool may have: the kernel's limit for a provided buffer ring.
@@ -174,32 +173,8 @@ struct PoolState {
 enum Binding {
     Unbound,
     /// A plain free list, for a readiness backend (or an io_uring too old for rings).
-    FreeList(Weak<RefCell<Backend>>),
+    FreeList(WeakDriver),
     Ring(BufRing),
-}
-
-/// A provided buffer ring registered with one io_uring.
-struct BufRing {
-    /// `entries` 16-byte `io_uring_buf` slots, page-aligned; the kernel reads them.
-    entries: NonNull<RingSlot>,
-    layout: Layout,
-    mask: u16,
-    /// Our copy of the tail the kernel reads (it lives in slot 0's `resv` field).
-    tail: u16,
-    group: u16,
-    ring_fd: RawFd,
-    driver: Weak<RefCell<Backend>>,
-}
-
-/// `struct io_uring_buf` from linux/io_uring.h: one slot of a provided buffer ring. Slot
-/// 0's `resv` is the ring's tail, which the kernel reads concurrently, so slots are only
-/// ever written field by field through raw pointers, never through a `&mut`.
-#[repr(C)]
-struct RingSlot {
-    addr: u64,
-    len: u32,
-    bid: u16,
-    resv: u16,
 }
 
 /// How a receive on the current worker should use a pool.
@@ -217,15 +192,15 @@ impl PoolInner {
     /// # Errors
     ///
     /// If the pool is bound to another worker's driver, or registration fails.
-    pub(crate) fn bind(&self, driver: &Rc<RefCell<Backend>>) -> io::Result<PoolMode> {
+    pub(crate) fn bind(&self, driver: &DriverHandle) -> io::Result<PoolMode> {
         let mut state = self.state.borrow_mut();
         let bound_to = match &state.binding {
-            Binding::Ring(ring) => Some((&ring.driver, PoolMode::Ring(ring.group))),
+            Binding::Ring(ring) => Some((ring.driver(), PoolMode::Ring(ring.group()))),
             Binding::FreeList(d) => Some((d, PoolMode::FreeList)),
             Binding::Unbound => None,
         };
         if let Some((d, mode)) = bound_to {
-            return if std::ptr::eq(d.as_ptr(), Rc::as_ptr(driver)) {
+            return if driver.is(d) {
                 Ok(mode)
             } else {
                 Err(io::Error::other(
@@ -233,51 +208,23 @@ impl PoolInner {
                 ))
             };
         }
-        let entries = self.count.next_power_of_two();
-        let layout = Layout::from_size_align(entries * 16, page_size()).expect("ring layout");
-        // SAFETY: `entries` is at least 1, so the size is non-zero.
-        let Some(ring_mem) = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }) else {
-            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
-        };
-        // SAFETY: `ring_mem` is `entries * 16` page-aligned bytes, freed only in `Drop`
-        // after the group is unregistered (or once the driver, and its ring, are gone).
-        let registered = unsafe {
-            driver
-                .borrow_mut()
-                .register_buf_ring(ring_mem.as_ptr() as u64, entries as u16)
-        };
-        let mode = match registered {
-            Some(Ok((group, ring_fd))) => {
-                let mut ring = BufRing {
-                    entries: ring_mem.cast(),
-                    layout,
-                    mask: (entries - 1) as u16,
-                    tail: 0,
-                    group,
-                    ring_fd,
-                    driver: Rc::downgrade(driver),
-                };
+        let mode = match BufRing::register(driver, self.count)? {
+            Some(mut ring) => {
                 for bid in std::mem::take(&mut state.free) {
                     ring.push(self.buf_ptr(bid), self.buf_size as u32, bid);
                 }
                 ring.publish();
+                let group = ring.group();
                 state.binding = Binding::Ring(ring);
                 PoolMode::Ring(group)
             }
-            other => {
-                // SAFETY: allocated just above with this layout and not shared.
-                unsafe { std::alloc::dealloc(ring_mem.as_ptr(), layout) };
-                match other {
-                    Some(Err(e)) => return Err(e),
-                    _ => {
-                        state.binding = Binding::FreeList(Rc::downgrade(driver));
-                        PoolMode::FreeList
-                    }
-                }
+            None => {
+                state.binding = Binding::FreeList(driver.downgrade());
+                PoolMode::FreeList
             }
         };
         // Bound: register the memory in the ring's buffer table too, if it has one.
-        if let Some(table) = driver.try_borrow().ok().and_then(|b| b.fixed_buffers()) {
+        if let Some(table) = driver.try_backend().and_then(|b| b.fixed_buffers()) {
             // SAFETY: the pool's memory lives until `Drop`, which releases the slot
             // first (or finds the ring, and its table, gone).
             let slot = unsafe { table.register(self.mem.as_ptr(), self.layout.size()) };
@@ -384,102 +331,20 @@ impl PoolInner {
     }
 }
 
-impl BufRing {
-    /// Writes buffer `bid` into the slot at our tail (not yet visible to the kernel).
-    fn push(&mut self, addr: *mut u8, len: u32, bid: u16) {
-        let slot = (self.tail & self.mask) as usize;
-        // SAFETY: `slot <= mask < entries`, inside the ring's allocation. The kernel only
-        // reads slots between its head and the published tail, and this slot is past the
-        // tail, so nobody reads it concurrently. Only addr, len and bid are written, each
-        // through a raw pointer: slot 0's `resv` is the tail the kernel reads.
-        unsafe {
-            let entry = self.entries.as_ptr().add(slot);
-            std::ptr::addr_of_mut!((*entry).addr).write(addr as u64);
-            std::ptr::addr_of_mut!((*entry).len).write(len);
-            std::ptr::addr_of_mut!((*entry).bid).write(bid);
-        }
-        self.tail = self.tail.wrapping_add(1);
-    }
-
-    /// Makes every pushed slot visible to the kernel.
-    fn publish(&self) {
-        // SAFETY: `tail` points at slot 0's `resv`, a u16 inside the ring allocation,
-        // aligned to 2; the kernel reads it concurrently, so it is written atomically,
-        // with Release ordering so the slots written before it are visible first.
-        unsafe {
-            let tail = std::ptr::addr_of_mut!((*self.entries.as_ptr()).resv);
-            AtomicU16::from_ptr(tail).store(self.tail, Ordering::Release);
-        }
-    }
-}
-
 impl Drop for PoolInner {
     fn drop(&mut self) {
         if let Some((slot, table)) = self.state.get_mut().fixed.take() {
             // Before the memory goes: the table must not name freed memory.
             table.release(slot);
         }
-        if let Binding::Ring(ring) = &self.state.get_mut().binding {
-            // No receive is armed on the group any more (each holds an `Rc` to us). If
-            // the ring is still open, unregister the group so the kernel lets go of the
-            // ring's pages; if the driver is gone, so is the registration.
-            if ring.driver.upgrade().is_some() {
-                let mut reg = io_uring_buf_reg {
-                    ring_addr: 0,
-                    ring_entries: 0,
-                    bgid: ring.group,
-                    flags: 0,
-                    resv: [0; 3],
-                };
-                // SAFETY: IORING_UNREGISTER_PBUF_RING takes one io_uring_buf_reg, which
-                // `reg` is, valid for the call. The driver is alive, so `ring_fd` is its
-                // open ring (not a reused number). Called directly rather than through the
-                // driver, which may be borrowed higher up this stack.
-                let rc = unsafe {
-                    libc::syscall(
-                        libc::SYS_io_uring_register,
-                        ring.ring_fd,
-                        IORING_UNREGISTER_PBUF_RING,
-                        &mut reg as *mut io_uring_buf_reg,
-                        1,
-                    )
-                };
-                if rc < 0 {
-                    // Still registered: leave the ring's memory to the kernel.
-                    return;
-                }
-            }
-            // SAFETY: allocated in `bind` with this layout; the kernel no longer uses it.
-            unsafe { std::alloc::dealloc(ring.entries.as_ptr().cast(), ring.layout) };
-        }
+        // No receive is armed on the group any more (each holds an `Rc` to us): the
+        // ring unregisters and goes first, then the buffers it named.
+        self.state.get_mut().binding = Binding::Unbound;
         // SAFETY: allocated in `BufPool::new` with this layout. Every buffer's owner (a
         // `PooledBuf`, an armed receive) held an `Rc` to this pool, so none is left.
         unsafe { std::alloc::dealloc(self.mem.as_ptr(), self.layout) };
     }
 }
-
-/// The system's page size (a provided buffer ring must be page-aligned).
-fn page_size() -> usize {
-    // SAFETY: sysconf only reads a system parameter.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size)
-        .ok()
-        .filter(|s| s.is_power_of_two())
-        .unwrap_or(4096)
-}
-
-/// `struct io_uring_buf_reg` from linux/io_uring.h.
-#[repr(C)]
-struct io_uring_buf_reg {
-    ring_addr: u64,
-    ring_entries: u32,
-    bgid: u16,
-    flags: u16,
-    resv: [u64; 3],
-}
-
-/// `IORING_UNREGISTER_PBUF_RING` from linux/io_uring.h.
-const IORING_UNREGISTER_PBUF_RING: libc::c_uint = 23;
 
 /// A buffer lent by a [`BufPool`], holding the bytes one receive got. It goes back to
 /// its pool when dropped.

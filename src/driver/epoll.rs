@@ -1,54 +1,78 @@
-//! The epoll backend: the readiness face of every operation.
+//! The epoll backend: every operation by its decision face.
 //!
 //! # Implementation
 //!
-//! An operation first tries its syscall without blocking. On `EAGAIN` it registers a
-//! waiter on `(fd, interest)` and its task sleeps; an epoll event for the fd wakes
-//! every waiter of the matching direction, and each retries. Readers and writers of
-//! one fd wait in separate lists, so a task reading and another writing the same
-//! socket both make progress.
+//! An operation first tries its syscall without blocking (`backend.rs`). On `EAGAIN`
+//! it takes a slot in the op table (`table.rs`, shared with io_uring) whose key waits
+//! in the fd's list for its direction; an epoll event for the fd completes every slot
+//! of the matching direction ("ready"), and each operation retries. Readers and
+//! writers of one fd wait in separate lists, so a task reading and another writing the
+//! same socket both make progress. A dropped operation's wait is simply removed: the
+//! kernel holds nothing for it. Blocking operations take a slot that a pool thread's
+//! post completes, drained on every park.
 //!
 //! Fds are registered once, edge-triggered, for both directions, the first time an
 //! operation on them would block. Edge-triggering is safe here because events are read
 //! only in [`Epoll::park`], on the same thread as every attempt: an edge that arrives
 //! after an attempt saw `EAGAIN` is reported by the next `epoll_wait`, and a stale edge
-//! costs one spurious retry. [`Fd`](super::Fd) tells the backend when an fd closes, so
-//! a new fd reusing the number starts unregistered.
+//! costs one spurious retry. A registration records the identity of the [`Fd`] it was
+//! made for (unique per open socket, never reused), not just its number: a new socket
+//! that reuses the number of one closed without telling this backend (an op built
+//! outside the runtime, a stream used on two runtimes) is registered afresh instead of
+//! waiting on a registration that died with the old file.
+//!
+//! [`Fd`]: super::Fd
 
+use super::blocking::{BlockingPort, BlockingSpawner};
 use super::sys::{self, syscall};
+use super::table::{Completion, OpTable, Source};
 use super::{Driver, DriverInfo, Interest, Unparker};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::task::Waker;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The epoll `data` of the unpark eventfd (fds are never this large).
 const UNPARK_TOKEN: u64 = u64::MAX;
 
-/// Waiters on one fd.
+/// How long dropping the driver waits for blocking-pool jobs of orphaned operations
+/// before it leaks their memory instead.
+const POOL_DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// The slots waiting on one fd.
 #[derive(Default)]
 struct FdState {
-    registered: bool,
-    readers: Vec<(u64, Waker)>,
-    writers: Vec<(u64, Waker)>,
+    /// The identity of the `Fd` the registration was made for, if registered.
+    registered: Option<u64>,
+    readers: Vec<usize>,
+    writers: Vec<usize>,
 }
+
+/// A readiness completion: "try again".
+const READY: Completion = Completion {
+    result: 0,
+    flags: 0,
+};
 
 pub(crate) struct Epoll {
     epfd: OwnedFd,
+    pub(super) table: OpTable,
+    pub(super) blocking: BlockingPort,
     unparker: Arc<Unparker>,
     events: Vec<libc::epoll_event>,
     /// Indexed by fd number; fds are small and dense.
     fds: Vec<FdState>,
-    next_waiter: u64,
-    waiting: usize,
     /// `epoll_wait` calls and events reaped.
     waits: u64,
     events_reaped: u64,
 }
 
 impl Epoll {
-    pub(crate) fn new(reason: Option<String>) -> io::Result<(Epoll, DriverInfo)> {
+    pub(crate) fn new(
+        reason: Option<String>,
+        spawner: Option<Arc<dyn BlockingSpawner>>,
+    ) -> io::Result<(Epoll, DriverInfo)> {
         let epfd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
         // SAFETY: `epfd` was just returned by epoll_create1 and nothing else owns it.
         let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
@@ -66,11 +90,11 @@ impl Epoll {
         ))?;
         let epoll = Epoll {
             epfd,
+            table: OpTable::new(),
+            blocking: BlockingPort::new(spawner, unparker.clone()),
             unparker,
             events: Vec::with_capacity(1024),
             fds: Vec::new(),
-            next_waiter: 0,
-            waiting: 0,
             waits: 0,
             events_reaped: 0,
         };
@@ -92,71 +116,65 @@ impl Epoll {
         (0, self.events_reaped, self.waits)
     }
 
-    /// Tasks waiting for readiness.
-    pub(crate) fn waiting(&self) -> usize {
-        self.waiting
-    }
-
-    /// Registers (or refreshes) the waiter `*waiter` for `interest` on `fd`.
-    pub(crate) fn wait_for(
+    /// A slot completed when `fd` (the [`Fd`](super::Fd) with identity `id`) is ready
+    /// for `interest`; returns its key.
+    pub(crate) fn wait_ready(
         &mut self,
         fd: RawFd,
+        id: u64,
         interest: Interest,
-        waiter: &mut Option<u64>,
         waker: &Waker,
-    ) -> io::Result<()> {
+    ) -> io::Result<usize> {
         let idx = usize::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
         if self.fds.len() <= idx {
             self.fds.resize_with(idx + 1, FdState::default);
         }
-        if !self.fds[idx].registered {
+        if self.fds[idx].registered != Some(id) {
+            // First wait on this socket, or its number was reused after a close this
+            // backend was not told of: (re-)register, and let any waiter left from the
+            // old file retry rather than sleep on a dead registration.
+            let stale = std::mem::take(&mut self.fds[idx]);
+            for key in stale.readers.into_iter().chain(stale.writers) {
+                self.table.complete(key, READY);
+            }
             self.register(fd)?;
-            self.fds[idx].registered = true;
+            self.fds[idx].registered = Some(id);
         }
+        let key = self.table.insert(Source::Readiness(fd, interest), waker);
         let state = &mut self.fds[idx];
-        let list = match interest {
-            Interest::Read => &mut state.readers,
-            Interest::Write => &mut state.writers,
+        match interest {
+            Interest::Read => state.readers.push(key),
+            Interest::Write => state.writers.push(key),
+        }
+        Ok(key)
+    }
+
+    /// Removes slot `key` if it is a readiness wait (its operation was dropped); true
+    /// if it was one.
+    pub(crate) fn discard_readiness_wait(&mut self, key: usize) -> bool {
+        let Some((fd, interest)) = self.table.discard_readiness(key) else {
+            return false;
         };
-        if let Some(id) = *waiter {
-            if let Some((_, w)) = list.iter_mut().find(|(i, _)| *i == id) {
-                if !w.will_wake(waker) {
-                    *w = waker.clone();
-                }
-                return Ok(());
+        if let Some(state) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) {
+            let list = match interest {
+                Interest::Read => &mut state.readers,
+                Interest::Write => &mut state.writers,
+            };
+            if let Some(pos) = list.iter().position(|k| *k == key) {
+                list.swap_remove(pos);
             }
         }
-        let id = self.next_waiter;
-        self.next_waiter += 1;
-        list.push((id, waker.clone()));
-        self.waiting += 1;
-        *waiter = Some(id);
-        Ok(())
+        true
     }
 
-    /// Removes waiter `id` of `(fd, interest)` if it is still registered.
-    pub(crate) fn cancel_wait(&mut self, fd: RawFd, interest: Interest, id: u64) {
-        let Some(state) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) else {
-            return;
-        };
-        let list = match interest {
-            Interest::Read => &mut state.readers,
-            Interest::Write => &mut state.writers,
-        };
-        if let Some(pos) = list.iter().position(|(i, _)| *i == id) {
-            list.swap_remove(pos);
-            self.waiting -= 1;
-        }
-    }
-
-    /// `fd` is about to close: drop its registration, waking any waiter so it retries
-    /// (and sees `EBADF`) rather than sleeping forever.
+    /// `fd` is about to close: drop its registration, completing any wait on it so its
+    /// operation retries (and sees `EBADF`) rather than sleeping forever.
     pub(crate) fn forget_fd(&mut self, fd: RawFd) {
         let Some(state) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) else {
             return;
         };
         let state = std::mem::take(state);
-        if state.registered {
+        if state.registered.is_some() {
             // Closing removes it from the interest list too, unless the file is shared
             // with a dup; deregister explicitly so events stop either way.
             // SAFETY: a null event pointer is allowed for EPOLL_CTL_DEL.
@@ -167,9 +185,8 @@ impl Epoll {
                 std::ptr::null_mut()
             ));
         }
-        self.waiting -= state.readers.len() + state.writers.len();
-        for (_, w) in state.readers.into_iter().chain(state.writers) {
-            w.wake();
+        for key in state.readers.into_iter().chain(state.writers) {
+            self.table.complete(key, READY);
         }
     }
 
@@ -236,14 +253,40 @@ impl Epoll {
             };
             let hup = bits & (libc::EPOLLHUP | libc::EPOLLERR) != 0;
             if hup || bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 {
-                self.waiting -= state.readers.len();
-                state.readers.drain(..).for_each(|(_, w)| w.wake());
+                for key in state.readers.drain(..) {
+                    self.table.complete(key, READY);
+                }
             }
             if hup || bits & libc::EPOLLOUT != 0 {
-                self.waiting -= state.writers.len();
-                state.writers.drain(..).for_each(|(_, w)| w.wake());
+                for key in state.writers.drain(..) {
+                    self.table.complete(key, READY);
+                }
             }
         }
+        self.blocking.drain_into(&mut self.table);
         Ok(())
+    }
+}
+
+impl Drop for Epoll {
+    /// Nothing is in flight in the kernel, but blocking-pool jobs of orphaned
+    /// operations may still write into their memory: wait for their posts (up to
+    /// [`POOL_DRAIN_LIMIT`]), then leak what is left rather than free it.
+    fn drop(&mut self) {
+        let started = Instant::now();
+        while self.table.pool_jobs() > 0 {
+            if started.elapsed() >= POOL_DRAIN_LIMIT {
+                eprintln!(
+                    "ringio: {} blocking operation(s) still running at shutdown; leaking their buffers",
+                    self.table.pool_jobs()
+                );
+                self.table.leak_all();
+                return;
+            }
+            self.blocking.drain_into(&mut self.table);
+            if self.table.pool_jobs() > 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     }
 }

@@ -1,11 +1,12 @@
 //! [`Fd`]: a shared, owned file descriptor that tells its driver when it closes.
 
 use super::fixed::FixedFiles;
-use super::Backend;
+use super::WeakDriver;
 use crate::runtime::context;
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An owned fd used with a runtime's driver, shared by its owner (a socket) and every
 /// operation on it.
@@ -13,8 +14,11 @@ use std::rc::{Rc, Weak};
 /// Operations hold a clone, so the fd stays open until the last operation that names it
 /// is done with it: an operation orphaned before it was even submitted must not reach
 /// the kernel after its socket was dropped and the fd number reused by another file.
-/// When the last clone goes, the epoll backend the fd was used with forgets it (a new
-/// fd reusing the number starts clean) and the fd is closed.
+/// When the last clone goes, the epoll backend the fd was used with forgets it and the
+/// fd is closed. Each `Fd` also has an identity ([`id`](Fd::id)) that no other ever
+/// gets, so a backend that was not told of the close (the fd was used on another
+/// runtime too, or before one was attached) still tells a new fd reusing the number
+/// from the old one.
 #[derive(Clone, Debug)]
 pub(crate) struct Fd {
     inner: Rc<Inner>,
@@ -23,9 +27,11 @@ pub(crate) struct Fd {
 #[derive(Debug)]
 struct Inner {
     fd: OwnedFd,
+    /// Unique for the process's life (fd numbers are reused; these never are).
+    id: u64,
     /// The driver it was first used with, attached lazily so sockets can be made
     /// before a runtime starts.
-    driver: RefCell<Weak<RefCell<Backend>>>,
+    driver: RefCell<WeakDriver>,
     /// The slot this fd holds in that driver's registered file table, if any.
     /// Boxed: every socket carries this field, few use a table (memory per connection).
     fixed: RefCell<Option<Box<FixedSlot>>>,
@@ -39,10 +45,12 @@ type FixedSlot = (u32, Rc<FixedFiles>);
 
 impl Fd {
     pub(crate) fn new(fd: OwnedFd) -> Fd {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Fd {
             inner: Rc::new(Inner {
                 fd,
-                driver: RefCell::new(Weak::new()),
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                driver: RefCell::new(WeakDriver::default()),
                 fixed: RefCell::new(None),
                 has_fixed: Cell::new(false),
             }),
@@ -52,7 +60,7 @@ impl Fd {
     /// A clone for an operation about to run on the current driver.
     #[inline]
     pub(crate) fn for_op(&self) -> Fd {
-        if self.inner.driver.borrow().strong_count() == 0 {
+        if !self.inner.driver.borrow().is_alive() {
             self.attach();
         } else if self.inner.has_fixed.get() {
             self.check_fixed_driver();
@@ -63,8 +71,8 @@ impl Fd {
     /// A registered slot names the file only in its own ring's table: used on another
     /// (live) runtime's driver, the fd gives its slot up and goes by number.
     fn check_fixed_driver(&self) {
-        let here = context::try_with_core(|core| Rc::as_ptr(&core.driver));
-        if here.is_some_and(|here| here != self.inner.driver.borrow().as_ptr()) {
+        let elsewhere = context::try_with_core(|core| !core.driver.is(&self.inner.driver.borrow()));
+        if elsewhere == Some(true) {
             self.inner.has_fixed.set(false);
             if let Some(fixed) = self.inner.fixed.take() {
                 let (slot, table) = *fixed;
@@ -78,8 +86,8 @@ impl Fd {
     #[cold]
     fn attach(&self) {
         if let Some(driver) = context::try_with_core(|core| core.driver.clone()) {
-            *self.inner.driver.borrow_mut() = Rc::downgrade(&driver);
-            let table = driver.try_borrow().ok().and_then(|b| b.fixed_files());
+            *self.inner.driver.borrow_mut() = driver.downgrade();
+            let table = driver.try_backend().and_then(|b| b.fixed_files());
             let fixed = table.and_then(|t| Some(Box::new((t.register(self.raw())?, t))));
             self.inner.has_fixed.set(fixed.is_some());
             if let Some((slot, old)) = self.inner.fixed.replace(fixed).map(|b| *b) {
@@ -103,6 +111,11 @@ impl Fd {
         self.inner.fd.as_raw_fd()
     }
 
+    /// This fd's identity: unique for the process's life, unlike its number.
+    pub(crate) fn id(&self) -> u64 {
+        self.inner.id
+    }
+
     /// The fd as a borrowed socket, for socket options.
     pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
         std::os::fd::AsFd::as_fd(&self.inner.fd)
@@ -118,7 +131,7 @@ impl Drop for Inner {
             }
         }
         if let Some(driver) = self.driver.get_mut().upgrade() {
-            if let Ok(mut backend) = driver.try_borrow_mut() {
+            if let Some(mut backend) = driver.try_backend() {
                 backend.forget_fd(self.fd.as_raw_fd());
             }
         }

@@ -1,36 +1,36 @@
-//! The io_uring backend.
+//! The io_uring backend: the ring, its submissions and its completions.
 //!
 //! # Implementation
 //!
-//! Each in-flight operation has one slot in `ops`, a slab whose key is the entry's
-//! `user_data`. A slot moves through these states:
+//! Each operation in flight has a slot in the worker's [`OpTable`] (`table.rs`, shared
+//! with epoll), whose key is the entry's `user_data`; every completion is routed to its
+//! slot with [`OpTable::complete`]. A dropped operation's slot is orphaned by the table
+//! and cancelled here (an async-cancel naming the key); its memory is freed only by its
+//! last completion. Operations without an io_uring form run by their decision face
+//! (`backend.rs`): a readiness wait is a one-shot POLL_ADD, a blocking job runs on the
+//! pool and posts its result, drained on every park.
 //!
-//! 1. `Waiting(waker)` when submitted (the [`Op`](super::Op) holds the operation);
-//! 2. `Completed(result, flags)` when its completion arrives; the next poll of the `Op`
-//!    takes the result and frees the slot;
-//! 3. or, if the `Op` is dropped before that, `Orphaned(box)`: the operation, boxed, lives in the
-//!    slot and an async-cancel is queued. The box is freed when the completion arrives,
-//!    never before, so the kernel never writes into freed memory. An orphaned operation
-//!    whose result is a new fd (accept) has that fd closed.
-//!
-//! Two `user_data` values are reserved: [`CANCEL_TAG`] for async-cancel entries, whose
-//! completions are ignored, and [`WAKE_TAG`] for the read of the unpark eventfd that
-//! is kept armed so another thread can wake a worker blocked in `io_uring_enter`.
+//! Three `user_data` values are reserved: [`CANCEL_TAG`] for async-cancel entries,
+//! whose completions are ignored, [`WAKE_TAG`] for the read of the unpark eventfd that
+//! is kept armed so another thread can wake a worker blocked in `io_uring_enter`, and
+//! [`MSG_WAKE_TAG`] for another worker's MSG_RING wake.
 //!
 //! The submission queue is never dropped from: a full queue is submitted and the push
 //! retried. Completion queue overflow is left to the kernel (IORING_FEAT_NODROP,
 //! required) and flushed by entering with GETEVENTS whenever the overflow flag is up.
 
-use super::sys::{errno_name, kernel_version};
-use super::{DriverConfig, DriverInfo, Multishot, Operation, Unparker};
-use io_uring::{cqueue, opcode, squeue, types, IoUring};
-use slab::Slab;
+mod setup;
+
+use super::blocking::{BlockingPort, BlockingSpawner};
+use super::table::{Completion, OpTable, Routed, Source};
+use super::{DriverConfig, DriverInfo, Interest, Multishot, Unparker};
+use io_uring::{opcode, squeue, types, IoUring};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
-use std::time::Duration;
+use std::task::Waker;
+use std::time::{Duration, Instant};
 
 /// `user_data` of async-cancel entries; their completions carry no news.
 const CANCEL_TAG: u64 = u64::MAX;
@@ -40,64 +40,14 @@ const WAKE_TAG: u64 = u64::MAX - 1;
 /// only job is to end this ring's wait.
 const MSG_WAKE_TAG: u64 = u64::MAX - 2;
 
-/// Opcodes ringio submits; a kernel lacking any of them gets the epoll backend.
-const REQUIRED_OPCODES: &[(u8, &str)] = &[
-    (opcode::Nop::CODE, "NOP"),
-    (opcode::Read::CODE, "READ"),
-    (opcode::RecvMsg::CODE, "RECVMSG"),
-    (opcode::SendMsg::CODE, "SENDMSG"),
-    (opcode::Accept::CODE, "ACCEPT"),
-    (opcode::Connect::CODE, "CONNECT"),
-    (opcode::Recv::CODE, "RECV"),
-    (opcode::Send::CODE, "SEND"),
-    (opcode::Shutdown::CODE, "SHUTDOWN"),
-    (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
-];
-
-/// The setup flags tried in order, fastest first; each step drops what an older kernel
-/// rejects with EINVAL. TASKRUN_FLAG makes the kernel flag pending task work in the SQ
-/// ring, so a turn with nothing to submit skips `io_uring_enter` unless there is work.
-const SETUP_LADDER: &[&[&str]] = &[
-    &["SINGLE_ISSUER", "DEFER_TASKRUN", "TASKRUN_FLAG"],
-    &["SINGLE_ISSUER", "DEFER_TASKRUN", "COOP_TASKRUN"],
-    &["SINGLE_ISSUER", "COOP_TASKRUN"],
-    &["COOP_TASKRUN"],
-    &[],
-];
-
-/// The rungs tried first when SQPOLL is asked for (a kernel thread polls the SQ; the
-/// kernel rejects DEFER_TASKRUN with it). If none is accepted, the ordinary ladder
-/// follows, and `DriverInfo::flags` shows SQPOLL missing.
-const SQPOLL_LADDER: &[&[&str]] = &[&["SQPOLL", "SINGLE_ISSUER"], &["SQPOLL"]];
-
-/// An operation's box, kept alive in its slot after its future was dropped.
-trait Orphan {
-    /// The kernel is done with the memory; clean up what the result created.
-    fn release(self: Box<Self>, result: i32, flags: u32);
-}
-
-impl<T: Operation> Orphan for T {
-    fn release(self: Box<Self>, result: i32, flags: u32) {
-        Operation::release_orphan(self, cqe_result(result), flags);
-    }
-}
-
-enum Lifecycle {
-    Waiting(Waker),
-    Completed(i32, u32),
-    Orphaned(Box<dyn Orphan>),
-    /// The operation's result came with IORING_CQE_F_MORE: the kernel still holds its
-    /// memory and will post one more completion (SEND_ZC's notification), which
-    /// completes the slot with this result.
-    MoreComing(Waker, i32),
-    /// A multishot operation: every completion goes to its sink; the slot is freed by
-    /// the completion without IORING_CQE_F_MORE.
-    Multishot(Rc<dyn Multishot>),
-}
+/// How long dropping the driver waits for blocking-pool jobs of orphaned operations
+/// before it leaks their memory instead.
+const POOL_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 pub(crate) struct Uring {
     ring: IoUring,
-    ops: Slab<Lifecycle>,
+    pub(super) table: OpTable,
+    pub(super) blocking: BlockingPort,
     unparker: Arc<Unparker>,
     /// Where the armed eventfd read writes; boxed so its address is stable.
     wake_buf: Box<u64>,
@@ -112,8 +62,6 @@ pub(crate) struct Uring {
     multishot: bool,
     /// The next provided buffer group id to hand out.
     next_buf_group: u16,
-    /// Multishot slots in `ops`.
-    multishot_armed: usize,
     /// The registered file table, if `Builder::fixed_files` asked for one.
     fixed_files: Option<Rc<super::fixed::FixedFiles>>,
     /// The registered buffer table, if `Builder::fixed_buffers` asked for one.
@@ -126,6 +74,8 @@ pub(crate) struct Uring {
     taskrun_flag: bool,
     /// A kernel thread polls the submission queue.
     sqpoll: bool,
+    /// Multishot operations whose sinks asked for a pause, cancelled after the reap.
+    to_pause: Vec<usize>,
     /// Entries pushed, completions reaped, `io_uring_enter` calls.
     sqes: u64,
     cqes: u64,
@@ -133,107 +83,40 @@ pub(crate) struct Uring {
 }
 
 impl Uring {
-    pub(crate) fn new(config: &DriverConfig) -> io::Result<(Uring, DriverInfo)> {
-        let entries = config.entries.max(2).next_power_of_two();
-        let (ring, mut flags) = setup(entries, config.sqpoll_idle)?;
-        if !ring.params().is_feature_nodrop() {
-            return Err(unsupported(
-                "the kernel lacks IORING_FEAT_NODROP (Linux 5.5)",
-            ));
-        }
-        if !ring.params().is_feature_ext_arg() {
-            return Err(unsupported(
-                "the kernel lacks IORING_FEAT_EXT_ARG (Linux 5.11)",
-            ));
-        }
-        let mut probe = io_uring::Probe::new();
-        ring.submitter().register_probe(&mut probe)?;
-        if let Some((_, name)) = REQUIRED_OPCODES
-            .iter()
-            .find(|(code, _)| !probe.is_supported(*code))
-        {
-            return Err(unsupported(&format!(
-                "the kernel's io_uring lacks opcode {name}"
-            )));
-        }
-        flags.extend(["NODROP", "EXT_ARG"]);
-        let msg_ring = probe.is_supported(opcode::MsgRingData::CODE)
-            && ring.params().is_feature_skip_cqe_on_success();
-        if msg_ring {
-            flags.push("MSG_RING");
-        }
-        if ring.params().is_feature_fast_poll() {
-            flags.push("FAST_POLL");
-        }
-        // Multishot receive with provided buffer rings arrived in 6.0 (accept's in 5.19,
-        // rings in 5.19); the opcode probe cannot tell, the version can.
-        let multishot = config.multishot && kernel_version() >= (6, 0);
-        let send_zc = probe.is_supported(opcode::SendZc::CODE);
-        if send_zc {
-            flags.push("SEND_ZC");
-        }
-        if multishot {
-            flags.extend(["MULTISHOT", "PBUF_RING"]);
-        }
-        let fixed_files = (config.fixed_files > 0)
-            .then(|| ring.submitter().register_files_sparse(config.fixed_files))
-            .and_then(Result::ok)
-            .map(|()| super::fixed::FixedFiles::new(ring.as_raw_fd(), config.fixed_files));
-        if fixed_files.is_some() {
-            flags.push("FIXED_FILES");
-        }
-        let fixed_buffers = (config.fixed_buffers > 0)
-            .then(|| {
-                ring.submitter()
-                    .register_buffers_sparse(config.fixed_buffers as u32)
-            })
-            .and_then(Result::ok)
-            .map(|()| super::fixed::FixedBuffers::new(ring.as_raw_fd(), config.fixed_buffers));
-        if fixed_buffers.is_some() {
-            flags.push("FIXED_BUFFERS");
-        }
-        // Enter by a registered index instead of the fd: no fd table look-up per enter.
-        let ring_index = register_ring_fd(ring.as_raw_fd());
-        if ring_index.is_some() {
-            flags.push("REGISTERED_RING");
-        }
-        let info = DriverInfo {
-            driver: super::Driver::Uring,
-            flags,
-            entries: ring.params().sq_entries(),
-            reason: None,
-        };
+    pub(crate) fn new(
+        config: &DriverConfig,
+        spawner: Option<Arc<dyn BlockingSpawner>>,
+    ) -> io::Result<(Uring, DriverInfo)> {
+        let built = setup::build(config)?;
+        let unparker = Arc::new(Unparker::new(false)?);
         let uring = Uring {
-            ring,
-            ops: Slab::with_capacity(256),
-            unparker: Arc::new(Unparker::new(false)?),
+            ring: built.ring,
+            table: OpTable::new(),
+            blocking: BlockingPort::new(spawner, unparker.clone()),
+            unparker,
             wake_buf: Box::new(0),
             wake_armed: false,
             sq_full: 0,
             cq_overflow: 0,
-            msg_ring,
-            multishot,
+            msg_ring: built.msg_ring,
+            multishot: built.multishot,
             next_buf_group: 0,
-            multishot_armed: 0,
-            fixed_files,
-            fixed_buffers,
-            send_zc,
-            ring_index,
-            taskrun_flag: info.flags.contains(&"TASKRUN_FLAG"),
-            sqpoll: info.flags.contains(&"SQPOLL"),
+            fixed_files: built.fixed_files,
+            fixed_buffers: built.fixed_buffers,
+            send_zc: built.send_zc,
+            ring_index: built.ring_index,
+            taskrun_flag: built.info.flags.contains(&"TASKRUN_FLAG"),
+            sqpoll: built.info.flags.contains(&"SQPOLL"),
+            to_pause: Vec::new(),
             sqes: 0,
             cqes: 0,
             enters: 0,
         };
-        Ok((uring, info))
+        Ok((uring, built.info))
     }
 
     pub(crate) fn unparker(&self) -> Arc<Unparker> {
         self.unparker.clone()
-    }
-
-    pub(crate) fn in_flight(&self) -> usize {
-        self.ops.len()
     }
 
     /// This ring's fd, for other workers' MSG_RING wakes, if the kernel supports them.
@@ -272,10 +155,6 @@ impl Uring {
         self.fixed_files.clone()
     }
 
-    pub(crate) fn multishot_armed(&self) -> usize {
-        self.multishot_armed
-    }
-
     /// Whether multishot accept and receive and provided buffer rings can be used.
     pub(crate) fn multishot(&self) -> bool {
         self.multishot
@@ -288,7 +167,7 @@ impl Uring {
     ///
     /// `ring_addr` must point to `entries * 16` bytes, page-aligned, that stay valid
     /// until the group is unregistered or this ring is closed.
-    pub(crate) unsafe fn register_buf_ring(
+    pub(super) unsafe fn register_buf_ring(
         &mut self,
         ring_addr: u64,
         entries: u16,
@@ -309,6 +188,45 @@ impl Uring {
         Ok((group, self.ring.as_raw_fd()))
     }
 
+    /// Queues `entry` for an operation the caller holds; returns its slot.
+    #[inline]
+    pub(crate) fn submit(&mut self, entry: squeue::Entry, waker: &Waker) -> usize {
+        let key = self.table.insert(Source::Kernel, waker);
+        // SAFETY: the entry was built by `Operation::uring_entry`, whose contract says
+        // its pointers stay valid while the op lives, wherever it moves; the `Op` holds
+        // it until it has taken this slot's completion, or hands it to the table as an
+        // orphan, which keeps it until the completion arrives.
+        unsafe { self.push(&entry.user_data(key as u64)) };
+        key
+    }
+
+    /// A one-shot POLL_ADD for an operation without an io_uring form that waits for
+    /// readiness; returns its slot.
+    pub(crate) fn wait_ready(&mut self, fd: RawFd, interest: Interest, waker: &Waker) -> usize {
+        let key = self.table.insert(Source::Readiness(fd, interest), waker);
+        let mask = match interest {
+            Interest::Read => libc::POLLIN,
+            Interest::Write => libc::POLLOUT,
+        };
+        let entry = opcode::PollAdd::new(types::Fd(fd), mask as u32)
+            .build()
+            .user_data(key as u64);
+        // SAFETY: a poll entry carries no pointers. The fd stays open while the slot
+        // lives: the operation, which holds it, is kept by the slot.
+        unsafe { self.push(&entry) };
+        key
+    }
+
+    /// Asks the kernel to stop the operation in slot `key`; its completion (ECANCELED,
+    /// or its result if it won the race) frees the slot.
+    pub(crate) fn cancel(&mut self, key: usize) {
+        let cancel = opcode::AsyncCancel::new(key as u64)
+            .build()
+            .user_data(CANCEL_TAG);
+        // SAFETY: an async-cancel entry carries no pointers.
+        unsafe { self.push(&cancel) };
+    }
+
     /// Queues a multishot `entry` whose completions all go to `sink`; returns its slot.
     ///
     /// # Safety
@@ -320,8 +238,7 @@ impl Uring {
         entry: squeue::Entry,
         sink: Rc<dyn Multishot>,
     ) -> usize {
-        let key = self.ops.insert(Lifecycle::Multishot(sink));
-        self.multishot_armed += 1;
+        let key = self.table.insert_multishot(sink);
         // SAFETY: the caller's guarantee, passed on.
         unsafe { self.push(&entry.user_data(key as u64)) };
         key
@@ -329,12 +246,8 @@ impl Uring {
 
     /// Asks the kernel to stop multishot slot `key`; its last completion frees the slot.
     pub(crate) fn cancel_multishot(&mut self, key: usize) {
-        if matches!(self.ops.get(key), Some(Lifecycle::Multishot(_))) {
-            let cancel = opcode::AsyncCancel::new(key as u64)
-                .build()
-                .user_data(CANCEL_TAG);
-            // SAFETY: an async-cancel entry carries no pointers.
-            unsafe { self.push(&cancel) };
+        if self.table.is_multishot(key) {
+            self.cancel(key);
         }
     }
 
@@ -346,62 +259,6 @@ impl Uring {
     /// (submission-queue-full events, completion-queue overflows) so far.
     pub(crate) fn queue_events(&self) -> (u64, u64) {
         (self.sq_full, self.cq_overflow)
-    }
-
-    /// Queues `entry` for an operation the caller holds; returns its slot.
-    pub(crate) fn submit(&mut self, entry: squeue::Entry, waker: &Waker) -> usize {
-        let key = self.ops.insert(Lifecycle::Waiting(waker.clone()));
-        // SAFETY: the entry was built by `Operation::uring_entry`, whose contract says its
-        // pointers stay valid while the op lives, wherever it moves; the `Op` holds it until it
-        // has taken this slot's completion, or hands it to `orphan`, which keeps it until
-        // the completion arrives.
-        unsafe { self.push(&entry.user_data(key as u64)) };
-        key
-    }
-
-    /// The result of slot `key`, if it has completed; else records `waker`.
-    pub(crate) fn poll_op(&mut self, key: usize, waker: &Waker) -> Poll<(io::Result<u32>, u32)> {
-        match &mut self.ops[key] {
-            Lifecycle::Completed(res, flags) => {
-                let (res, flags) = (*res, *flags);
-                self.ops.remove(key);
-                Poll::Ready((cqe_result(res), flags))
-            }
-            Lifecycle::Waiting(w) | Lifecycle::MoreComing(w, _) => {
-                if !w.will_wake(waker) {
-                    *w = waker.clone();
-                }
-                Poll::Pending
-            }
-            Lifecycle::Orphaned(_) | Lifecycle::Multishot(_) => {
-                panic!("ringio: op slot {key} polled after its future was dropped")
-            }
-        }
-    }
-
-    /// The future of slot `key` was dropped: keep `data` alive until the kernel is done.
-    pub(crate) fn orphan<T: Operation>(&mut self, key: usize, data: Box<T>) {
-        match &self.ops[key] {
-            Lifecycle::Completed(res, flags) => {
-                // Finished but never collected: the memory is free to go, an fd is not.
-                let (res, flags) = (*res, *flags);
-                self.ops.remove(key);
-                Orphan::release(data, res, flags);
-            }
-            Lifecycle::Waiting(_) => {
-                self.ops[key] = Lifecycle::Orphaned(data);
-                let cancel = opcode::AsyncCancel::new(key as u64)
-                    .build()
-                    .user_data(CANCEL_TAG);
-                // SAFETY: an async-cancel entry carries no pointers.
-                unsafe { self.push(&cancel) };
-            }
-            // Done but for the notification: nothing to cancel, only to wait for.
-            Lifecycle::MoreComing(..) => self.ops[key] = Lifecycle::Orphaned(data),
-            Lifecycle::Orphaned(_) | Lifecycle::Multishot(_) => {
-                panic!("ringio: op slot {key} orphaned twice")
-            }
-        }
     }
 
     /// Submits queued entries, waits up to `timeout` for a completion, and dispatches
@@ -451,10 +308,11 @@ impl Uring {
         !sq.is_empty() || !self.taskrun_flag || sq.taskrun() || sq.cq_overflow()
     }
 
-    /// Whether completions are ready to reap, or the kernel has task work that would
-    /// post some: what a busy-polling worker checks without a syscall.
+    /// Whether completions are ready to reap, the kernel has task work that would post
+    /// some, or a pool job posted a result: what a busy-polling worker checks without
+    /// a syscall.
     pub(crate) fn has_pending_events(&mut self) -> bool {
-        !self.ring.completion().is_empty() || self.needs_enter()
+        !self.ring.completion().is_empty() || self.needs_enter() || self.blocking.pending()
     }
 
     /// `io_uring_enter`: submits the queued entries and, with GETEVENTS, waits for
@@ -581,113 +439,69 @@ impl Uring {
         self.wake_armed = true;
     }
 
-    /// Dispatches every completion in the queue, flushing kernel-held overflow too.
+    /// Routes every completion in the queue to its slot, flushing kernel-held overflow
+    /// too, then the blocking pool's posts.
     fn reap(&mut self) {
-        let mut stop = Vec::new();
         loop {
             for cqe in self.ring.completion() {
                 self.cqes += 1;
-                if dispatch(&mut self.ops, &mut self.wake_armed, &mut stop, cqe) {
-                    self.multishot_armed -= 1;
+                match cqe.user_data() {
+                    CANCEL_TAG | MSG_WAKE_TAG => {}
+                    WAKE_TAG => self.wake_armed = false,
+                    key => {
+                        let done = Completion {
+                            result: cqe.result(),
+                            flags: cqe.flags(),
+                        };
+                        if self.table.complete(key as usize, done) == Routed::PauseMultishot {
+                            self.to_pause.push(key as usize);
+                        }
+                    }
                 }
             }
             // Multishot operations whose owners asked for a pause (backpressure).
-            for key in stop.drain(..) {
+            while let Some(key) = self.to_pause.pop() {
                 self.cancel_multishot(key);
             }
             if !self.ring.submission().cq_overflow() {
-                return;
+                break;
             }
             self.cq_overflow += 1;
             // GETEVENTS flushes the kernel's overflow list into the now-empty queue.
             let _ = self.enter(0, ENTER_GETEVENTS, None);
         }
+        self.blocking.drain_into(&mut self.table);
     }
-}
-
-/// Routes one completion; true if it ended a multishot operation. A multishot whose
-/// sink asks to be stopped has its key pushed onto `stop`.
-#[inline]
-fn dispatch(
-    ops: &mut Slab<Lifecycle>,
-    wake_armed: &mut bool,
-    stop: &mut Vec<usize>,
-    cqe: cqueue::Entry,
-) -> bool {
-    match cqe.user_data() {
-        CANCEL_TAG | MSG_WAKE_TAG => {}
-        WAKE_TAG => *wake_armed = false,
-        key => {
-            let key = key as usize;
-            let Some(slot) = ops.get_mut(key) else {
-                panic!("ringio: completion for unknown op slot {key}");
-            };
-            if let Lifecycle::Multishot(sink) = slot {
-                let pause = sink.on_completion(cqe.result(), cqe.flags());
-                if !cqueue::more(cqe.flags()) {
-                    ops.remove(key);
-                    return true;
-                }
-                if pause {
-                    stop.push(key);
-                }
-                return false;
-            }
-            if cqueue::more(cqe.flags()) {
-                // More to come for this one-shot op (SEND_ZC): its memory stays in use.
-                match std::mem::replace(slot, Lifecycle::Completed(0, 0)) {
-                    Lifecycle::Waiting(w) => *slot = Lifecycle::MoreComing(w, cqe.result()),
-                    other => *slot = other,
-                }
-                return false;
-            }
-            match std::mem::replace(slot, Lifecycle::Completed(cqe.result(), cqe.flags())) {
-                Lifecycle::Waiting(w) => w.wake(),
-                Lifecycle::MoreComing(w, res) => {
-                    // The notification: the kernel is done with the memory. The result
-                    // is the first completion's.
-                    *slot = Lifecycle::Completed(res, cqe.flags());
-                    w.wake();
-                }
-                Lifecycle::Orphaned(data) => {
-                    ops.remove(key);
-                    data.release(cqe.result(), cqe.flags());
-                }
-                Lifecycle::Completed(..) | Lifecycle::Multishot(_) => {
-                    panic!("ringio: second completion for op slot {key}")
-                }
-            }
-        }
-    }
-    false
 }
 
 impl Drop for Uring {
     /// Cancels every operation still in the kernel and waits for all of their
     /// completions (and the armed eventfd read's) before the ring and the boxes go.
+    /// Blocking-pool jobs cannot be cancelled: their posts are waited for up to
+    /// [`POOL_DRAIN_LIMIT`], then what they hold is leaked.
     fn drop(&mut self) {
-        let keys: Vec<usize> = self.ops.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            if !matches!(self.ops[key], Lifecycle::Completed(..)) {
-                let cancel = opcode::AsyncCancel::new(key as u64)
-                    .build()
-                    .user_data(CANCEL_TAG);
-                // SAFETY: an async-cancel entry carries no pointers.
-                unsafe { self.push(&cancel) };
+        for (key, source) in self.table.unfinished() {
+            if source != Source::Pool {
+                self.cancel(key);
             }
         }
         if self.wake_armed {
             // Completing the read is simpler than cancelling it.
             self.unparker.unpark();
         }
+        let started = Instant::now();
         let mut waited = Duration::ZERO;
-        while self.wake_armed
-            || self
-                .ops
-                .iter()
-                .any(|(_, s)| !matches!(s, Lifecycle::Completed(..)))
-        {
-            let ts = types::Timespec::new().sec(1);
+        while self.wake_armed || self.table.has_unfinished() {
+            let pool_only = !self.wake_armed && self.table.len() == self.table.pool_jobs();
+            if pool_only && started.elapsed() >= POOL_DRAIN_LIMIT {
+                eprintln!(
+                    "ringio: {} blocking operation(s) still running at shutdown; leaking their buffers",
+                    self.table.pool_jobs()
+                );
+                self.table.leak_all();
+                break;
+            }
+            let ts = types::Timespec::new().nsec(100_000_000);
             let args = types::SubmitArgs::new().timespec(&ts);
             if let Err(e) = self.ring.submitter().submit_with_args(1, &args) {
                 if !matches!(
@@ -696,100 +510,41 @@ impl Drop for Uring {
                 ) {
                     // Nothing can be freed safely; leak the ring's memory instead.
                     eprintln!("ringio: io_uring drain failed ({e}); leaking in-flight buffers");
-                    std::mem::forget(std::mem::take(&mut self.ops));
+                    self.table.leak_all();
                     // The armed eventfd read may still write here: leak it too.
                     std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
-                    if let Some(table) = &self.fixed_files {
-                        table.close();
-                    }
-                    if let Some(table) = &self.fixed_buffers {
-                        table.close();
-                    }
+                    self.close_tables();
                     return;
                 }
             }
-            for cqe in self.ring.completion() {
-                // Everything is being cancelled already: no pause requests to act on.
-                if dispatch(&mut self.ops, &mut self.wake_armed, &mut Vec::new(), cqe) {
-                    self.multishot_armed -= 1;
-                }
-            }
-            waited += Duration::from_secs(1);
-            if waited.as_secs() % 10 == 0 {
+            // Everything is being cancelled already: no pause requests to act on.
+            self.reap();
+            self.to_pause.clear();
+            waited += Duration::from_millis(100);
+            if waited.as_millis() % 10_000 == 0 {
                 eprintln!(
                     "ringio: still waiting for {} io_uring ops to finish cancelling",
-                    self.ops.len()
+                    self.table.len()
                 );
             }
         }
         if let Some(index) = self.ring_index {
-            unregister_ring_fd(self.ring.as_raw_fd(), index);
+            setup::unregister_ring_fd(self.ring.as_raw_fd(), index);
         }
+        self.close_tables();
+    }
+}
+
+impl Uring {
+    /// Sockets and pools that outlive the ring must not clear slots of whatever gets its
+    /// fd number next.
+    fn close_tables(&self) {
         if let Some(table) = &self.fixed_files {
-            // Sockets that outlive the ring must not clear slots of whatever gets its
-            // fd number next.
             table.close();
         }
         if let Some(table) = &self.fixed_buffers {
-            table.close(); // likewise for pools
+            table.close();
         }
-    }
-}
-
-/// Builds the ring with the fastest setup flags the kernel accepts (SQPOLL first, with
-/// this idle time in ms, when asked for).
-fn setup(entries: u32, sqpoll_idle: Option<u32>) -> io::Result<(IoUring, Vec<&'static str>)> {
-    let mut last = None;
-    let sqpoll_rungs = if sqpoll_idle.is_some() {
-        SQPOLL_LADDER
-    } else {
-        &[]
-    };
-    for flags in sqpoll_rungs.iter().chain(SETUP_LADDER) {
-        let mut builder = IoUring::builder();
-        builder.setup_cqsize(entries * 4).setup_clamp();
-        for flag in *flags {
-            match *flag {
-                "SINGLE_ISSUER" => builder.setup_single_issuer(),
-                "DEFER_TASKRUN" => builder.setup_defer_taskrun(),
-                "COOP_TASKRUN" => builder.setup_coop_taskrun(),
-                "TASKRUN_FLAG" => builder.setup_taskrun_flag(),
-                "SQPOLL" => builder.setup_sqpoll(sqpoll_idle.unwrap_or(0)),
-                _ => unreachable!("unknown setup flag {flag}"),
-            };
-        }
-        match builder.build(entries) {
-            Ok(ring) => return Ok((ring, flags.to_vec())),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
-            Err(e) => return Err(setup_error(e)),
-        }
-    }
-    Err(setup_error(last.expect("the ladder is not empty")))
-}
-
-/// Says why io_uring_setup failed, naming the errno and the sysctl when it is set.
-fn setup_error(e: io::Error) -> io::Error {
-    let code = e.raw_os_error().unwrap_or(0);
-    let mut msg = format!("io_uring_setup failed: {e} ({})", errno_name(code));
-    if let Ok(v) = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled") {
-        let v = v.trim();
-        if v != "0" {
-            msg.push_str(&format!("; kernel.io_uring_disabled = {v}"));
-        }
-    }
-    io::Error::new(e.kind(), msg)
-}
-
-fn unsupported(msg: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::Unsupported, msg.to_string())
-}
-
-/// A completion's result as an `io::Result`: negative values are `-errno`.
-fn cqe_result(res: i32) -> io::Result<u32> {
-    if res < 0 {
-        Err(io::Error::from_raw_os_error(-res))
-    } else {
-        Ok(res as u32)
     }
 }
 
@@ -814,60 +569,4 @@ struct GeteventsArg {
     sigmask_sz: u32,
     min_wait_usec: u32,
     ts: u64,
-}
-
-/// `struct io_uring_rsrc_update` from linux/io_uring.h.
-#[repr(C)]
-struct RsrcUpdate {
-    offset: u32,
-    resv: u32,
-    data: u64,
-}
-
-/// `IORING_(UN)REGISTER_RING_FDS` from linux/io_uring.h.
-const REGISTER_RING_FDS: libc::c_uint = 20;
-const UNREGISTER_RING_FDS: libc::c_uint = 21;
-
-/// Frees this thread's registered ring slot `index` (a thread has only 16).
-fn unregister_ring_fd(ring_fd: RawFd, index: u32) {
-    let mut update = RsrcUpdate {
-        offset: index,
-        resv: 0,
-        data: 0,
-    };
-    // SAFETY: as in `register_ring_fd`. A `Uring` is `!Send` (it lives in an `Rc`), so
-    // this runs on the thread that registered the slot.
-    unsafe {
-        libc::syscall(
-            libc::SYS_io_uring_register,
-            ring_fd,
-            UNREGISTER_RING_FDS,
-            &mut update as *mut RsrcUpdate,
-            1,
-        )
-    };
-}
-
-/// Registers `ring_fd` in this thread's registered ring table (Linux 5.18); returns its
-/// index, or `None` where the kernel cannot (or the thread's 16 slots are taken). The
-/// entry is the calling thread's; rings are only ever entered from the thread that
-/// built them (a `Uring` is `!Send`), and `Drop` frees the slot.
-fn register_ring_fd(ring_fd: RawFd) -> Option<u32> {
-    let mut update = RsrcUpdate {
-        offset: u32::MAX, // any free slot
-        resv: 0,
-        data: ring_fd as u64,
-    };
-    // SAFETY: IORING_REGISTER_RING_FDS reads and writes one io_uring_rsrc_update, which
-    // `update` is, live for the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_io_uring_register,
-            ring_fd,
-            REGISTER_RING_FDS,
-            &mut update as *mut RsrcUpdate,
-            1,
-        )
-    };
-    (rc == 1).then_some(update.offset)
 }

@@ -23,7 +23,10 @@
 //! });
 //! ```
 
+mod lookup;
 mod tcp;
+
+pub use lookup::lookup_host;
 
 pub use tcp::{
     BindOptions, OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, TcpListener, TcpStream,

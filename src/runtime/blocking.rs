@@ -33,6 +33,19 @@ pub(crate) struct BlockingPool {
     /// Signalled when a thread exits.
     exited: Condvar,
     max_threads: usize,
+    /// The pool's own `Arc`, for handing to the threads it starts.
+    me: std::sync::Weak<BlockingPool>,
+}
+
+/// The drivers' blocking face runs its jobs here.
+impl crate::driver::BlockingSpawner for BlockingPool {
+    fn spawn_job(&self, job: Job) -> Result<(), Job> {
+        // `me` is always set: pools are only made by `new`, inside an `Arc`.
+        let Some(me) = self.me.upgrade() else {
+            return Err(job);
+        };
+        me.spawn_or_return(job)
+    }
 }
 
 /// The pool refuses work: its runtime has shut down.
@@ -41,7 +54,7 @@ pub(crate) struct PoolClosed;
 
 impl BlockingPool {
     pub(crate) fn new(max_threads: usize) -> Arc<BlockingPool> {
-        Arc::new(BlockingPool {
+        Arc::new_cyclic(|me| BlockingPool {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 threads: 0,
@@ -51,6 +64,7 @@ impl BlockingPool {
             work: Condvar::new(),
             exited: Condvar::new(),
             max_threads: max_threads.max(1),
+            me: me.clone(),
         })
     }
 
@@ -68,9 +82,14 @@ impl BlockingPool {
 
     /// Queues `job`, starting a thread if none is idle and the pool has room.
     pub(crate) fn spawn(self: &Arc<Self>, job: Job) -> Result<(), PoolClosed> {
+        self.spawn_or_return(job).map_err(|_| PoolClosed)
+    }
+
+    /// [`spawn`](BlockingPool::spawn), giving the job back if the pool refuses it.
+    fn spawn_or_return(self: &Arc<Self>, job: Job) -> Result<(), Job> {
         let mut st = self.lock();
         if st.shutdown {
-            return Err(PoolClosed);
+            return Err(job);
         }
         st.queue.push_back(job);
         if st.idle > 0 {

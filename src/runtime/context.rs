@@ -1,7 +1,7 @@
 //! The thread-local context: which worker, if any, runs on this thread right now.
 
 use super::worker::Core;
-use crate::driver::Backend;
+use crate::driver::DriverHandle;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -79,6 +79,6 @@ pub(crate) fn try_with_core<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
 
 /// The current worker's driver.
 #[track_caller]
-pub(crate) fn driver() -> Rc<RefCell<Backend>> {
+pub(crate) fn driver() -> DriverHandle {
     with_core(|core| core.driver.clone())
 }

@@ -7,7 +7,9 @@ use super::handle::{Handle, RuntimeShared};
 use super::metrics::{Metrics, TaskSnapshot};
 use super::worker::{Core, Hooks, Shared};
 use super::{context, Builder};
-use crate::driver::{sigint_count, Backend, Driver, DriverConfig, DriverInfo, SigintGuard};
+use crate::driver::{
+    sigint_count, Backend, BlockingSpawner, Driver, DriverConfig, DriverInfo, SigintGuard,
+};
 use crate::task::JoinHandle;
 use crate::time::{Clock, Timers};
 use nix::sched::CpuSet;
@@ -51,11 +53,14 @@ struct WorkerConfig {
     msg_ring: bool,
     busy_poll: Option<Duration>,
     hooks: Hooks,
+    /// The runtime's blocking pool, which each driver runs its blocking face on.
+    blocking: Arc<BlockingPool>,
 }
 
 impl WorkerConfig {
     fn build_core(&self, index: usize) -> io::Result<(Core, DriverInfo)> {
-        let (backend, info) = Backend::new(self.driver, &self.driver_config)?;
+        let spawner: Arc<dyn BlockingSpawner> = self.blocking.clone();
+        let (backend, info) = Backend::new(self.driver, &self.driver_config, Some(spawner))?;
         let timers = Timers::new(Clock::new(self.paused));
         Ok((
             Core::new(
@@ -116,6 +121,7 @@ impl Runtime {
             msg_ring: builder.msg_ring,
             busy_poll: builder.busy_poll,
             hooks,
+            blocking: BlockingPool::new(builder.blocking_threads),
         };
         let old_mask = if pin { affinity::current_mask() } else { None };
         if pin {
@@ -165,10 +171,7 @@ impl Runtime {
             }
             go.push(go_tx);
         }
-        let shared = Arc::new(RuntimeShared::new(
-            workers,
-            BlockingPool::new(builder.blocking_threads),
-        ));
+        let shared = Arc::new(RuntimeShared::new(workers, config.blocking.clone()));
         core.runtime
             .set(shared.clone())
             .ok()
@@ -325,7 +328,7 @@ impl Runtime {
     /// installed.
     #[track_caller]
     pub fn block_on_interruptible<F: Future>(&self, future: F) -> Result<F::Output, Interrupted> {
-        let wake_fd = self.core.driver.borrow().unparker().raw_fd();
+        let wake_fd = self.core.driver.backend_ref().unparker().raw_fd();
         let guard = SigintGuard::install(wake_fd).expect("cannot install a SIGINT handler");
         self.core.watch_sigint.set(Some(0));
         let mut future = std::pin::pin!(future);

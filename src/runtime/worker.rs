@@ -19,7 +19,7 @@ use super::context;
 use super::debug::{DebugConfig, DebugEvent, ExceptionHandler, PanicReport, Watch};
 use super::handle::RuntimeShared;
 use super::metrics::{Metrics, TaskSnapshot, TaskState};
-use crate::driver::{Backend, Unparker};
+use crate::driver::{Backend, DriverHandle, Unparker};
 use crate::task::waker::{MainWaker, TaskWaker};
 use crate::task::{Header, JoinHandle, Task, TaskCell, TaskId, TaskInfo};
 use crate::time::Timers;
@@ -38,11 +38,6 @@ use std::time::Duration;
 
 /// Tasks run per loop turn before the worker reaps I/O again.
 const BUDGET: usize = 256;
-
-/// Operations one poll of a task may complete without waiting before it is made to
-/// yield. On epoll a read of a socket that always has data never waits; without this a
-/// busy connection's task would starve every other task and the driver.
-const OP_BUDGET: u32 = 128;
 
 /// Work sent to a worker from another thread.
 pub(crate) enum Remote {
@@ -168,15 +163,13 @@ enum Current {
 /// One worker's state, owned by its thread.
 pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) driver: Rc<RefCell<Backend>>,
+    pub(crate) driver: DriverHandle,
     pub(crate) timers: Rc<Timers>,
     tasks: RefCell<Slab<TaskEntry>>,
     run_queue: RefCell<VecDeque<(usize, TaskId)>>,
     /// Finished tasks' waker handles that nobody else holds, for reuse.
     waker_pool: RefCell<Vec<Arc<TaskWaker>>>,
     current: Cell<Current>,
-    /// What is left of [`OP_BUDGET`] in the current poll.
-    op_budget: Cell<u32>,
     main_info: RefCell<Option<TaskInfo>>,
     /// Scratch space reused every turn.
     fired: RefCell<Vec<Waker>>,
@@ -228,13 +221,12 @@ impl Core {
         });
         Core {
             shared,
-            driver: Rc::new(RefCell::new(driver)),
+            driver: DriverHandle::new(driver),
             timers: Rc::new(timers),
             tasks: RefCell::new(Slab::with_capacity(64)),
             run_queue: RefCell::new(VecDeque::with_capacity(64)),
             waker_pool: RefCell::new(Vec::new()),
             current: Cell::new(Current::Nobody),
-            op_budget: Cell::new(OP_BUDGET),
             main_info: RefCell::new(None),
             fired: RefCell::new(Vec::new()),
             inbox_scratch: RefCell::new(Vec::new()),
@@ -251,7 +243,7 @@ impl Core {
 
     /// Hands queued submission entries (MSG_RING wakes among them) to the kernel now.
     pub(crate) fn flush_submissions(&self) {
-        if let Ok(mut driver) = self.driver.try_borrow_mut() {
+        if let Some(mut driver) = self.driver.try_backend() {
             driver.flush_submissions();
         }
     }
@@ -263,7 +255,7 @@ impl Core {
 
     /// The counters right now.
     pub(crate) fn metrics(&self) -> Metrics {
-        let driver = self.driver.borrow();
+        let driver = self.driver.backend_ref();
         let (sq_full_events, cq_overflows) = driver.queue_events();
         let (sqes_submitted, cqes_reaped, enters) = driver.io_counts();
         Metrics {
@@ -341,9 +333,9 @@ impl Core {
         if !self.use_msg_ring || !self.in_loop.get() {
             return false;
         }
-        match self.driver.try_borrow_mut() {
-            Ok(mut driver) => driver.send_msg_ring(target_fd),
-            Err(_) => false,
+        match self.driver.try_backend() {
+            Some(mut driver) => driver.send_msg_ring(target_fd),
+            None => false,
         }
     }
 
@@ -430,10 +422,10 @@ impl Core {
             .expect("spawn queued the task");
         debug_assert_eq!(id, handle.id());
         let caller = self.current.get();
-        let budget = self.op_budget.get();
+        let budget = self.driver.budget();
         self.run_task(key, id);
         self.current.set(caller);
-        self.op_budget.set(budget);
+        self.driver.set_budget(budget);
         handle
     }
 
@@ -461,18 +453,6 @@ impl Core {
         }
     }
 
-    /// Takes one unit of the current poll's budget for completing an operation without
-    /// waiting; `false` when it is spent and the task should yield.
-    pub(crate) fn take_op_budget(&self) -> bool {
-        match self.op_budget.get() {
-            0 => false,
-            n => {
-                self.op_budget.set(n - 1);
-                true
-            }
-        }
-    }
-
     /// Tasks alive on this worker.
     pub(crate) fn task_count(&self) -> usize {
         self.tasks.borrow().len()
@@ -488,7 +468,7 @@ impl Core {
             _ => return,
         };
         self.current.set(Current::Task(key));
-        self.op_budget.set(OP_BUDGET);
+        self.driver.reset_budget();
         self.polls.set(self.polls.get() + 1);
         if self.hooks.debug.is_some() {
             task.header().last_poll.set(Some(std::time::Instant::now()));
@@ -566,7 +546,7 @@ impl Core {
                 }
             }
         }
-        let res = self.driver.borrow_mut().park(timeout);
+        let res = self.driver.backend().park(timeout);
         if let Err(e) = res {
             panic!("ringio: the I/O driver failed: {e}");
         }
@@ -585,7 +565,7 @@ impl Core {
         let start = std::time::Instant::now();
         let mut checks = 0u32;
         loop {
-            let found = self.driver.borrow_mut().poll_events();
+            let found = self.driver.backend().poll_events();
             if let Err(e) = found {
                 panic!("ringio: the I/O driver failed: {e}");
             }
@@ -623,7 +603,9 @@ impl Core {
             if self.has_ready_work() {
                 return;
             }
-            if self.shared.blocking_in_flight.load(Ordering::Acquire) > 0 {
+            if self.shared.blocking_in_flight.load(Ordering::Acquire) > 0
+                || self.driver.backend_ref().blocking_in_flight() > 0
+            {
                 // Time stands still while blocking work runs; its end wakes us.
                 self.park(None);
                 return;
@@ -670,7 +652,7 @@ impl Core {
         loop {
             if self.shared.main_woken.swap(false, Ordering::AcqRel) {
                 self.current.set(Current::Main);
-                self.op_budget.set(OP_BUDGET);
+                self.driver.reset_budget();
                 self.polls.set(self.polls.get() + 1);
                 let polled = self.timed_poll(
                     || self.main_info.borrow().clone(),

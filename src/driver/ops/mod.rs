@@ -19,12 +19,16 @@ macro_rules! on_fd {
     };
 }
 
+mod lookup;
 mod multi;
 mod net;
 mod nop;
+mod poll;
 
-pub(crate) use multi::{try_recv_pooled, AcceptMulti, PollIn, RecvMulti, RecvPooled};
+pub(crate) use lookup::LookupHost;
+pub(crate) use multi::{try_recv_pooled, AcceptMulti, RecvMulti, RecvPooled};
 pub(crate) use net::{
     Accept, Connect, LateAccepts, Recv, RecvVectored, Send, SendVectored, Shutdown,
 };
 pub(crate) use nop::Nop;
+pub(crate) use poll::PollIn;

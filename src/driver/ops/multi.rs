@@ -9,6 +9,12 @@
 //!   buffer from the pool's free list just before `recv(2)`: the epoll emulation (and
 //!   the io_uring path where the kernel has no buffer rings).
 //!
+//! Several tasks may wait on one connection's receive (two tasks calling `recv_pooled`
+//! on a shared stream): the first waiter's waker is kept across calls, so a steady
+//! receiver costs no clone, and any other waiter joins a list; a completion wakes them
+//! all, once. Nobody is woken while nothing arrives, so an idle stream costs no polls
+//! however many wait on it.
+//!
 //! A multishot operation stays armed across calls, so dropping a `recv_pooled` or
 //! `accept` future loses nothing: what arrives waits in the queue. Its state lives in
 //! an `Rc` shared by the socket and the driver's op table; when the socket closes, the
@@ -17,14 +23,14 @@
 //! the fd number cannot be reused while the kernel may still use it.
 
 use crate::buf::{PoolInner, PooledBuf};
-use crate::driver::{Backend, Fd, Interest, Multishot, Operation, Readiness};
+use crate::driver::{Decision, DriverHandle, Fd, Interest, Multishot, Operation, WeakDriver};
 use crate::runtime::context;
 use io_uring::{cqueue, opcode, squeue};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 /// A FIFO queue that holds one item inline and allocates only when more wait: an idle
@@ -95,7 +101,7 @@ enum Received {
 pub(crate) struct RecvMulti {
     fd: Fd,
     /// The driver it arms on, and cancels on: the one current when it was made.
-    driver: Weak<RefCell<Backend>>,
+    driver: WeakDriver,
     pool: Rc<PoolInner>,
     group: u16,
     state: RefCell<RecvState>,
@@ -109,6 +115,9 @@ struct RecvState {
     waker: Option<Waker>,
     /// A receiver is waiting: the next completion wakes `waker`.
     waiting: bool,
+    /// Other receivers waiting at the same time (other tasks on the same stream), each
+    /// once; the next completion wakes and clears them.
+    others: Vec<Waker>,
     /// Received buffers in `queue` nobody has taken yet.
     queued_bufs: u8,
     /// A pause (cancel) was asked for: its `ECANCELED` ending is no error.
@@ -135,6 +144,7 @@ impl RecvMulti {
                 armed: None,
                 waker: None,
                 waiting: false,
+                others: Vec::new(),
                 queued_bufs: 0,
                 pausing: false,
                 closed: false,
@@ -217,21 +227,22 @@ impl RecvMulti {
     }
 
     /// Records `cx`'s waker (a receiver's first wait, or a different one) and waits.
+    /// A receiver other than the one waiting joins the list of others instead of
+    /// displacing it: two receivers that woke each other to take the slot would spin.
     #[cold]
     fn wait_with_new_waker(&self, cx: &mut Context<'_>) -> Poll<io::Result<Option<PooledBuf>>> {
-        let replaced = {
-            let mut state = self.state.borrow_mut();
-            state.waiting = true;
-            match &mut state.waker {
-                Some(w) if w.will_wake(cx.waker()) => None,
-                slot => slot.replace(cx.waker().clone()),
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        match &mut state.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            Some(_) if state.waiting => {
+                if !state.others.iter().any(|w| w.will_wake(cx.waker())) {
+                    state.others.push(cx.waker().clone());
+                }
             }
-        };
-        if let Some(other) = replaced {
-            // Another receiver was waiting (two tasks receiving on one stream): let it
-            // poll again rather than lose its wake.
-            other.wake();
+            slot => *slot = Some(cx.waker().clone()),
         }
+        state.waiting = true;
         Poll::Pending
     }
 
@@ -241,6 +252,7 @@ impl RecvMulti {
             let mut state = self.state.borrow_mut();
             state.closed = true;
             state.waker = None;
+            state.others.clear();
             (state.armed, state.queue.drain_all().collect::<Vec<_>>())
         };
         for received in queued {
@@ -307,7 +319,7 @@ impl Multishot for RecvMulti {
 }
 
 impl RecvMulti {
-    /// Wakes the waiting receiver, if any; false.
+    /// Wakes the waiting receivers, if any; false.
     fn wake_receiver(&self, mut state: std::cell::RefMut<'_, RecvState>) -> bool {
         if !std::mem::take(&mut state.waiting) {
             return false;
@@ -317,19 +329,22 @@ impl RecvMulti {
         if let Some(w) = &state.waker {
             w.wake_by_ref();
         }
+        if !state.others.is_empty() {
+            state.others.drain(..).for_each(Waker::wake);
+        }
         false
     }
 }
 
 /// The current worker's driver, weakly (none outside a runtime).
-fn current_driver() -> Weak<RefCell<Backend>> {
-    context::try_with_core(|core| Rc::downgrade(&core.driver)).unwrap_or_default()
+fn current_driver() -> WeakDriver {
+    context::try_with_core(|core| core.driver.downgrade()).unwrap_or_default()
 }
 
 /// Cancels multishot slot `key` on `driver`, if it still runs.
-fn cancel_on(driver: &Weak<RefCell<Backend>>, key: usize) {
+fn cancel_on(driver: &WeakDriver, key: usize) {
     if let Some(driver) = driver.upgrade() {
-        if let Ok(mut backend) = driver.try_borrow_mut() {
+        if let Some(mut backend) = driver.try_backend() {
             if let Some(uring) = backend.as_uring() {
                 uring.cancel_multishot(key);
             }
@@ -346,7 +361,7 @@ const ARMING: usize = usize::MAX;
 /// completions reaped on the spot, and this op's own may be among them. If its final
 /// completion came already, `armed` was reset and stays so.
 fn arm<S: Multishot + 'static, T>(
-    driver: &Rc<RefCell<Backend>>,
+    driver: &DriverHandle,
     entry: squeue::Entry,
     sink: Rc<S>,
     state: &RefCell<T>,
@@ -354,7 +369,7 @@ fn arm<S: Multishot + 'static, T>(
 ) {
     *armed(&mut state.borrow_mut()) = Some(ARMING);
     let key = {
-        let mut backend = driver.borrow_mut();
+        let mut backend = driver.backend();
         let uring = backend
             .as_uring()
             .expect("a multishot operation on a uring backend");
@@ -374,7 +389,7 @@ fn arm<S: Multishot + 'static, T>(
 pub(crate) struct AcceptMulti {
     fd: Fd,
     /// The driver it arms on, and cancels on: the one current when it was made.
-    driver: Weak<RefCell<Backend>>,
+    driver: WeakDriver,
     state: RefCell<AcceptState>,
 }
 
@@ -417,7 +432,7 @@ impl AcceptMulti {
     pub(crate) fn poll_accept(
         self: &Rc<Self>,
         cx: &mut Context<'_>,
-        driver: &Rc<RefCell<Backend>>,
+        driver: &DriverHandle,
     ) -> Poll<io::Result<OwnedFd>> {
         let mut state = self.state.borrow_mut();
         if let Some(conn) = state.queue.pop_front() {
@@ -530,22 +545,22 @@ impl Drop for RecvPooled {
 unsafe impl Operation for RecvPooled {
     type Output = io::Result<Option<PooledBuf>>;
 
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self) -> Option<squeue::Entry> {
         if self.bid.is_none() {
             self.bid = self.pool.take_free();
         }
-        match self.bid {
+        Some(match self.bid {
             Some(bid) => {
                 let (ptr, len) = self.pool.raw_buf(bid);
                 on_fd!(self.fd, |fd| opcode::Recv::new(fd, ptr, len as u32).build())
             }
             // No buffer: complete at once; `complete` reports ENOBUFS.
             None => opcode::Nop::new().build(),
-        }
+        })
     }
 
-    fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd.raw(), Interest::Read)
+    fn decide(&mut self) -> Decision<'_> {
+        Decision::Wait(&self.fd, Interest::Read)
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
@@ -576,50 +591,6 @@ unsafe impl Operation for RecvPooled {
             return Ok(None);
         }
         Ok(Some(self.pool.lend(bid, n as usize)))
-    }
-}
-
-/// Waits until the socket is readable (IORING_OP_POLL_ADD; `poll(2)` on a readiness
-/// backend). The pooled receive on an io_uring without buffer rings waits this way, so
-/// it takes a buffer only once there is data, as on epoll.
-pub(crate) struct PollIn {
-    fd: Fd,
-}
-
-impl PollIn {
-    pub(crate) fn new(fd: Fd) -> PollIn {
-        PollIn { fd }
-    }
-}
-
-// SAFETY: a poll entry carries no pointers.
-unsafe impl Operation for PollIn {
-    type Output = io::Result<()>;
-
-    fn uring_entry(&mut self) -> squeue::Entry {
-        on_fd!(self.fd, |fd| opcode::PollAdd::new(fd, libc::POLLIN as u32)
-            .build())
-    }
-
-    fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd.raw(), Interest::Read)
-    }
-
-    fn attempt(&mut self) -> io::Result<u32> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.raw(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: polls one live pollfd without waiting.
-        match crate::driver::sys::syscall!(poll(&mut pfd, 1, 0))? {
-            0 => Err(io::Error::from(io::ErrorKind::WouldBlock)),
-            _ => Ok(pfd.revents as u32),
-        }
-    }
-
-    fn complete(self, result: io::Result<u32>, _flags: u32) -> io::Result<()> {
-        result.map(drop)
     }
 }
 

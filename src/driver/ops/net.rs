@@ -7,7 +7,7 @@
 
 use crate::buf::{BufResult, IoBuf, IoBufMut, PooledBuf, Slice};
 use crate::driver::sys::{syscall, RawSockAddr};
-use crate::driver::{Fd, Interest, Operation, Readiness};
+use crate::driver::{Decision, Fd, Interest, Operation};
 use io_uring::{opcode, squeue};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -57,15 +57,15 @@ impl Accept {
 unsafe impl Operation for Accept {
     type Output = io::Result<(OwnedFd, SocketAddr)>;
 
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self) -> Option<squeue::Entry> {
         let (addr, len) = (self.addr.as_mut_ptr(), &mut self.addr.len as *mut _);
-        on_fd!(self.fd, |fd| opcode::Accept::new(fd, addr, len)
+        Some(on_fd!(self.fd, |fd| opcode::Accept::new(fd, addr, len)
             .flags(ACCEPT_FLAGS)
-            .build())
+            .build()))
     }
 
-    fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd.raw(), Interest::Read)
+    fn decide(&mut self) -> Decision<'_> {
+        Decision::Wait(&self.fd, Interest::Read)
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
@@ -129,17 +129,17 @@ impl Connect {
 unsafe impl Operation for Connect {
     type Output = io::Result<()>;
 
-    fn uring_entry(&mut self) -> squeue::Entry {
-        on_fd!(self.fd, |fd| opcode::Connect::new(
+    fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        Some(on_fd!(self.fd, |fd| opcode::Connect::new(
             fd,
             self.addr.as_ptr(),
             self.addr.len
         )
-        .build())
+        .build()))
     }
 
-    fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd.raw(), Interest::Write)
+    fn decide(&mut self) -> Decision<'_> {
+        Decision::Wait(&self.fd, Interest::Write)
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
@@ -186,14 +186,14 @@ impl<B: IoBufMut> Recv<B> {
 unsafe impl<B: IoBufMut> Operation for Recv<B> {
     type Output = BufResult<usize, B>;
 
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self) -> Option<squeue::Entry> {
         let len = self.buf.bytes_total().min(u32::MAX as usize) as u32;
         let ptr = self.buf.stable_mut_ptr();
-        on_fd!(self.fd, |fd| opcode::Recv::new(fd, ptr, len).build())
+        Some(on_fd!(self.fd, |fd| opcode::Recv::new(fd, ptr, len).build()))
     }
 
-    fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd.raw(), Interest::Read)
+    fn decide(&mut self) -> Decision<'_> {
+        Decision::Wait(&self.fd, Interest::Read)
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
@@ -254,23 +254,23 @@ impl<B: IoBuf> Send<B> {
 unsafe impl<B: IoBuf> Operation for Send<B> {
     type Output = BufResult<usize, B>;
 
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self) -> Option<squeue::Entry> {
         let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
         let ptr = self.buf.stable_ptr();
         if self.zero_copy {
             let buf_index = fixed_buf_index(&self.buf);
-            return on_fd!(self.fd, |fd| opcode::SendZc::new(fd, ptr, len)
+            return Some(on_fd!(self.fd, |fd| opcode::SendZc::new(fd, ptr, len)
                 .buf_index(buf_index)
                 .flags(libc::MSG_NOSIGNAL)
-                .build());
+                .build()));
         }
-        on_fd!(self.fd, |fd| opcode::Send::new(fd, ptr, len)
+        Some(on_fd!(self.fd, |fd| opcode::Send::new(fd, ptr, len)
             .flags(libc::MSG_NOSIGNAL)
-            .build())
+            .build()))
     }
 
-    fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd.raw(), Interest::Write)
+    fn decide(&mut self) -> Decision<'_> {
+        Decision::Wait(&self.fd, Interest::Write)
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
@@ -346,14 +346,14 @@ impl<B: IoBufMut> RecvVectored<B> {
 unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
     type Output = BufResult<usize, Vec<B>>;
 
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self) -> Option<squeue::Entry> {
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
         let msg: *mut libc::msghdr = &mut *self.msg;
-        on_fd!(self.fd, |fd| opcode::RecvMsg::new(fd, msg).build())
+        Some(on_fd!(self.fd, |fd| opcode::RecvMsg::new(fd, msg).build()))
     }
 
-    fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd.raw(), Interest::Read)
+    fn decide(&mut self) -> Decision<'_> {
+        Decision::Wait(&self.fd, Interest::Read)
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
@@ -415,15 +415,15 @@ impl<B: IoBuf> SendVectored<B> {
 unsafe impl<B: IoBuf> Operation for SendVectored<B> {
     type Output = BufResult<usize, Vec<B>>;
 
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self) -> Option<squeue::Entry> {
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
-        on_fd!(self.fd, |fd| opcode::SendMsg::new(fd, &*self.msg)
+        Some(on_fd!(self.fd, |fd| opcode::SendMsg::new(fd, &*self.msg)
             .flags(libc::MSG_NOSIGNAL as u32)
-            .build())
+            .build()))
     }
 
-    fn readiness(&self) -> Readiness {
-        Readiness::Fd(self.fd.raw(), Interest::Write)
+    fn decide(&mut self) -> Decision<'_> {
+        Decision::Wait(&self.fd, Interest::Write)
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
@@ -457,12 +457,12 @@ impl Shutdown {
 unsafe impl Operation for Shutdown {
     type Output = io::Result<()>;
 
-    fn uring_entry(&mut self) -> squeue::Entry {
-        on_fd!(self.fd, |fd| opcode::Shutdown::new(fd, self.how).build())
+    fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        Some(on_fd!(self.fd, |fd| opcode::Shutdown::new(fd, self.how).build()))
     }
 
-    fn readiness(&self) -> Readiness {
-        Readiness::Immediate
+    fn decide(&mut self) -> Decision<'_> {
+        Decision::Now
     }
 
     fn attempt(&mut self) -> io::Result<u32> {

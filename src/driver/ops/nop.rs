@@ -1,6 +1,6 @@
 //! A no-op: one trip through the driver, for benchmarks and tests.
 
-use crate::driver::{Operation, Readiness};
+use crate::driver::{Decision, Operation};
 use io_uring::{opcode, squeue};
 use std::io;
 
@@ -10,12 +10,12 @@ pub(crate) struct Nop;
 unsafe impl Operation for Nop {
     type Output = io::Result<()>;
 
-    fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::Nop::new().build()
+    fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        Some(opcode::Nop::new().build())
     }
 
-    fn readiness(&self) -> Readiness {
-        Readiness::Immediate
+    fn decide(&mut self) -> Decision<'_> {
+        Decision::Now
     }
 
     fn attempt(&mut self) -> io::Result<u32> {

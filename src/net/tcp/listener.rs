@@ -168,7 +168,7 @@ impl TcpListener {
     /// peer reset before that is reported as `ConnectionAborted`.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let driver = context::driver();
-        let multishot = matches!(driver.borrow_mut().as_uring(), Some(u) if u.multishot());
+        let multishot = driver.backend_ref().multishot();
         if multishot {
             let multi = self
                 .multi

@@ -221,7 +221,7 @@ impl TcpStream {
     /// Dropping the future keeps the buffer alive inside the driver until the kernel's
     /// notification arrives; how much was sent is then unknown.
     pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        if context::driver().borrow().send_zc() {
+        if context::driver().backend_ref().send_zc() {
             Op::new(Send::zero_copy(self.fd.for_op(), buf)).await
         } else {
             self.write(buf).await
@@ -243,7 +243,7 @@ impl TcpStream {
             PoolMode::Ring(group) => RecvStep::Multishot(self.recv_multi_for(pool, group)?),
             // An io_uring without buffer rings: a receive armed in the kernel would hold
             // its buffer while it waits, so wait for readiness first, then recv(2).
-            PoolMode::FreeList if driver.borrow().is_uring() => RecvStep::PollThenRecv(None),
+            PoolMode::FreeList if driver.backend_ref().is_uring() => RecvStep::PollThenRecv(None),
             PoolMode::FreeList => RecvStep::Single(Op::new(RecvPooled::new(
                 self.fd.for_op(),
                 pool.inner().clone(),

@@ -1,0 +1,476 @@
+//! [`Backend`] (io_uring or epoll, picked at run time) and [`DriverHandle`], the shared
+//! handle every [`Op`](super::Op) holds.
+//!
+//! This is the one place that knows two backends exist. An operation's life is written
+//! once, in [`Backend::poll_op`]: submit the io_uring entry if there is one; otherwise
+//! follow the decision face (attempt, wait for readiness, or run on the blocking pool).
+//! Either way the operation waits in a slot of the backend's [`OpTable`], and the
+//! backend completes the slot: from a CQE, an epoll event or a pool thread's post.
+
+use super::blocking::{BlockingJob, BlockingSpawner};
+use super::table::{Completion, OpTable, Orphaned, Source};
+use super::{
+    epoll, fixed, raw_result, uring, Decision, Driver, DriverConfig, DriverInfo, Interest,
+    Operation, Unparker,
+};
+use std::cell::{Cell, Ref, RefCell, RefMut};
+use std::io;
+use std::os::fd::RawFd;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+/// Operations one poll of a task may complete without waiting before it is made to
+/// yield. On epoll a read of a socket that always has data never waits; without this a
+/// busy connection's task would starve every other task and the driver. Only
+/// operations that complete count: one that waits costs nothing.
+pub(crate) const OP_BUDGET: u32 = 128;
+
+/// The key of an [`Op`](super::Op) that holds no slot.
+pub(crate) const NO_SLOT: usize = usize::MAX;
+
+/// A backend, picked at run time.
+// One per worker, behind a `DriverHandle` and never moved: the size gap between the
+// variants costs nothing, while boxing the ring would add a pointer chase per operation.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Backend {
+    Uring(uring::Uring),
+    Epoll(epoll::Epoll),
+}
+
+/// What is left to do, outside the driver's borrow, after an `Op` was dropped.
+pub(crate) enum AfterOrphan<T> {
+    /// Nothing: the slot keeps the operation until its last completion.
+    Kept,
+    /// Nothing ran in the kernel for it: drop it.
+    Drop(T),
+    /// It had completed: release what the result created.
+    Release(T, Completion),
+}
+
+impl Backend {
+    /// Builds the backend `choice` asks for, falling back from `Auto` to epoll with the
+    /// reason recorded. `spawner` runs the blocking face's jobs.
+    pub(crate) fn new(
+        choice: Driver,
+        config: &DriverConfig,
+        spawner: Option<Arc<dyn BlockingSpawner>>,
+    ) -> io::Result<(Backend, DriverInfo)> {
+        match choice {
+            Driver::Epoll => {
+                let (e, info) = epoll::Epoll::new(None, spawner)?;
+                Ok((Backend::Epoll(e), info))
+            }
+            Driver::Uring => {
+                let (u, info) = uring::Uring::new(config, spawner).map_err(|e| {
+                    io::Error::new(e.kind(), format!("io_uring driver unavailable: {e}"))
+                })?;
+                Ok((Backend::Uring(u), info))
+            }
+            Driver::Auto => match uring::Uring::new(config, spawner.clone()) {
+                Ok((u, info)) => Ok((Backend::Uring(u), info)),
+                Err(e) => {
+                    let (ep, info) = epoll::Epoll::new(Some(e.to_string()), spawner)?;
+                    Ok((Backend::Epoll(ep), info))
+                }
+            },
+        }
+    }
+
+    fn table(&mut self) -> &mut OpTable {
+        match self {
+            Backend::Uring(u) => &mut u.table,
+            Backend::Epoll(e) => &mut e.table,
+        }
+    }
+
+    fn table_ref(&self) -> &OpTable {
+        match self {
+            Backend::Uring(u) => &u.table,
+            Backend::Epoll(e) => &e.table,
+        }
+    }
+
+    /// One step of an operation's life; see the module docs. `key` is the operation's
+    /// slot ([`NO_SLOT`] before the first submission, and between a readiness wake and
+    /// the next wait).
+    #[inline]
+    pub(crate) fn poll_op<T: Operation>(
+        &mut self,
+        data: &mut T,
+        key: &mut usize,
+        cx: &mut Context<'_>,
+        budget: &Cell<u32>,
+    ) -> Poll<(io::Result<u32>, u32)> {
+        loop {
+            if *key != NO_SLOT {
+                let Poll::Ready((done, source)) = self.table().poll(*key, cx.waker()) else {
+                    return Poll::Pending;
+                };
+                *key = NO_SLOT;
+                match source {
+                    // Ready (or a spurious wake): try again below.
+                    Source::Readiness(..) if done.result >= 0 => {}
+                    // Only an op the kernel punted to a worker thread can see EAGAIN on
+                    // a non-blocking socket; submitting again arms the kernel's poll.
+                    Source::Kernel if done.result == -libc::EAGAIN => {
+                        if let Backend::Uring(u) = self {
+                            if let Some(entry) = data.uring_entry() {
+                                *key = u.submit(entry, cx.waker());
+                                return Poll::Pending;
+                            }
+                        }
+                        return Poll::Ready((raw_result(done.result), done.flags));
+                    }
+                    _ => return Poll::Ready((raw_result(done.result), done.flags)),
+                }
+            } else if let Backend::Uring(u) = self {
+                if let Some(entry) = data.uring_entry() {
+                    *key = u.submit(entry, cx.waker());
+                    return Poll::Pending;
+                }
+            }
+            // The decision face.
+            let wait = match data.decide() {
+                Decision::Blocking(job) => {
+                    *key = self.spawn_blocking(job, cx.waker());
+                    return Poll::Pending;
+                }
+                Decision::Now => None,
+                Decision::Wait(fd, interest) => Some((fd.raw(), fd.id(), interest)),
+            };
+            if budget.get() == 0 {
+                // This poll has completed enough operations without waiting: yield.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            match data.attempt() {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && wait.is_some() => {
+                    let (fd, id, interest) = wait.expect("checked");
+                    match self.wait_ready(fd, id, interest, cx.waker()) {
+                        Ok(k) => {
+                            *key = k;
+                            return Poll::Pending;
+                        }
+                        Err(e) => return Poll::Ready((Err(e), 0)),
+                    }
+                }
+                result => {
+                    budget.set(budget.get() - 1);
+                    return Poll::Ready((result, 0));
+                }
+            }
+        }
+    }
+
+    /// Runs `job` on the blocking pool in a new slot; returns its key.
+    fn spawn_blocking(&mut self, job: BlockingJob, waker: &Waker) -> usize {
+        let (table, port) = match self {
+            Backend::Uring(u) => (&mut u.table, &u.blocking),
+            Backend::Epoll(e) => (&mut e.table, &e.blocking),
+        };
+        let key = table.insert(Source::Pool, waker);
+        port.spawn(key, job);
+        key
+    }
+
+    /// A slot completed by readiness of `fd` (with identity `id`) for `interest`.
+    fn wait_ready(
+        &mut self,
+        fd: RawFd,
+        id: u64,
+        interest: Interest,
+        waker: &Waker,
+    ) -> io::Result<usize> {
+        match self {
+            Backend::Uring(u) => Ok(u.wait_ready(fd, interest, waker)),
+            Backend::Epoll(e) => e.wait_ready(fd, id, interest, waker),
+        }
+    }
+
+    /// The `Op` of slot `key` was dropped with `data`: keep it in the slot while the
+    /// kernel or a pool thread may still use it, and cancel what can be cancelled.
+    pub(crate) fn orphan<T: Operation>(&mut self, key: usize, data: T) -> AfterOrphan<T> {
+        if let Backend::Epoll(e) = self {
+            if e.discard_readiness_wait(key) {
+                return AfterOrphan::Drop(data);
+            }
+        }
+        let mut data = Some(data);
+        let outcome = self.table().orphan(key, || {
+            Box::new(data.take().expect("boxed once")) as Box<dyn super::table::Orphan>
+        });
+        match outcome {
+            Orphaned::Completed(done) => {
+                AfterOrphan::Release(data.take().expect("not boxed"), done)
+            }
+            Orphaned::CancelNeeded(Source::Kernel | Source::Readiness(..)) => {
+                if let Backend::Uring(u) = self {
+                    u.cancel(key);
+                }
+                AfterOrphan::Kept
+            }
+            // A pool job cannot be stopped; its post frees the slot.
+            Orphaned::CancelNeeded(Source::Pool) | Orphaned::AwaitingNotification => {
+                AfterOrphan::Kept
+            }
+        }
+    }
+
+    /// A handle other threads use to wake this backend out of [`park`](Backend::park).
+    pub(crate) fn unparker(&self) -> Arc<Unparker> {
+        match self {
+            Backend::Uring(u) => u.unparker(),
+            Backend::Epoll(e) => e.unparker(),
+        }
+    }
+
+    /// Submits what is queued and reaps completions, readiness and pool posts, waking
+    /// their tasks. Waits at most `timeout` for at least one event (`None`: until one
+    /// arrives; zero: does not wait).
+    pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Backend::Uring(u) => u.park(timeout),
+            Backend::Epoll(e) => e.park(timeout),
+        }
+    }
+
+    /// One busy-poll check: reaps events if there are any, without sleeping. True if it
+    /// found some. On io_uring it costs no syscall unless there is something to reap.
+    pub(crate) fn poll_events(&mut self) -> io::Result<bool> {
+        if let Backend::Uring(u) = self {
+            if !u.has_pending_events() {
+                return Ok(false);
+            }
+        }
+        let before = self.io_counts().1;
+        self.park(Some(Duration::ZERO))?;
+        Ok(self.io_counts().1 != before)
+    }
+
+    /// Operations with a slot in the op table (multishot ones included).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.table_ref().len()
+    }
+
+    /// Operations waiting for a blocking-pool job.
+    pub(crate) fn blocking_in_flight(&self) -> usize {
+        self.table_ref().pool_jobs()
+    }
+
+    /// Multishot operations armed (io_uring; 0 on epoll).
+    pub(crate) fn multishot_armed(&self) -> usize {
+        self.table_ref().multishot()
+    }
+
+    /// Whether zero-copy sends (IORING_OP_SEND_ZC) are available.
+    pub(crate) fn send_zc(&self) -> bool {
+        matches!(self, Backend::Uring(u) if u.send_zc())
+    }
+
+    /// Whether this is the io_uring backend.
+    pub(crate) fn is_uring(&self) -> bool {
+        matches!(self, Backend::Uring(_))
+    }
+
+    /// Whether multishot accept and receive and provided buffer rings can be used.
+    pub(crate) fn multishot(&self) -> bool {
+        matches!(self, Backend::Uring(u) if u.multishot())
+    }
+
+    /// The registered buffer table (io_uring with `Builder::fixed_buffers`).
+    pub(crate) fn fixed_buffers(&self) -> Option<Rc<fixed::FixedBuffers>> {
+        match self {
+            Backend::Uring(u) => u.fixed_buffers(),
+            Backend::Epoll(_) => None,
+        }
+    }
+
+    /// The registered file table (io_uring with `Builder::fixed_files`).
+    pub(crate) fn fixed_files(&self) -> Option<Rc<fixed::FixedFiles>> {
+        match self {
+            Backend::Uring(u) => u.fixed_files(),
+            Backend::Epoll(_) => None,
+        }
+    }
+
+    /// The ring fd other workers may MSG_RING to wake this one (io_uring with MSG_RING).
+    pub(crate) fn msg_ring_fd(&self) -> Option<RawFd> {
+        match self {
+            Backend::Uring(u) => u.msg_ring_fd(),
+            Backend::Epoll(_) => None,
+        }
+    }
+
+    /// Submits queued entries without waiting (io_uring; nothing to do on epoll).
+    pub(crate) fn flush_submissions(&mut self) {
+        if let Backend::Uring(u) = self {
+            u.submit_queued();
+        }
+    }
+
+    /// Queues a MSG_RING wake for ring `target`; false where this backend cannot.
+    pub(crate) fn send_msg_ring(&mut self, target: RawFd) -> bool {
+        match self {
+            Backend::Uring(u) => u.send_msg_ring(target),
+            Backend::Epoll(_) => false,
+        }
+    }
+
+    /// (entries submitted, completions or events reaped, enter or wait calls).
+    pub(crate) fn io_counts(&self) -> (u64, u64, u64) {
+        match self {
+            Backend::Uring(u) => u.io_counts(),
+            Backend::Epoll(e) => e.io_counts(),
+        }
+    }
+
+    /// (submission-queue-full events, completion-queue overflows); zero on epoll.
+    pub(crate) fn queue_events(&self) -> (u64, u64) {
+        match self {
+            Backend::Uring(u) => u.queue_events(),
+            Backend::Epoll(_) => (0, 0),
+        }
+    }
+
+    /// The io_uring backend, if that is what runs.
+    pub(crate) fn as_uring(&mut self) -> Option<&mut uring::Uring> {
+        match self {
+            Backend::Uring(u) => Some(u),
+            Backend::Epoll(_) => None,
+        }
+    }
+
+    /// Forgets what the backend knows of `fd`, which is about to be closed.
+    pub(crate) fn forget_fd(&mut self, fd: RawFd) {
+        if let Backend::Epoll(e) = self {
+            e.forget_fd(fd);
+        }
+    }
+}
+
+/// One worker's driver: its backend and the cooperative budget of the poll running
+/// now. Every [`Op`](super::Op) holds one ([`DriverHandle`]).
+pub(crate) struct DriverCore {
+    backend: RefCell<Backend>,
+    /// What is left of [`OP_BUDGET`] in the current task poll; the worker resets it
+    /// before each poll.
+    budget: Cell<u32>,
+}
+
+/// A shared handle to one worker's driver.
+#[derive(Clone)]
+pub(crate) struct DriverHandle(Rc<DriverCore>);
+
+/// A weak [`DriverHandle`], for things that must not keep a driver alive (an fd, a
+/// buffer pool); the default names no driver.
+#[derive(Clone, Default)]
+pub(crate) struct WeakDriver(Weak<DriverCore>);
+
+impl std::fmt::Debug for WeakDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("WeakDriver").field(&self.0.as_ptr()).finish()
+    }
+}
+
+impl DriverHandle {
+    pub(crate) fn new(backend: Backend) -> DriverHandle {
+        DriverHandle(Rc::new(DriverCore {
+            backend: RefCell::new(backend),
+            budget: Cell::new(OP_BUDGET),
+        }))
+    }
+
+    /// The backend, mutably borrowed.
+    ///
+    /// # Panics
+    ///
+    /// If it is borrowed already (the driver is never borrowed while tasks run).
+    pub(crate) fn backend(&self) -> RefMut<'_, Backend> {
+        self.0.backend.borrow_mut()
+    }
+
+    /// The backend, unless it is borrowed higher up the stack.
+    pub(crate) fn try_backend(&self) -> Option<RefMut<'_, Backend>> {
+        self.0.backend.try_borrow_mut().ok()
+    }
+
+    /// The backend, shared.
+    pub(crate) fn backend_ref(&self) -> Ref<'_, Backend> {
+        self.0.backend.borrow()
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakDriver {
+        WeakDriver(Rc::downgrade(&self.0))
+    }
+
+    /// Whether `weak` names this driver.
+    pub(crate) fn is(&self, weak: &WeakDriver) -> bool {
+        std::ptr::eq(weak.0.as_ptr(), Rc::as_ptr(&self.0))
+    }
+
+    /// A fresh budget, for the poll about to start.
+    pub(crate) fn reset_budget(&self) {
+        self.0.budget.set(OP_BUDGET);
+    }
+
+    /// What is left of the current poll's budget (to restore after a nested poll).
+    pub(crate) fn budget(&self) -> u32 {
+        self.0.budget.get()
+    }
+
+    pub(crate) fn set_budget(&self, left: u32) {
+        self.0.budget.set(left);
+    }
+
+    /// One step of `data`'s life in slot `*key`; see [`Backend::poll_op`].
+    #[inline]
+    pub(crate) fn poll_op<T: Operation>(
+        &self,
+        data: &mut T,
+        key: &mut usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<(io::Result<u32>, u32)> {
+        self.0
+            .backend
+            .borrow_mut()
+            .poll_op(data, key, cx, &self.0.budget)
+    }
+
+    /// The `Op` of slot `key` was dropped with `data` in flight.
+    pub(crate) fn orphan<T: Operation>(&self, key: usize, data: T) {
+        let after = match self.0.backend.try_borrow_mut() {
+            Ok(mut backend) => backend.orphan(key, data),
+            // The driver is busy higher up this very stack (a waker or a drop inside a
+            // completion). Freeing the operation could hand the kernel freed memory, so
+            // leak it: a bounded, visible cost instead of a use-after-free. The driver is
+            // never borrowed while tasks run, so this is not expected to happen.
+            Err(_) => {
+                std::mem::forget(data);
+                return;
+            }
+        };
+        // Outside the borrow: dropping an operation may close an fd, which tells the
+        // driver.
+        match after {
+            AfterOrphan::Kept => {}
+            AfterOrphan::Drop(data) => drop(data),
+            AfterOrphan::Release(data, done) => {
+                Box::new(data).release_orphan(raw_result(done.result), done.flags)
+            }
+        }
+    }
+}
+
+impl WeakDriver {
+    pub(crate) fn upgrade(&self) -> Option<DriverHandle> {
+        self.0.upgrade().map(DriverHandle)
+    }
+
+    /// Whether this names a driver that is still alive.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+}
