@@ -36,7 +36,6 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::{Mutex, MutexGuard};
 use std::task::Poll;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use support::rt;
 
@@ -57,13 +56,17 @@ fn std_pair(l: &std::net::TcpListener) -> (std::net::TcpStream, std::net::TcpStr
 
 /// Writes `msg` on `c` from a std thread after `delay`, and hands `c` back at the
 /// join, so the caller decides when its fd closes.
+///
+/// A task of the runtime, not a thread: under valgrind a worker blocked in
+/// `io_uring_enter` can keep other threads from running (DESIGN.md), and these tests
+/// run under memcheck too. A small write to a loopback socket never blocks.
 fn send_later(
     mut c: std::net::TcpStream,
     msg: &'static [u8],
     delay: Duration,
-) -> JoinHandle<std::net::TcpStream> {
-    std::thread::spawn(move || {
-        std::thread::sleep(delay);
+) -> ringio::JoinHandle<std::net::TcpStream> {
+    ringio::spawn(async move {
+        sleep(delay).await;
         c.write_all(msg).unwrap();
         c
     })
@@ -155,13 +158,14 @@ fn stale_epoll_registration_does_not_hang_a_reused_fd(d: Driver) {
     let s1 = TcpStream::from_std(s1).unwrap();
     // Built here, with no runtime running: the operation attaches the fd to no driver.
     let first = s1.read(Vec::with_capacity(16));
-    let writer = send_later(c1, b"first", Duration::from_millis(100));
-    let (res, buf) = rt
-        .block_on(timeout(Duration::from_secs(5), first))
-        .expect("the first read (built outside the runtime) never completed");
+    let (read, c1) = rt.block_on(async {
+        let writer = send_later(c1, b"first", Duration::from_millis(100));
+        let read = timeout(Duration::from_secs(5), first).await;
+        (read, writer.await.unwrap())
+    });
+    let (res, buf) = read.expect("the first read (built outside the runtime) never completed");
     assert_eq!(res.unwrap(), 5);
     assert_eq!(&buf, b"first");
-    let c1 = writer.join().unwrap();
     drop(s1);
     drop(c1);
 
@@ -193,16 +197,14 @@ fn stale_epoll_registration_does_not_hang_a_reused_fd_across_two_runtimes(d: Dri
     res.unwrap();
     assert_eq!(&buf, b"on a");
     // Then a read that waits, on B.
-    let writer = send_later(c1, b"on b", Duration::from_millis(100));
-    let (res, buf) = b
-        .block_on(timeout(
-            Duration::from_secs(5),
-            s1.read(Vec::with_capacity(16)),
-        ))
-        .expect("the read on runtime B never completed");
+    let (read, c1) = b.block_on(async {
+        let writer = send_later(c1, b"on b", Duration::from_millis(100));
+        let read = timeout(Duration::from_secs(5), s1.read(Vec::with_capacity(16))).await;
+        (read, writer.await.unwrap())
+    });
+    let (res, buf) = read.expect("the read on runtime B never completed");
     assert_eq!(res.unwrap(), 4);
     assert_eq!(&buf, b"on b");
-    let c1 = writer.join().unwrap();
     drop(s1);
     drop(c1);
 
@@ -224,8 +226,8 @@ fn read_after_delay_on(
     s: std::net::TcpStream,
     fd: i32,
 ) {
-    let writer = send_later(c, b"reused", Duration::from_millis(100));
     rt.block_on(async {
+        let writer = send_later(c, b"reused", Duration::from_millis(100));
         let s = TcpStream::from_std(s).unwrap();
         let start = Instant::now();
         let read = timeout(Duration::from_secs(5), s.read(Vec::with_capacity(16))).await;
@@ -241,8 +243,8 @@ fn read_after_delay_on(
         let (res, buf) = read.unwrap();
         assert_eq!(res.unwrap(), 6);
         assert_eq!(&buf, b"reused");
+        drop(writer.await.unwrap());
     });
-    drop(writer.join().unwrap());
 }
 
 /// Hazard 3: one task polling 140 pending reads in a fixed order must get them all,
@@ -262,8 +264,9 @@ fn op_budget_does_not_starve_pending_reads(d: Driver) {
             .map(|s| Some(Box::pin(s.read(Vec::with_capacity(8)))))
             .collect();
         let mut results: Vec<Option<(io::Result<usize>, Vec<u8>)>> = (0..N).map(|_| None).collect();
-        let writer = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(500));
+        // A task, not a thread: see `send_later`.
+        let writer = ringio::spawn(async move {
+            sleep(Duration::from_millis(500)).await;
             for (i, mut c) in clients.iter().enumerate() {
                 c.write_all(&(i as u32).to_le_bytes()).unwrap();
             }
@@ -298,7 +301,7 @@ fn op_budget_does_not_starve_pending_reads(d: Driver) {
         )
         .await;
         let polls = metrics().polls - before;
-        let clients = writer.join().unwrap();
+        let clients = writer.await.unwrap();
         let done = results.iter().filter(|r| r.is_some()).count();
         assert!(
             joined.is_ok(),
