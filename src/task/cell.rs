@@ -14,13 +14,12 @@
 //! ringio keeps `unsafe` to its driver and buffer layers; the spawn benchmark shows the
 //! price.
 
-use super::join::JoinError;
+use super::error::JoinError;
 use super::waker::TaskWaker;
 use super::TaskId;
 use super::TaskInfo;
 use crate::runtime::context;
 use crate::runtime::{PanicKind, PanicReport};
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
@@ -280,12 +279,4 @@ fn report_panic(header: &Header, kind: PanicKind, err: &JoinError) {
     if context::try_with_core(|core| core.report_panic(&report)).is_none() {
         eprintln!("ringio: {report}");
     }
-}
-
-/// A panic payload's message, when it is a string.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
-    payload
-        .downcast_ref::<&'static str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }

@@ -16,6 +16,7 @@
 
 mod cell;
 mod combinators;
+mod error;
 mod group;
 mod id;
 mod join;
@@ -23,13 +24,15 @@ mod local;
 pub(crate) mod remote;
 pub(crate) mod waker;
 
-pub(crate) use cell::{panic_message, Header, Task, TaskCell};
+pub(crate) use cell::{Header, Task, TaskCell};
 pub use combinators::{
     as_completed, gather, gather_settled, shield, wait, AsCompleted, ReturnWhen,
 };
+pub(crate) use error::panic_message;
+pub use error::JoinError;
 pub use group::{task_group, ChildHandle, GroupClosed, GroupError, TaskGroup};
 pub use id::TaskId;
-pub use join::{AbortOnDrop, JoinError, JoinHandle};
+pub use join::{AbortOnDrop, JoinHandle};
 pub use local::{AccessError, LocalKey};
 pub use remote::RemoteJoinHandle;
 

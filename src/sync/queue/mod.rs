@@ -35,7 +35,7 @@
 //! macro, for the three. The protocol's core rule: an item leaves the queue only in the
 //! poll that returns it, and enters only in the poll that returns `Ok`.
 
-mod error;
+pub(crate) mod error;
 
 pub use error::{Shutdown, TaskDoneError, TryGetError, TryPutError};
 

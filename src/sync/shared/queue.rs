@@ -2,7 +2,7 @@
 //! queue's shutdown and `task_done`/`join` semantics.
 
 use super::park::block_on;
-use crate::sync::queue::{Shutdown, TaskDoneError, TryGetError, TryPutError};
+use crate::sync::queue::error::{Shutdown, TaskDoneError, TryGetError, TryPutError};
 use crate::sync::state::queue::{GetOp, JoinOp, Order, PutOp, QueueState};
 use crate::sync::state::StateCell;
 use std::fmt;

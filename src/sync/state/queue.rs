@@ -23,7 +23,7 @@
 //!    zero, whatever is put afterwards.
 
 use super::{StateCell, WaitList, Wakes};
-use crate::sync::queue::{Shutdown, TaskDoneError, TryGetError, TryPutError};
+use crate::sync::queue::error::{Shutdown, TaskDoneError, TryGetError, TryPutError};
 use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::future::Future;
