@@ -1,28 +1,38 @@
 #!/usr/bin/env bash
-# Runs the cancellation-safety tests and the fast-path tests (multishot accept and
-# receive, provided buffer rings; both drivers) under valgrind memcheck and fails on any
-# invalid read or write. Uninitialised-value reports are off: the kernel writes received
+# Runs under valgrind memcheck, failing on any invalid read or write: the
+# cancellation-safety tests, the fast-path tests (multishot accept and receive, provided
+# buffer rings), the driver hazard regression tests and the blocking-face drop tests
+# (all on both drivers), and the driver's own unit tests (the op table). Uninitialised-value reports are off: the kernel writes received
 # bytes into buffers behind memcheck's back, so it cannot know they are set. Every wait
 # in those tests is bounded, and none needs a second thread to progress (see DESIGN.md
 # on valgrind and io_uring_enter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# test_binary NAME CARGO-ARGS...: the test executable cargo builds for target NAME.
 test_binary() {
-    cargo test -p uring-tests --test "$1" --no-run --message-format=json 2>/dev/null \
+    local name=$1
+    shift
+    cargo test "$@" --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import json,sys
 name = sys.argv[1]
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == name and m.get("executable"):
-        print(m["executable"])' "$1"
+        print(m["executable"])' "$name"
 }
 
-# memcheck TEST [--skip NAME ...]
+# memcheck TEST [ARGS ...]: an integration test of uring-tests, with test-harness args.
 memcheck() {
-    local test=$1 bin
+    local test=$1
     shift
-    bin=$(test_binary "$test")
+    run_memcheck "$test" "$(test_binary "$test" -p uring-tests --test "$test")" "$@"
+}
+
+# run_memcheck NAME BINARY [ARGS ...]
+run_memcheck() {
+    local test=$1 bin=$2
+    shift 2
     [ -x "$bin" ] || { echo "memcheck: cannot find the $test test binary" >&2; exit 1; }
     echo "memcheck: valgrind $bin (RINGIO_CANCEL_ITERS=${RINGIO_CANCEL_ITERS:-10000})"
     timeout 900 valgrind --error-exitcode=99 --undef-value-errors=no --leak-check=no \
@@ -36,4 +46,10 @@ memcheck cancel_safety --skip fd_count_unchanged_after_runtimes
 # The EMFILE test lowers RLIMIT_NOFILE, which valgrind virtualises (it keeps fds of its
 # own above the limit), so it runs only in the plain test pass.
 memcheck fast_path --skip emfile_on_accept_does_not_kill_the_listener
+# The hazard tests send from runtime tasks, and every blocking-face wait has a timer, so
+# neither needs a second thread to run while a worker blocks in io_uring_enter.
+memcheck driver_hazards
+memcheck blocking_face
+# The op table's unit tests (and the driver's others), from the library's test binary.
+run_memcheck "ringio (lib)" "$(test_binary ringio -p ringio --lib)" driver::
 echo "memcheck: no invalid reads or writes"

@@ -42,6 +42,26 @@ fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
     }
 }
 
+/// Awaits `fut` while a 5 ms timer keeps the worker waking up. A blocking operation
+/// completes when a pool thread posts; under valgrind, a worker blocked in
+/// `io_uring_enter` with no deadline can keep that thread from ever running (DESIGN.md),
+/// so these tests, which also run under memcheck, never wait without one.
+async fn ticking<F: Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut tick = Box::pin(ringio::time::sleep(Duration::from_millis(5)));
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return std::task::Poll::Ready(v);
+        }
+        while tick.as_mut().poll(cx).is_ready() {
+            let next = ringio::time::Instant::now() + Duration::from_millis(5);
+            tick.as_mut().reset(next);
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
 /// Waits (bounded) until no operation holds a slot.
 async fn settle() {
     for _ in 0..500 {
@@ -56,11 +76,14 @@ async fn settle() {
 fn lookup_host_resolves_names_and_literals(driver: Driver) {
     let _serial = serial();
     rt(driver).block_on(async {
-        let v4: Vec<SocketAddr> = lookup_host("127.0.0.1:80").await.unwrap().collect();
+        let v4: Vec<SocketAddr> = ticking(lookup_host("127.0.0.1:80"))
+            .await
+            .unwrap()
+            .collect();
         assert_eq!(v4, vec!["127.0.0.1:80".parse().unwrap()]);
-        let v6: Vec<SocketAddr> = lookup_host("[::1]:443").await.unwrap().collect();
+        let v6: Vec<SocketAddr> = ticking(lookup_host("[::1]:443")).await.unwrap().collect();
         assert_eq!(v6, vec!["[::1]:443".parse().unwrap()]);
-        let named: Vec<SocketAddr> = lookup_host("localhost:7").await.unwrap().collect();
+        let named: Vec<SocketAddr> = ticking(lookup_host("localhost:7")).await.unwrap().collect();
         assert!(!named.is_empty());
         assert!(named.iter().all(|a| a.ip().is_loopback() && a.port() == 7));
         assert_eq!(metrics().ops_in_flight, 0, "the slot is freed by the post");
@@ -70,7 +93,7 @@ fn lookup_host_resolves_names_and_literals(driver: Driver) {
 fn lookup_host_reports_bad_input(driver: Driver) {
     let _serial = serial();
     rt(driver).block_on(async {
-        let err = lookup_host("no port here").await.unwrap_err();
+        let err = ticking(lookup_host("no port here")).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     });
 }
@@ -83,7 +106,7 @@ fn concurrent_lookups_each_get_their_answer(driver: Driver) {
             .map(|port| {
                 ringio::spawn(async move {
                     let got: Vec<SocketAddr> =
-                        lookup_host(format!("127.0.0.{}:{port}", port % 8 + 1))
+                        ticking(lookup_host(format!("127.0.0.{}:{port}", port % 8 + 1)))
                             .await
                             .unwrap()
                             .collect();
@@ -92,7 +115,7 @@ fn concurrent_lookups_each_get_their_answer(driver: Driver) {
             })
             .collect();
         for t in tasks {
-            let (port, got) = t.await.unwrap();
+            let (port, got) = ticking(t).await.unwrap();
             let want: SocketAddr = format!("127.0.0.{}:{port}", port % 8 + 1).parse().unwrap();
             assert_eq!(got, vec![want]);
         }
@@ -126,10 +149,10 @@ fn dropped_blocking_op_keeps_its_slot_until_the_pool_posts(driver: Driver) {
         ringio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(metrics().ops_in_flight, 1);
         release.send(()).unwrap();
-        blocker.await.unwrap();
+        ticking(blocker).await.unwrap();
         settle().await;
         // The worker is fine: a new lookup goes through.
-        let addrs: Vec<_> = lookup_host("127.0.0.1:2").await.unwrap().collect();
+        let addrs: Vec<_> = ticking(lookup_host("127.0.0.1:2")).await.unwrap().collect();
         assert_eq!(addrs.len(), 1);
     });
 }
@@ -162,7 +185,7 @@ fn lookups_dropped_in_flight_in_a_loop(driver: Driver) {
                     ringio::time::sleep(Duration::from_millis(1)).await;
                 }
                 _ => {
-                    let got: Vec<SocketAddr> = lookup.await.unwrap().collect();
+                    let got: Vec<SocketAddr> = ticking(lookup).await.unwrap().collect();
                     assert_eq!(got, vec![SocketAddr::from(([127, 0, 0, 1], port))]);
                     completed += 1;
                     continue;
@@ -189,7 +212,7 @@ fn runtime_drop_with_blocking_ops_in_flight(driver: Driver) {
         for port in 1..=8u16 {
             // Detached: the runtime's drop cancels it.
             drop(ringio::spawn(async move {
-                let _ = lookup_host(format!("127.0.0.1:{port}")).await;
+                let _ = ticking(lookup_host(format!("127.0.0.1:{port}"))).await;
             }));
         }
         ringio::yield_now().await;
