@@ -116,8 +116,10 @@ struct RecvState {
     /// A receiver is waiting: the next completion wakes `waker`.
     waiting: bool,
     /// Other receivers waiting at the same time (other tasks on the same stream), each
-    /// once; the next completion wakes and clears them.
-    others: Vec<Waker>,
+    /// once; the next completion wakes and clears them. Boxed: rare, and this state
+    /// lives per connection (one pointer, not a `Vec`'s three words).
+    #[allow(clippy::box_collection)]
+    others: Option<Box<Vec<Waker>>>,
     /// Received buffers in `queue` nobody has taken yet.
     queued_bufs: u8,
     /// A pause (cancel) was asked for: its `ECANCELED` ending is no error.
@@ -144,7 +146,7 @@ impl RecvMulti {
                 armed: None,
                 waker: None,
                 waiting: false,
-                others: Vec::new(),
+                others: None,
                 queued_bufs: 0,
                 pausing: false,
                 closed: false,
@@ -236,8 +238,9 @@ impl RecvMulti {
         match &mut state.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
             Some(_) if state.waiting => {
-                if !state.others.iter().any(|w| w.will_wake(cx.waker())) {
-                    state.others.push(cx.waker().clone());
+                let others = state.others.get_or_insert_with(Box::default);
+                if !others.iter().any(|w| w.will_wake(cx.waker())) {
+                    others.push(cx.waker().clone());
                 }
             }
             slot => *slot = Some(cx.waker().clone()),
@@ -252,7 +255,7 @@ impl RecvMulti {
             let mut state = self.state.borrow_mut();
             state.closed = true;
             state.waker = None;
-            state.others.clear();
+            state.others = None;
             (state.armed, state.queue.drain_all().collect::<Vec<_>>())
         };
         for received in queued {
@@ -329,8 +332,8 @@ impl RecvMulti {
         if let Some(w) = &state.waker {
             w.wake_by_ref();
         }
-        if !state.others.is_empty() {
-            state.others.drain(..).for_each(Waker::wake);
+        if let Some(others) = state.others.take() {
+            others.into_iter().for_each(Waker::wake);
         }
         false
     }
