@@ -353,6 +353,14 @@ mod tests {
         Completion { result, flags: 0 }
     }
 
+    /// A completion with IORING_CQE_F_MORE: more follow for the same key.
+    fn more(result: i32) -> Completion {
+        Completion {
+            result,
+            flags: MORE,
+        }
+    }
+
     /// Resources that record what they were released with.
     struct Tracked(Rc<RefCell<Vec<Completion>>>);
     impl Orphan for Tracked {
@@ -467,13 +475,7 @@ mod tests {
         let mut t = OpTable::new();
         let (c, w) = counter();
         let key = t.insert(Source::Kernel, &w);
-        t.complete(
-            key,
-            Completion {
-                result: 100,
-                flags: MORE,
-            },
-        );
+        t.complete(key, more(100));
         assert_eq!(wakes(&c), 0, "woken before the notification");
         assert!(t.poll(key, &w).is_pending());
         t.complete(
@@ -501,13 +503,7 @@ mod tests {
         let mut t = OpTable::new();
         let (_, w) = counter();
         let key = t.insert(Source::Kernel, &w);
-        t.complete(
-            key,
-            Completion {
-                result: 100,
-                flags: MORE,
-            },
-        );
+        t.complete(key, more(100));
         let (log, resources) = tracked();
         assert_eq!(t.orphan(key, resources), Orphaned::AwaitingNotification);
         assert!(log.borrow().is_empty());
@@ -523,13 +519,7 @@ mod tests {
         let key = t.insert(Source::Kernel, &w);
         let (log, resources) = tracked();
         t.orphan(key, resources);
-        t.complete(
-            key,
-            Completion {
-                result: 5,
-                flags: MORE,
-            },
-        );
+        t.complete(key, more(5));
         assert!(
             log.borrow().is_empty(),
             "freed while the kernel holds the pages"
@@ -548,37 +538,10 @@ mod tests {
         let key = t.insert_multishot(sink.clone());
         assert!(t.is_multishot(key));
         assert_eq!(t.multishot(), 1);
-        assert_eq!(
-            t.complete(
-                key,
-                Completion {
-                    result: 1,
-                    flags: MORE
-                }
-            ),
-            Routed::Done
-        );
-        assert_eq!(
-            t.complete(
-                key,
-                Completion {
-                    result: 2,
-                    flags: MORE
-                }
-            ),
-            Routed::Done
-        );
+        assert_eq!(t.complete(key, more(1)), Routed::Done);
+        assert_eq!(t.complete(key, more(2)), Routed::Done);
         // The third fills the sink: it asks for a pause.
-        assert_eq!(
-            t.complete(
-                key,
-                Completion {
-                    result: 3,
-                    flags: MORE
-                }
-            ),
-            Routed::PauseMultishot
-        );
+        assert_eq!(t.complete(key, more(3)), Routed::PauseMultishot);
         assert_eq!(
             t.complete(key, done(-libc::ECANCELED)),
             Routed::MultishotEnded
