@@ -158,25 +158,10 @@ fn stale_epoll_registration_does_not_hang_a_reused_fd(d: Driver) {
     let s1 = TcpStream::from_std(s1).unwrap();
     // Built here, with no runtime running: the operation attaches the fd to no driver.
     let first = s1.read(Vec::with_capacity(16));
-    let (read, c1) = rt.block_on(async {
-        let writer = send_later(c1, b"first", Duration::from_millis(100));
-        let read = timeout(Duration::from_secs(5), first).await;
-        (read, writer.await.unwrap())
-    });
-    let (res, buf) = read.expect("the first read (built outside the runtime) never completed");
-    assert_eq!(res.unwrap(), 5);
-    assert_eq!(&buf, b"first");
+    let c1 = read_waiting(&rt, c1, first, b"first");
     drop(s1);
     drop(c1);
-
-    // The same fd numbers again, in the same order.
-    let (c2, s2) = std_pair(&l);
-    assert_eq!(
-        s2.as_raw_fd(),
-        old_fd,
-        "the new socket did not reuse the fd number"
-    );
-    read_after_delay_on(&rt, c2, s2, old_fd);
+    reuse_and_read(&rt, &l, old_fd);
 }
 
 /// Hazard 2, two runtimes: a stream attached to runtime A waits for data on runtime B;
@@ -197,25 +182,42 @@ fn stale_epoll_registration_does_not_hang_a_reused_fd_across_two_runtimes(d: Dri
     res.unwrap();
     assert_eq!(&buf, b"on a");
     // Then a read that waits, on B.
-    let (read, c1) = b.block_on(async {
-        let writer = send_later(c1, b"on b", Duration::from_millis(100));
-        let read = timeout(Duration::from_secs(5), s1.read(Vec::with_capacity(16))).await;
-        (read, writer.await.unwrap())
-    });
-    let (res, buf) = read.expect("the read on runtime B never completed");
-    assert_eq!(res.unwrap(), 4);
-    assert_eq!(&buf, b"on b");
+    let c1 = read_waiting(&b, c1, s1.read(Vec::with_capacity(16)), b"on b");
     drop(s1);
     drop(c1);
+    reuse_and_read(&b, &l, old_fd);
+    drop((a, b));
+}
 
-    let (c2, s2) = std_pair(&l);
+/// On `rt`, awaits `read`, which must wait until `c` sends `msg` 100 ms later and then
+/// get exactly it; hands `c` back.
+fn read_waiting(
+    rt: &ringio::Runtime,
+    c: std::net::TcpStream,
+    read: impl Future<Output = (io::Result<usize>, Vec<u8>)>,
+    msg: &'static [u8],
+) -> std::net::TcpStream {
+    let (read, c) = rt.block_on(async {
+        let writer = send_later(c, msg, Duration::from_millis(100));
+        let read = timeout(Duration::from_secs(5), read).await;
+        (read, writer.await.unwrap())
+    });
+    let (res, buf) = read.expect("a read that had to wait never completed");
+    assert_eq!(res.unwrap(), msg.len());
+    assert_eq!(buf, msg);
+    c
+}
+
+/// Opens the same fd numbers again, in the same order, checks the server side got
+/// `old_fd` back, and reads on it after a delay on `rt`.
+fn reuse_and_read(rt: &ringio::Runtime, l: &std::net::TcpListener, old_fd: i32) {
+    let (c2, s2) = std_pair(l);
     assert_eq!(
         s2.as_raw_fd(),
         old_fd,
         "the new socket did not reuse the fd number"
     );
-    read_after_delay_on(&b, c2, s2, old_fd);
-    drop((a, b));
+    read_after_delay_on(rt, c2, s2, old_fd);
 }
 
 /// On `rt`, a read on `s` (fd `fd`) that starts waiting before `c` sends; it must
