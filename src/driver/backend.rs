@@ -474,3 +474,111 @@ impl WeakDriver {
         self.0.strong_count() > 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::sys::syscall;
+    use crate::driver::{Fd, Op};
+    use crate::runtime::context;
+    use std::future::Future;
+    use std::io::Write;
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+
+    /// A receive with no io_uring form: its `Wait` decision runs on io_uring as a
+    /// one-shot POLL_ADD, on epoll as an fd registration.
+    struct EntrylessRecv {
+        fd: Fd,
+        buf: Vec<u8>,
+    }
+
+    // SAFETY: there is no io_uring entry; the syscall runs on the worker, into the
+    // op's own buffer.
+    unsafe impl Operation for EntrylessRecv {
+        type Output = io::Result<Vec<u8>>;
+
+        fn uring_entry(&mut self) -> Option<io_uring::squeue::Entry> {
+            None
+        }
+
+        fn decide(&mut self) -> Decision<'_> {
+            Decision::Wait(&self.fd, Interest::Read)
+        }
+
+        fn attempt(&mut self) -> io::Result<u32> {
+            let len = self.buf.len();
+            // SAFETY: the buffer is `len` writable bytes.
+            syscall!(recv(self.fd.raw(), self.buf.as_mut_ptr().cast(), len, 0)).map(|n| n as u32)
+        }
+
+        fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
+            self.buf.truncate(result? as usize);
+            Ok(self.buf)
+        }
+    }
+
+    fn recv(fd: &Fd) -> Op<EntrylessRecv> {
+        Op::new(EntrylessRecv {
+            fd: fd.clone(),
+            buf: vec![0; 16],
+        })
+    }
+
+    fn in_flight() -> usize {
+        context::driver().backend_ref().in_flight()
+    }
+
+    /// Polls `fut` once; true if it is still pending.
+    fn pending<F: Future + Unpin>(fut: &mut F, cx: &mut Context<'_>) -> bool {
+        std::pin::Pin::new(fut).poll(cx).is_pending()
+    }
+
+    fn entryless_wait_runs_on(driver: Driver) {
+        let rt = crate::Builder::new().driver(driver).build().unwrap();
+        let (mut peer, ours) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let fd = Fd::new(OwnedFd::from(ours));
+        rt.block_on(async {
+            let mut first = recv(&fd);
+            std::future::poll_fn(|cx| {
+                assert!(pending(&mut first, cx), "no data yet");
+                Poll::Ready(())
+            })
+            .await;
+            assert_eq!(in_flight(), 1, "the wait holds a slot");
+            peer.write_all(b"hi").unwrap();
+            assert_eq!(first.await.unwrap(), b"hi");
+            assert_eq!(in_flight(), 0);
+
+            // Dropped while it waits: the wait is cancelled (io_uring) or removed
+            // (epoll), and the next receive still gets its data.
+            let mut dropped = recv(&fd);
+            std::future::poll_fn(|cx| {
+                assert!(pending(&mut dropped, cx));
+                Poll::Ready(())
+            })
+            .await;
+            drop(dropped);
+            peer.write_all(b"again").unwrap();
+            assert_eq!(recv(&fd).await.unwrap(), b"again");
+            for _ in 0..1000 {
+                if in_flight() == 0 {
+                    break;
+                }
+                crate::yield_now().await;
+            }
+            assert_eq!(in_flight(), 0, "the cancelled wait's slot was never freed");
+        });
+    }
+
+    #[test]
+    fn entryless_wait_on_uring_is_a_poll_entry() {
+        entryless_wait_runs_on(Driver::Uring);
+    }
+
+    #[test]
+    fn entryless_wait_on_epoll_is_a_registration() {
+        entryless_wait_runs_on(Driver::Epoll);
+    }
+}
