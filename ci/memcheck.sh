@@ -50,6 +50,7 @@ memcheck fast_path --skip emfile_on_accept_does_not_kill_the_listener
 # neither needs a second thread to run while a worker blocks in io_uring_enter.
 memcheck driver_hazards
 memcheck blocking_face
+memcheck stream_reader
 # The op table's unit tests (and the driver's others), from the library's test binary.
 run_memcheck "ringio (lib)" "$(test_binary ringio -p ringio --lib)" driver::
 echo "memcheck: no invalid reads or writes"

@@ -22,8 +22,59 @@
 // worker thread, so a `Send` bound would only forbid `Rc` in user code.
 #![allow(async_fn_in_trait)]
 
-use crate::buf::{BufResult, IoBuf, IoBufMut};
+mod reader;
+
+pub use crate::net::RecvCursor;
+pub use reader::{Lines, ReadError, StreamReader, DEFAULT_LIMIT};
+
+use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PooledBuf};
 use std::io;
+use std::task::{Context, Poll};
+
+/// A byte stream that receives into a [`BufPool`]'s buffers, as a poll function: what a
+/// [`StreamReader`] reads from. On io_uring the receive is a multishot receive that
+/// stays armed, so the stream holds no buffer until data arrives.
+///
+/// Implemented by [`TcpStream`](crate::net::TcpStream), its halves, and references
+/// and `Rc`s of them.
+pub trait PooledRead {
+    /// The next received bytes in a buffer of `pool`: `Ok(Some(buf))` with at least one
+    /// byte, `Ok(None)` at end of stream. `cursor` carries the receive in progress
+    /// between polls (start with [`RecvCursor::new`]; use one cursor per stream and
+    /// pool). Cancel-safe: dropping the cursor between polls loses no byte.
+    ///
+    /// # Errors
+    ///
+    /// As `recv(2)`, e.g. `ConnectionReset`.
+    fn poll_recv_pooled(
+        &self,
+        pool: &BufPool,
+        cursor: &mut RecvCursor,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<PooledBuf>>>;
+}
+
+impl<T: PooledRead + ?Sized> PooledRead for &T {
+    fn poll_recv_pooled(
+        &self,
+        pool: &BufPool,
+        cursor: &mut RecvCursor,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<PooledBuf>>> {
+        (**self).poll_recv_pooled(pool, cursor, cx)
+    }
+}
+
+impl<T: PooledRead + ?Sized> PooledRead for std::rc::Rc<T> {
+    fn poll_recv_pooled(
+        &self,
+        pool: &BufPool,
+        cursor: &mut RecvCursor,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<PooledBuf>>> {
+        (**self).poll_recv_pooled(pool, cursor, cx)
+    }
+}
 
 /// Reading into owned buffers.
 pub trait AsyncReadOwned {

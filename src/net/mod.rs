@@ -29,6 +29,6 @@ mod tcp;
 pub use lookup::lookup_host;
 
 pub use tcp::{
-    BindOptions, OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, TcpListener, TcpStream,
-    WriteHalf,
+    BindOptions, OwnedReadHalf, OwnedWriteHalf, ReadHalf, RecvCursor, ReuniteError, TcpListener,
+    TcpStream, WriteHalf,
 };

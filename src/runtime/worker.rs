@@ -19,6 +19,7 @@ use super::context;
 use super::debug::{DebugConfig, DebugEvent, ExceptionHandler, PanicReport, Watch};
 use super::handle::RuntimeShared;
 use super::metrics::{Metrics, TaskSnapshot, TaskState};
+use crate::buf::BufPool;
 use crate::driver::{Backend, DriverHandle, Unparker};
 use crate::task::waker::{MainWaker, TaskWaker};
 use crate::task::{Header, JoinHandle, Task, TaskCell, TaskId, TaskInfo};
@@ -35,6 +36,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+
+/// Buffers in a worker's shared stream-reader pool.
+const STREAM_POOL_BUFFERS: usize = 64;
+/// Bytes in each of them.
+const STREAM_POOL_BUFFER_SIZE: usize = 16 * 1024;
 
 /// Tasks run per loop turn before the worker reaps I/O again.
 const BUDGET: usize = 256;
@@ -187,6 +193,8 @@ pub(crate) struct Core {
     pub(crate) watch_sigint: Cell<Option<u64>>,
     /// Inside `block_on`'s loop (so queued entries will be submitted soon).
     in_loop: Cell<bool>,
+    /// The receive buffers `StreamReader`s share on this worker, made on first use.
+    stream_pool: std::cell::OnceCell<BufPool>,
 }
 
 /// How a worker reports panics nobody observed, and its debug-mode settings.
@@ -238,7 +246,21 @@ impl Core {
             polls: Cell::new(0),
             watch_sigint: Cell::new(None),
             in_loop: Cell::new(false),
+            stream_pool: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The pool `StreamReader`s on this worker receive through unless given their own:
+    /// [`STREAM_POOL_BUFFERS`] buffers of [`STREAM_POOL_BUFFER_SIZE`] bytes (1 MiB),
+    /// allocated on first use. Readers copy each buffer out as it arrives, so buffers
+    /// come back at once and a few dozen serve any number of connections.
+    pub(crate) fn stream_pool(&self) -> BufPool {
+        self.stream_pool
+            .get_or_init(|| {
+                BufPool::new(STREAM_POOL_BUFFERS, STREAM_POOL_BUFFER_SIZE)
+                    .expect("the stream pool's sizes are valid")
+            })
+            .clone()
     }
 
     /// Hands queued submission entries (MSG_RING wakes among them) to the kernel now.

@@ -140,6 +140,23 @@ macro_rules! delegate_write {
 delegate_read!(ReadHalf<'_>, OwnedReadHalf);
 delegate_write!(WriteHalf<'_>, OwnedWriteHalf);
 
+macro_rules! delegate_pooled_read {
+    ($($half:ty),*) => {$(
+        impl crate::io::PooledRead for $half {
+            fn poll_recv_pooled(
+                &self,
+                pool: &crate::buf::BufPool,
+                cursor: &mut super::RecvCursor,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<Option<crate::buf::PooledBuf>>> {
+                self.stream().poll_recv_pooled(pool, cursor, cx)
+            }
+        }
+    )*};
+}
+
+delegate_pooled_read!(ReadHalf<'_>, OwnedReadHalf);
+
 trait Half {
     fn stream(&self) -> &TcpStream;
 }

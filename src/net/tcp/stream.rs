@@ -148,8 +148,73 @@ impl TcpStream {
         RecvPooledFuture {
             stream: self,
             pool,
-            step: RecvStep::Start,
+            cursor: RecvCursor::new(),
         }
+    }
+
+    /// [`recv_pooled`] as a poll function, for code that keeps its own state between
+    /// polls (a [`StreamReader`](crate::io::StreamReader)): `cursor` carries the receive
+    /// in progress, and starts as [`RecvCursor::new`]. Cancel-safe as `recv_pooled`:
+    /// dropping the cursor between polls loses no byte.
+    ///
+    /// [`recv_pooled`]: TcpStream::recv_pooled
+    pub fn poll_recv_pooled(
+        &self,
+        pool: &BufPool,
+        cursor: &mut RecvCursor,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<PooledBuf>>> {
+        let step = &mut cursor.step;
+        let polled = loop {
+            let polled = match step {
+                RecvStep::Start => {
+                    *step = match self.recv_step(pool) {
+                        Ok(next) => next,
+                        Err(e) => break Poll::Ready(Err(e)),
+                    };
+                    continue;
+                }
+                RecvStep::Multishot(multi) => multi.poll_recv(cx),
+                RecvStep::Single(op) => Pin::new(op).poll(cx),
+                RecvStep::PollThenRecv(wait) => {
+                    if let Some(op) = wait {
+                        match Pin::new(op).poll(cx) {
+                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
+                            Poll::Ready(Ok(())) => *wait = None,
+                        }
+                    }
+                    match try_recv_pooled(&self.fd, pool.inner()) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            *wait = Some(Op::new(PollIn::new(self.fd.for_op())));
+                            continue;
+                        }
+                        other => Poll::Ready(other),
+                    }
+                }
+                RecvStep::Starved => {
+                    if pool.inner().poll_available(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *step = RecvStep::Start;
+                    continue;
+                }
+            };
+            match polled {
+                // The pool ran dry (the multishot receive ended, or no free buffer):
+                // wait for a buffer to come back, then receive again.
+                Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    *step = RecvStep::Starved;
+                }
+                other => break other,
+            }
+        };
+        if polled.is_ready() && !matches!(step, RecvStep::Multishot(_)) {
+            // A single-shot receive is done; the next one starts afresh. (The multishot
+            // receive stays armed, and its step is reused as it is.)
+            *step = RecvStep::Start;
+        }
+        polled
     }
 
     /// [`recv_pooled`](TcpStream::recv_pooled) as a [`Stream`](futures_core::Stream): each
@@ -185,7 +250,7 @@ impl TcpStream {
             next: RecvPooledFuture {
                 stream: self,
                 pool,
-                step: RecvStep::Start,
+                cursor: RecvCursor::new(),
             },
             done: false,
         }
@@ -361,8 +426,6 @@ impl futures_core::Stream for RecvPooledStream<'_> {
         let Poll::Ready(result) = polled else {
             return Poll::Pending;
         };
-        // The next item starts afresh (the stream's multishot receive stays armed).
-        this.next.step = RecvStep::Start;
         match result {
             Ok(Some(buf)) => Poll::Ready(Some(Ok(buf))),
             Ok(None) => {
@@ -379,7 +442,33 @@ impl futures_core::Stream for RecvPooledStream<'_> {
 struct RecvPooledFuture<'a> {
     stream: &'a TcpStream,
     pool: &'a BufPool,
+    cursor: RecvCursor,
+}
+
+/// Where a pooled receive stands between polls: see [`TcpStream::poll_recv_pooled`].
+pub struct RecvCursor {
     step: RecvStep,
+}
+
+impl RecvCursor {
+    /// A cursor with no receive in progress.
+    pub fn new() -> RecvCursor {
+        RecvCursor {
+            step: RecvStep::Start,
+        }
+    }
+}
+
+impl Default for RecvCursor {
+    fn default() -> RecvCursor {
+        RecvCursor::new()
+    }
+}
+
+impl std::fmt::Debug for RecvCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvCursor").finish_non_exhaustive()
+    }
 }
 
 enum RecvStep {
@@ -401,50 +490,19 @@ impl Future for RecvPooledFuture<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        loop {
-            let polled = match &mut this.step {
-                RecvStep::Start => {
-                    this.step = match this.stream.recv_step(this.pool) {
-                        Ok(step) => step,
-                        Err(e) => return Poll::Ready(Err(e)),
-                    };
-                    continue;
-                }
-                RecvStep::Multishot(multi) => multi.poll_recv(cx),
-                RecvStep::Single(op) => Pin::new(op).poll(cx),
-                RecvStep::PollThenRecv(wait) => {
-                    if let Some(op) = wait {
-                        match Pin::new(op).poll(cx) {
-                            Poll::Pending => return Poll::Pending,
-                            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                            Poll::Ready(Ok(())) => *wait = None,
-                        }
-                    }
-                    match try_recv_pooled(&this.stream.fd, this.pool.inner()) {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            *wait = Some(Op::new(PollIn::new(this.stream.fd.for_op())));
-                            continue;
-                        }
-                        other => Poll::Ready(other),
-                    }
-                }
-                RecvStep::Starved => {
-                    if this.pool.inner().poll_available(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    this.step = RecvStep::Start;
-                    continue;
-                }
-            };
-            match polled {
-                // The pool ran dry (the multishot receive ended, or no free buffer):
-                // wait for a buffer to come back, then receive again.
-                Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    this.step = RecvStep::Starved;
-                }
-                other => return other,
-            }
-        }
+        this.stream
+            .poll_recv_pooled(this.pool, &mut this.cursor, cx)
+    }
+}
+
+impl crate::io::PooledRead for TcpStream {
+    fn poll_recv_pooled(
+        &self,
+        pool: &BufPool,
+        cursor: &mut RecvCursor,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<PooledBuf>>> {
+        TcpStream::poll_recv_pooled(self, pool, cursor, cx)
     }
 }
 
