@@ -23,9 +23,11 @@
 #![allow(async_fn_in_trait)]
 
 mod reader;
+mod writer;
 
 pub use crate::net::RecvCursor;
 pub use reader::{Lines, ReadError, StreamReader, DEFAULT_LIMIT};
+pub use writer::{StreamWriter, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
 
 use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PooledBuf};
 use std::io;
@@ -52,6 +54,19 @@ pub trait PooledRead {
         cursor: &mut RecvCursor,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Option<PooledBuf>>>;
+}
+
+/// A byte stream whose write direction can be shut down (a FIN): what a
+/// [`StreamWriter`] writes to, with [`AsyncWriteOwned`].
+///
+/// Implemented by [`TcpStream`](crate::net::TcpStream) and its write halves.
+pub trait ShutdownWrite {
+    /// Shuts down the write direction: the peer reads end of stream; reading goes on.
+    ///
+    /// # Errors
+    ///
+    /// As `shutdown(2)`, e.g. `NotConnected`.
+    async fn shutdown_write(&self) -> io::Result<()>;
 }
 
 impl<T: PooledRead + ?Sized> PooledRead for &T {
@@ -141,5 +156,41 @@ pub trait AsyncWriteOwned {
             }
         }
         (Ok(()), buf)
+    }
+}
+
+/// A shared stream reads as the stream does (several tasks may hold it).
+impl<T: AsyncReadOwned + ?Sized> AsyncReadOwned for std::rc::Rc<T> {
+    async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        (**self).read(buf).await
+    }
+
+    async fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        (**self).read_vectored(bufs).await
+    }
+
+    async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
+        (**self).read_exact(buf).await
+    }
+}
+
+/// A shared stream writes as the stream does (several tasks may hold it).
+impl<T: AsyncWriteOwned + ?Sized> AsyncWriteOwned for std::rc::Rc<T> {
+    async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        (**self).write(buf).await
+    }
+
+    async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        (**self).write_vectored(bufs).await
+    }
+
+    async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        (**self).write_all(buf).await
+    }
+}
+
+impl<T: ShutdownWrite + ?Sized> ShutdownWrite for std::rc::Rc<T> {
+    async fn shutdown_write(&self) -> io::Result<()> {
+        (**self).shutdown_write().await
     }
 }

@@ -23,10 +23,16 @@
 //! });
 //! ```
 
+mod addr;
 mod lookup;
+mod server;
 mod tcp;
 
+pub use addr::{Target, ToSocketAddrs};
 pub use lookup::lookup_host;
+pub use server::{
+    open_connection, start_server, start_server_with, Server, ServerOptions, Streams,
+};
 
 pub use tcp::{
     BindOptions, OwnedReadHalf, OwnedWriteHalf, ReadHalf, RecvCursor, ReuniteError, TcpListener,

@@ -157,6 +157,18 @@ macro_rules! delegate_pooled_read {
 
 delegate_pooled_read!(ReadHalf<'_>, OwnedReadHalf);
 
+macro_rules! delegate_shutdown_write {
+    ($($half:ty),*) => {$(
+        impl crate::io::ShutdownWrite for $half {
+            async fn shutdown_write(&self) -> std::io::Result<()> {
+                self.stream().shutdown(std::net::Shutdown::Write).await
+            }
+        }
+    )*};
+}
+
+delegate_shutdown_write!(WriteHalf<'_>, OwnedWriteHalf);
+
 trait Half {
     fn stream(&self) -> &TcpStream;
 }

@@ -61,17 +61,45 @@ impl Drop for TcpStream {
 }
 
 impl TcpStream {
-    /// Opens a connection to `addr`.
+    /// Opens a connection to `addr`: a `SocketAddr`, or a `"host:port"` string (or
+    /// `(host, port)`) whose name is resolved on the blocking pool. Each address the
+    /// name resolves to is tried in turn until one connects.
+    ///
+    /// ```
+    /// # ringio::run(async {
+    /// use ringio::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let port = listener.local_addr().unwrap().port();
+    /// let stream = TcpStream::connect(("localhost", port)).await.unwrap();
+    /// assert!(stream.peer_addr().unwrap().ip().is_loopback());
+    /// # });
+    /// ```
     ///
     /// # Errors
     ///
-    /// As `connect(2)`: `ConnectionRefused` when nothing listens, for example.
+    /// As `connect(2)` for the last address tried (`ConnectionRefused` when nothing
+    /// listens, for example); a name that does not resolve is the lookup's error.
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future abandons the attempt; the half-made socket is closed once the
+    /// Dropping the future abandons the attempt; a half-made socket is closed once the
     /// kernel lets go of it.
-    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    pub async fn connect(addr: impl crate::net::ToSocketAddrs) -> io::Result<TcpStream> {
+        let addrs = addr.to_target().resolve().await?;
+        let mut last = None;
+        for addr in addrs {
+            match TcpStream::connect_addr(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to")
+        }))
+    }
+
+    /// Opens a connection to one address.
+    async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
         let socket = Socket::new(
             Domain::for_address(addr),
             Type::STREAM.nonblocking().cloexec(),
@@ -392,7 +420,12 @@ impl TcpStream {
     /// write side (the peer sees end of stream); [`OwnedReadHalf::reunite`] puts them
     /// back together.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        let stream = Rc::new(self);
+        TcpStream::split_rc(Rc::new(self))
+    }
+
+    /// [`into_split`](TcpStream::into_split) of a stream already shared: for a server
+    /// that keeps a weak reference to each client's stream.
+    pub(crate) fn split_rc(stream: Rc<TcpStream>) -> (OwnedReadHalf, OwnedWriteHalf) {
         (
             OwnedReadHalf::new(stream.clone()),
             OwnedWriteHalf::new(stream),
@@ -495,6 +528,12 @@ impl Future for RecvPooledFuture<'_> {
     }
 }
 
+impl crate::io::ShutdownWrite for TcpStream {
+    async fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write).await
+    }
+}
+
 impl crate::io::PooledRead for TcpStream {
     fn poll_recv_pooled(
         &self,
@@ -587,5 +626,11 @@ impl<B: IoBuf> Future for WriteAllFuture<'_, B> {
 impl AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.raw()
+    }
+}
+
+impl std::os::fd::AsFd for TcpStream {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }

@@ -1,0 +1,447 @@
+//! `StreamWriter` (ASYNCIO.md §5.3) and `open_connection` / `start_server` / `Server`
+//! (§5.1) on both drivers: every Check of the spec, a dropped `drain` losing no byte,
+//! a panicking handler reported while the server goes on, `close_clients`,
+//! `abort_clients`, and accept out of fds backing off until fds free up.
+
+mod support;
+
+use ringio::io::{AsyncReadOwned, StreamReader, StreamWriter};
+use ringio::net::{open_connection, start_server, Server, TcpListener, TcpStream};
+use ringio::runtime::{Builder, Driver, Runtime};
+use ringio::time::{sleep, timeout};
+use std::cell::Cell;
+use std::future::Future;
+use std::io::ErrorKind;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use support::{fd_count, reset, rt};
+
+/// One test at a time: some count the process's fds, and one lowers its fd limit,
+/// which would make the others fail.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Polls `fut` once with a no-op waker; `Some` if it finished.
+fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::Pin::new(fut).poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
+async fn pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    let (s, _) = l.accept().await.unwrap();
+    (c, s)
+}
+
+/// Deterministic bytes: byte `i` of the stream.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// A line-echo server: each line comes back, until end of stream.
+fn echo_server() -> Server {
+    start_server("127.0.0.1:0", |mut reader, mut writer| async move {
+        loop {
+            match reader.readline().await {
+                Ok(line) if line.is_empty() => return,
+                Ok(line) => {
+                    if writer.write_all(&line).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    })
+    .unwrap()
+}
+
+/// Writer Check 1: 10 MiB to a peer that does not read leaves `drain` pending until it
+/// reads; every byte then arrives in order.
+fn drain_waits_for_a_slow_peer(driver: Driver) {
+    let _serial = serial();
+    rt(driver).block_on(async {
+        let (c, s) = pair().await;
+        let data = pattern(10 << 20);
+        let mut w = StreamWriter::new(c);
+        w.write(&data).unwrap();
+        assert!(
+            timeout(Duration::from_millis(200), w.drain())
+                .await
+                .is_err(),
+            "drain returned while 10 MiB sat unread"
+        );
+        let reader = ringio::spawn(async move {
+            let (res, got) = s.read_exact(vec![0u8; 10 << 20]).await;
+            res.unwrap();
+            got
+        });
+        timeout(Duration::from_secs(10), w.drain())
+            .await
+            .expect("drain never returned")
+            .unwrap();
+        w.flush().await.unwrap();
+        assert_eq!(w.write_buffer_size(), 0);
+        assert!(reader.await.unwrap() == data, "bytes lost or reordered");
+    });
+}
+
+/// Writer Check 2: a peer reset makes `drain` fail with `ConnectionReset` or
+/// `BrokenPipe`, and every later call too.
+fn drain_reports_a_peer_reset(driver: Driver) {
+    let _serial = serial();
+    rt(driver).block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        reset(peer);
+        let mut w = StreamWriter::new(s);
+        let chunk = pattern(64 * 1024);
+        let mut failure = None;
+        for _ in 0..1000 {
+            if let Err(e) = w.write(&chunk) {
+                failure = Some(e);
+                break;
+            }
+            if let Err(e) = w.drain().await {
+                failure = Some(e);
+                break;
+            }
+        }
+        let e = failure.expect("writes to a reset peer never failed");
+        assert!(
+            matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe),
+            "{e:?}"
+        );
+        assert!(w.write(b"x").is_err(), "the error is kept");
+    });
+}
+
+/// Writer Check 3: after `shutdown_write` the peer reads end of stream and the other
+/// direction keeps working.
+fn shutdown_write_half_closes(driver: Driver) {
+    let _serial = serial();
+    rt(driver).block_on(async {
+        let (c, s) = pair().await;
+        let (rd, wr) = c.into_split();
+        let mut w = StreamWriter::new(wr);
+        w.write(b"last words").unwrap();
+        w.shutdown_write().await.unwrap();
+        let s = Rc::new(s);
+        let mut peer = StreamReader::new(s.clone());
+        assert_eq!(peer.read_to_end().await.unwrap(), b"last words");
+        let mut back = StreamWriter::new(s);
+        back.write_all(b"still here").await.unwrap();
+        let mut r = StreamReader::new(rd);
+        assert_eq!(r.readexactly(10).await.unwrap(), b"still here");
+    });
+}
+
+/// Writer Check 4: a write after `close` is `BrokenPipe`; what was written before still
+/// arrives.
+fn write_after_close_is_broken_pipe(driver: Driver) {
+    let _serial = serial();
+    rt(driver).block_on(async {
+        let (c, s) = pair().await;
+        let mut w = StreamWriter::new(c);
+        w.write(b"before").unwrap();
+        w.close();
+        assert!(w.is_closing());
+        assert_eq!(w.write(b"after").unwrap_err().kind(), ErrorKind::BrokenPipe);
+        w.wait_closed().await.unwrap();
+        let mut r = StreamReader::new(s);
+        assert_eq!(r.read_to_end().await.unwrap(), b"before");
+    });
+}
+
+/// `drain` and `flush` dropped at random points while the peer reads slowly: every
+/// byte arrives once, in order.
+fn dropped_drains_lose_no_bytes(driver: Driver) {
+    let _serial = serial();
+    rt(driver).block_on(async {
+        let (c, s) = pair().await;
+        let total = 16 << 20;
+        let data = pattern(total);
+        let reader = ringio::spawn(async move {
+            // Start late, so the socket buffers fill and sends wait.
+            sleep(Duration::from_millis(100)).await;
+            let mut r = StreamReader::new(s);
+            let mut got = Vec::with_capacity(total);
+            while got.len() < total {
+                let chunk = r.read(100_000).await.unwrap();
+                assert!(!chunk.is_empty(), "early end of stream");
+                got.extend(chunk);
+                ringio::yield_now().await;
+            }
+            got
+        });
+        let mut w = StreamWriter::new(c);
+        w.set_write_buffer_limits(32 * 1024, 8 * 1024);
+        let mut drops = 0;
+        for (i, piece) in data.chunks(50_000).enumerate() {
+            w.write(piece).unwrap();
+            if i % 2 == 0 {
+                let mut drain = Box::pin(w.drain());
+                if poll_once(&mut drain).is_none() {
+                    drops += 1;
+                }
+            } else {
+                let mut flush = Box::pin(w.flush());
+                if poll_once(&mut flush).is_none() {
+                    drops += 1;
+                }
+            }
+            ringio::yield_now().await;
+        }
+        w.flush().await.unwrap();
+        assert!(drops > 0, "no drain was dropped pending");
+        assert!(reader.await.unwrap() == data, "bytes lost or reordered");
+    });
+}
+
+/// Server Check 1: connecting to a refused port is `ConnectionRefused`.
+fn open_connection_refused(driver: Driver) {
+    let _serial = serial();
+    rt(driver).block_on(async {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let err = open_connection(("127.0.0.1", port)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    });
+}
+
+/// Server Check 2: connects dropped in flight, in a loop, leak no fd; names resolve.
+fn dropped_connects_leak_no_fd(driver: Driver) {
+    let _serial = serial();
+    let fds = fd_count();
+    let rt = rt(driver);
+    rt.block_on(async {
+        let server = echo_server();
+        let port = server.local_addr().port();
+        for i in 0..300 {
+            let mut connect = Box::pin(open_connection(("127.0.0.1", port)));
+            if i % 3 == 0 {
+                ringio::yield_now().await;
+            }
+            let _ = poll_once(&mut connect);
+            drop(connect);
+        }
+        // Still serving, by name too.
+        let (mut r, mut w) = open_connection(("localhost", port)).await.unwrap();
+        w.write_all(b"hi\n").await.unwrap();
+        assert_eq!(r.readline().await.unwrap(), b"hi\n");
+        drop((r, w));
+        server.close();
+        server.close_clients();
+        timeout(Duration::from_secs(5), server.wait_closed())
+            .await
+            .expect("handlers never finished");
+    });
+    drop(rt);
+    assert_eq!(fd_count(), fds, "fds leaked");
+}
+
+/// Server Checks 3 and 4: after `close`, new connects fail while an existing connection
+/// still echoes; `wait_closed` waits for its handler.
+fn close_keeps_clients_and_wait_closed_waits_for_them(driver: Driver) {
+    let _serial = serial();
+    rt(driver).block_on(async {
+        let server = echo_server();
+        let addr = server.local_addr();
+        let (mut r, mut w) = open_connection(addr).await.unwrap();
+        w.write_all(b"one\n").await.unwrap();
+        assert_eq!(r.readline().await.unwrap(), b"one\n");
+        server.close();
+        assert!(!server.is_serving());
+        let refused = timeout(Duration::from_secs(5), open_connection(addr))
+            .await
+            .expect("connect hung");
+        assert_eq!(refused.unwrap_err().kind(), ErrorKind::ConnectionRefused);
+        w.write_all(b"two\n").await.unwrap();
+        assert_eq!(
+            r.readline().await.unwrap(),
+            b"two\n",
+            "the client was dropped"
+        );
+        let waited = Rc::new(Cell::new(false));
+        let waiter = {
+            let waited = waited.clone();
+            let server = Rc::new(server);
+            let s = server.clone();
+            (
+                ringio::spawn(async move {
+                    s.wait_closed().await;
+                    waited.set(true);
+                }),
+                server,
+            )
+        };
+        sleep(Duration::from_millis(50)).await;
+        assert!(!waited.get(), "wait_closed returned while a handler ran");
+        assert_eq!(waiter.1.clients(), 1);
+        w.close();
+        w.wait_closed().await.unwrap();
+        timeout(Duration::from_secs(5), waiter.0)
+            .await
+            .expect("wait_closed never returned")
+            .unwrap();
+        assert!(waited.get());
+    });
+}
+
+/// Server Check 5: a handler that panics is reported, and the server keeps serving.
+fn panicking_handler_is_reported_and_the_server_goes_on(driver: Driver) {
+    let _serial = serial();
+    let reports = Arc::new(AtomicUsize::new(0));
+    let rt: Runtime = {
+        let reports = reports.clone();
+        Builder::new()
+            .driver(driver)
+            .exception_handler(move |report| {
+                assert!(report.message.contains("handler blew up"), "{report}");
+                reports.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap()
+    };
+    rt.block_on(async {
+        let server = start_server("127.0.0.1:0", |mut reader, mut writer| async move {
+            let line = reader.readline().await.unwrap();
+            if line == b"panic\n" {
+                panic!("handler blew up");
+            }
+            writer.write_all(&line).await.unwrap();
+        })
+        .unwrap();
+        let (_r, mut w) = open_connection(server.local_addr()).await.unwrap();
+        w.write_all(b"panic\n").await.unwrap();
+        for _ in 0..200 {
+            if reports.load(Ordering::SeqCst) > 0 {
+                break;
+            }
+            sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            reports.load(Ordering::SeqCst),
+            1,
+            "the panic was not reported"
+        );
+        let (mut r, mut w) = open_connection(server.local_addr()).await.unwrap();
+        w.write_all(b"fine\n").await.unwrap();
+        assert_eq!(r.readline().await.unwrap(), b"fine\n");
+    });
+}
+
+/// `close_clients` ends handlers waiting on a read; `abort_clients` ends handlers
+/// that never return.
+fn close_clients_and_abort_clients(driver: Driver) {
+    let _serial = serial();
+    rt(driver).block_on(async {
+        let server = echo_server();
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            clients.push(open_connection(server.local_addr()).await.unwrap());
+        }
+        for _ in 0..100 {
+            if server.clients() == 3 {
+                break;
+            }
+            sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(server.clients(), 3);
+        server.close();
+        server.close_clients();
+        timeout(Duration::from_secs(5), server.wait_closed())
+            .await
+            .expect("close_clients left handlers running");
+        for (r, _) in &mut clients {
+            assert_eq!(
+                r.readline().await.unwrap(),
+                b"",
+                "the client saw no end of stream"
+            );
+        }
+
+        let stubborn = start_server("127.0.0.1:0", |_r, _w| std::future::pending()).unwrap();
+        let _c = open_connection(stubborn.local_addr()).await.unwrap();
+        for _ in 0..100 {
+            if stubborn.clients() == 1 {
+                break;
+            }
+            sleep(Duration::from_millis(2)).await;
+        }
+        stubborn.close();
+        stubborn.abort_clients();
+        timeout(Duration::from_secs(5), stubborn.wait_closed())
+            .await
+            .expect("abort_clients left a handler running");
+        assert_eq!(stubborn.clients(), 0);
+    });
+}
+
+/// Sets the soft fd limit; returns the old one.
+fn set_fd_limit(soft: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write a live rlimit.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        let old = lim.rlim_cur;
+        lim.rlim_cur = soft;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        old
+    }
+}
+
+/// Out of fds, the server's accept fails with EMFILE; it backs off and serves the
+/// waiting client once fds free up.
+fn emfile_on_accept_does_not_stop_the_server(driver: Driver) {
+    let _serial = serial();
+    rt(driver).block_on(async {
+        let server = echo_server();
+        let addr = server.local_addr();
+        let client = TcpStream::connect(addr).await.unwrap();
+        // The connection waits in the backlog; the server cannot accept it.
+        let old = set_fd_limit(fd_count() as u64 + 1);
+        // Hold the one spare fd so accept has none.
+        let spare = std::fs::File::open("/dev/null");
+        sleep(Duration::from_millis(300)).await;
+        drop(spare);
+        set_fd_limit(old);
+        let (rd, wr) = client.into_split();
+        let mut w = StreamWriter::new(wr);
+        let mut r = StreamReader::new(rd);
+        w.write_all(b"after EMFILE\n").await.unwrap();
+        let line = timeout(Duration::from_secs(5), r.readline())
+            .await
+            .expect("the server stopped serving after EMFILE")
+            .unwrap();
+        assert_eq!(line, b"after EMFILE\n");
+    });
+}
+
+both_drivers!(
+    drain_waits_for_a_slow_peer,
+    drain_reports_a_peer_reset,
+    shutdown_write_half_closes,
+    write_after_close_is_broken_pipe,
+    dropped_drains_lose_no_bytes,
+    open_connection_refused,
+    dropped_connects_leak_no_fd,
+    close_keeps_clients_and_wait_closed_waits_for_them,
+    panicking_handler_is_reported_and_the_server_goes_on,
+    close_clients_and_abort_clients,
+    emfile_on_accept_does_not_stop_the_server,
+);
