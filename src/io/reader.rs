@@ -217,17 +217,22 @@ impl<S: PooledRead> StreamReader<S> {
     /// Takes the first `n` buffered bytes (all of them are there).
     fn take(&mut self, n: usize) -> Vec<u8> {
         let out = self.buf[self.pos..self.pos + n].to_vec();
+        self.consume(n);
+        out
+    }
+
+    /// Drops the first `n` buffered bytes (all of them are there).
+    fn consume(&mut self, n: usize) {
         self.pos += n;
         if self.pos == self.buf.len() {
             // Fully consumed: an idle reader keeps no bytes of memory beyond a small
             // buffer for the next message.
             self.pos = 0;
             self.buf.clear();
-            if self.buf.capacity() > 16 * 1024 {
+            if self.buf.capacity() > 64 * 1024 {
                 self.buf = Vec::new();
             }
         }
-        out
     }
 
     /// The bytes received and not yet returned.
@@ -332,19 +337,21 @@ impl<S: PooledRead> StreamReader<S> {
         poll_fn(|cx| self.poll_readexactly(n, cx)).await
     }
 
-    /// The core of `readuntil`: `scanned` is how far earlier polls of this call looked,
-    /// so a long search does not rescan what it has seen.
-    fn poll_readuntil_any(
+    /// The core of `readuntil`: ready with [`Scan::Found`] once a separator is
+    /// buffered, or [`Scan::Eof`] when the stream ends without one. `scanned` is how far
+    /// earlier polls of this call looked, so a long search does not rescan what it has
+    /// seen.
+    fn poll_scan(
         &mut self,
         separators: &[&[u8]],
         scanned: &mut usize,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Vec<u8>, ReadError>> {
-        let longest = separators.iter().map(|s| s.len()).max().unwrap_or(0);
+    ) -> Poll<Result<Scan, ReadError>> {
         assert!(
             separators.iter().all(|s| !s.is_empty()),
             "readuntil: a separator must not be empty"
         );
+        let longest = separators.iter().map(|s| s.len()).max().unwrap_or(0);
         loop {
             let data = self.buffered();
             // A separator may straddle the old end: look back by its length.
@@ -353,7 +360,7 @@ impl<S: PooledRead> StreamReader<S> {
                 if start > self.limit {
                     return Poll::Ready(Err(ReadError::LimitOverrun { consumed: start }));
                 }
-                return Poll::Ready(Ok(self.take(end)));
+                return Poll::Ready(Ok(Scan::Found(end)));
             }
             *scanned = data.len();
             // asyncio's test: the bytes that could still begin a line exceed the limit.
@@ -362,13 +369,24 @@ impl<S: PooledRead> StreamReader<S> {
                 return Poll::Ready(Err(ReadError::LimitOverrun { consumed: offset }));
             }
             if !ready!(self.poll_fill(cx))? {
-                let partial = self.take(self.buffered().len());
-                return Poll::Ready(Err(ReadError::Incomplete {
-                    partial,
-                    expected: None,
-                }));
+                return Poll::Ready(Ok(Scan::Eof));
             }
         }
+    }
+
+    fn poll_readuntil_any(
+        &mut self,
+        separators: &[&[u8]],
+        scanned: &mut usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Vec<u8>, ReadError>> {
+        Poll::Ready(match ready!(self.poll_scan(separators, scanned, cx))? {
+            Scan::Found(end) => Ok(self.take(end)),
+            Scan::Eof => Err(ReadError::Incomplete {
+                partial: self.take(self.buffered().len()),
+                expected: None,
+            }),
+        })
     }
 
     /// The bytes up to and including `separator`.
@@ -428,11 +446,37 @@ impl<S: PooledRead> StreamReader<S> {
         scanned: &mut usize,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Vec<u8>, ReadError>> {
-        match ready!(self.poll_readuntil_any(&[b"\n"], scanned, cx)) {
+        Poll::Ready(match ready!(self.poll_scan(&[b"\n"], scanned, cx))? {
+            Scan::Found(end) => Ok(self.take(end)),
             // At end of stream a line is what is left, possibly nothing.
-            Err(ReadError::Incomplete { partial, .. }) => Poll::Ready(Ok(partial)),
-            other => Poll::Ready(other),
-        }
+            Scan::Eof => Ok(self.take(self.buffered().len())),
+        })
+    }
+
+    /// [`readline`](StreamReader::readline) into a buffer of the caller's: the line is
+    /// appended to `line`, and its length returned (0 at end of stream). Reusing one
+    /// buffer saves the allocation a new `Vec` per line costs (tokio's `read_line`
+    /// shape).
+    ///
+    /// # Errors
+    ///
+    /// As [`readline`](StreamReader::readline); `line` is left as it was.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: received bytes stay in the reader until a line is appended whole.
+    pub async fn readline_into(&mut self, line: &mut Vec<u8>) -> Result<usize, ReadError> {
+        let mut scanned = 0;
+        poll_fn(|cx| {
+            let end = match ready!(self.poll_scan(&[b"\n"], &mut scanned, cx))? {
+                Scan::Found(end) => end,
+                Scan::Eof => self.buffered().len(),
+            };
+            line.extend_from_slice(&self.buffered()[..end]);
+            self.consume(end);
+            Poll::Ready(Ok(end))
+        })
+        .await
     }
 
     /// One line, up to and including `\n`; at end of stream the partial last line, and
@@ -484,6 +528,14 @@ impl<S: PooledRead> StreamReader<S> {
     }
 }
 
+/// What [`StreamReader::poll_scan`] found.
+enum Scan {
+    /// A separator ends at this offset of the buffered bytes.
+    Found(usize),
+    /// The stream ended without one; every buffered byte is the partial line.
+    Eof,
+}
+
 /// [`StreamReader::lines`].
 pub struct Lines<'a, S> {
     reader: &'a mut StreamReader<S>,
@@ -519,6 +571,11 @@ impl<S: PooledRead> futures_core::Stream for Lines<'_, S> {
 /// end). Ties (two separators ending at the same byte) go to the longer one, which is
 /// what "ends first" sees first in a stream.
 fn earliest(data: &[u8], separators: &[&[u8]], from: usize) -> Option<(usize, usize)> {
+    if let [sep] = separators {
+        // The common case (one separator, a newline): no ranking to do.
+        let start = find(&data[from.min(data.len())..], sep)? + from;
+        return Some((start, start + sep.len()));
+    }
     separators
         .iter()
         .filter_map(|sep| {
@@ -528,12 +585,12 @@ fn earliest(data: &[u8], separators: &[&[u8]], from: usize) -> Option<(usize, us
         .min_by_key(|&(start, end)| (end, std::cmp::Reverse(end - start)))
 }
 
-/// The first index of `needle` in `haystack`.
+/// The first index of `needle` in `haystack` (SIMD-accelerated).
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.len() == 1 {
-        return haystack.iter().position(|&b| b == needle[0]);
+    match needle {
+        [byte] => memchr::memchr(*byte, haystack),
+        _ => memchr::memmem::find(haystack, needle),
     }
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]

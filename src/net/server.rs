@@ -379,8 +379,9 @@ impl Server {
         std::future::pending::<()>().await
     }
 
-    /// Shuts every client connection down in both directions: handlers read end of
-    /// stream and their writes fail, so they finish (asyncio's `close_clients`).
+    /// Closes every client gracefully (asyncio's `close_clients`): their connections
+    /// stop reading, so each handler reads end of stream and finishes, while what it
+    /// writes still goes out; its connection closes when its handler is done.
     pub fn close_clients(&self) {
         let streams: Vec<Rc<TcpStream>> = self
             .clients
@@ -390,7 +391,7 @@ impl Server {
             .filter_map(|(_, c)| c.stream.upgrade())
             .collect();
         for stream in streams {
-            let _ = socket2::SockRef::from(&*stream).shutdown(Shutdown::Both);
+            let _ = socket2::SockRef::from(&*stream).shutdown(Shutdown::Read);
         }
     }
 

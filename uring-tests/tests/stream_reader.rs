@@ -137,6 +137,22 @@ fn read_returns_what_is_there(driver: Driver) {
     });
 }
 
+/// `readline_into` appends each line to the caller's buffer; 0 at end of stream.
+fn readline_into_appends(driver: Driver) {
+    rt(driver).block_on(async {
+        let (c, s) = pair().await;
+        send(&c, b"one\ntwo\nthr").await;
+        drop(c);
+        let mut r = StreamReader::new(s);
+        let mut out = b">".to_vec();
+        assert_eq!(r.readline_into(&mut out).await.unwrap(), 4);
+        assert_eq!(r.readline_into(&mut out).await.unwrap(), 4);
+        assert_eq!(r.readline_into(&mut out).await.unwrap(), 3);
+        assert_eq!(r.readline_into(&mut out).await.unwrap(), 0);
+        assert_eq!(out, b">one\ntwo\nthr");
+    });
+}
+
 /// `lines()` yields each line and ends at end of stream.
 fn lines_stream_yields_every_line(driver: Driver) {
     rt(driver).block_on(async {
@@ -310,6 +326,7 @@ both_drivers!(
     readuntil_any_takes_the_first_separator_to_end,
     read_returns_what_is_there,
     lines_stream_yields_every_line,
+    readline_into_appends,
     megabyte_line_overruns_and_loses_nothing,
     peer_reset_is_an_io_error,
     dropped_readlines_lose_no_bytes,

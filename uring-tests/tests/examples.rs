@@ -1,0 +1,83 @@
+//! The examples' own code, exercised through their public functions on both drivers.
+
+mod support;
+
+#[path = "../../examples/chat_server.rs"]
+#[allow(dead_code)]
+mod chat_server;
+
+use ringio::io::{StreamReader, StreamWriter};
+use ringio::net::{open_connection, OwnedReadHalf, OwnedWriteHalf};
+use ringio::runtime::Driver;
+use ringio::time::timeout;
+use std::time::Duration;
+use support::rt;
+
+type Client = (StreamReader<OwnedReadHalf>, StreamWriter<OwnedWriteHalf>);
+
+async fn line(c: &mut Client) -> Vec<u8> {
+    timeout(Duration::from_secs(5), c.0.readline())
+        .await
+        .expect("no line within 5 s")
+        .unwrap()
+}
+
+async fn say(c: &mut Client, text: &str) {
+    c.1.write_all(text.as_bytes()).await.unwrap();
+}
+
+/// Three clients join, talk and leave; an over-long line is refused without dropping
+/// the sender; the server stops cleanly with a client still connected.
+fn chat_server_broadcasts_and_stops_cleanly(driver: Driver) {
+    rt(driver).block_on(async {
+        let (server, room) = chat_server::start("127.0.0.1:0").unwrap();
+        let addr = server.local_addr();
+        let mut ann = open_connection(addr).await.unwrap();
+        say(&mut ann, "ann\n").await;
+        let mut bob = open_connection(addr).await.unwrap();
+        say(&mut bob, "bob\n").await;
+        assert_eq!(line(&mut ann).await, b"* bob joined\n");
+        let mut cid = open_connection(addr).await.unwrap();
+        say(&mut cid, "cid\n").await;
+        assert_eq!(line(&mut ann).await, b"* cid joined\n");
+        assert_eq!(line(&mut bob).await, b"* cid joined\n");
+
+        say(&mut ann, "hello all\n").await;
+        assert_eq!(line(&mut bob).await, b"ann: hello all\n");
+        assert_eq!(line(&mut cid).await, b"ann: hello all\n");
+
+        // A line over the 4 KiB limit is refused; the sender stays.
+        say(&mut bob, &format!("{}\n", "x".repeat(10_000))).await;
+        assert_eq!(line(&mut bob).await, b"* line too long, dropped\n");
+        say(&mut bob, "still here\n").await;
+        assert_eq!(line(&mut ann).await, b"bob: still here\n");
+        assert_eq!(line(&mut cid).await, b"bob: still here\n");
+
+        say(&mut cid, "/quit\n").await;
+        assert_eq!(line(&mut cid).await, b"", "the quitter is disconnected");
+        assert_eq!(line(&mut ann).await, b"* cid left\n");
+        assert_eq!(line(&mut bob).await, b"* cid left\n");
+        assert_eq!(room.len(), 2);
+
+        timeout(Duration::from_secs(5), chat_server::stop(&server, &room))
+            .await
+            .expect("the server did not stop");
+        for c in [&mut ann, &mut bob] {
+            assert_eq!(line(c).await, b"* server shutting down\n");
+        }
+        // Each saw the other leave (in either order), then end of stream.
+        for c in [&mut ann, &mut bob] {
+            loop {
+                let l = line(c).await;
+                if l.is_empty() {
+                    break;
+                }
+                assert!(l.ends_with(b" left\n"), "{}", String::from_utf8_lossy(&l));
+            }
+        }
+        assert!(room.is_empty());
+        assert_eq!(server.clients(), 0);
+    });
+}
+
+both_drivers!(chat_server_broadcasts_and_stops_cleanly);
