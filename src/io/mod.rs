@@ -22,10 +22,12 @@
 // worker thread, so a `Send` bound would only forbid `Rc` in user code.
 #![allow(async_fn_in_trait)]
 
+mod async_fd;
 mod reader;
 mod writer;
 
 pub use crate::net::RecvCursor;
+pub use async_fd::{AsyncFd, AsyncFdReadyGuard};
 pub use reader::{Lines, ReadError, StreamReader, DEFAULT_LIMIT};
 pub use writer::{StreamWriter, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
 

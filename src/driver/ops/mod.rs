@@ -31,4 +31,4 @@ pub(crate) use net::{
     Accept, Connect, LateAccepts, Recv, RecvVectored, Send, SendVectored, Shutdown,
 };
 pub(crate) use nop::Nop;
-pub(crate) use poll::PollIn;
+pub(crate) use poll::{FdReadiness, PollIn};
