@@ -52,6 +52,7 @@ memcheck driver_hazards
 memcheck blocking_face
 memcheck stream_reader
 memcheck async_fd
+memcheck deadlines
 # As in fast_path, the EMFILE test lowers RLIMIT_NOFILE, which valgrind virtualises.
 memcheck streams --skip emfile_on_accept_does_not_stop_the_server
 # The op table's unit tests (and the driver's others), from the library's test binary.

@@ -117,7 +117,7 @@ impl Backend {
                     Source::Kernel if done.result == -libc::EAGAIN => {
                         if let Backend::Uring(u) = self {
                             if let Some(entry) = data.uring_entry() {
-                                *key = u.submit(entry, cx.waker());
+                                *key = u.submit_with(entry, data.uring_link_timeout(), cx.waker());
                                 return Poll::Pending;
                             }
                         }
@@ -127,7 +127,7 @@ impl Backend {
                 }
             } else if let Backend::Uring(u) = self {
                 if let Some(entry) = data.uring_entry() {
-                    *key = u.submit(entry, cx.waker());
+                    *key = u.submit_with(entry, data.uring_link_timeout(), cx.waker());
                     return Poll::Pending;
                 }
             }
@@ -187,6 +187,25 @@ impl Backend {
         match self {
             Backend::Uring(u) => Ok(u.wait_ready(fd, interest, waker)),
             Backend::Epoll(e) => e.wait_ready(fd, id, interest, waker),
+        }
+    }
+
+    /// Whether the kernel enforces the deadline of slot `key` itself (an io_uring entry
+    /// with its linked timeout); otherwise a timer must.
+    pub(crate) fn enforces_deadline(&self, key: usize) -> bool {
+        match self {
+            Backend::Uring(u) => u.table.source(key) == Some(Source::Kernel),
+            Backend::Epoll(_) => false,
+        }
+    }
+
+    /// Abandons slot `key` if nothing is in flight for it in the kernel or on the pool
+    /// (an epoll readiness wait): true if it is gone and its operation may complete
+    /// without it.
+    pub(crate) fn abandon_wait(&mut self, key: usize) -> bool {
+        match self {
+            Backend::Epoll(e) => e.discard_readiness_wait(key),
+            Backend::Uring(_) => false,
         }
     }
 
@@ -437,6 +456,16 @@ impl DriverHandle {
             .backend
             .borrow_mut()
             .poll_op(data, key, cx, &self.0.budget)
+    }
+
+    /// See [`Backend::enforces_deadline`].
+    pub(crate) fn enforces_deadline(&self, key: usize) -> bool {
+        self.0.backend.borrow().enforces_deadline(key)
+    }
+
+    /// See [`Backend::abandon_wait`].
+    pub(crate) fn abandon_wait(&self, key: usize) -> bool {
+        self.0.backend.borrow_mut().abandon_wait(key)
     }
 
     /// The `Op` of slot `key` was dropped with `data` in flight.

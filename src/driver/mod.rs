@@ -49,7 +49,7 @@ mod uring;
 pub(crate) use backend::{Backend, DriverHandle, WeakDriver};
 pub(crate) use blocking::{BlockingJob, BlockingSpawner};
 pub(crate) use fd::Fd;
-pub(crate) use op::Op;
+pub(crate) use op::{Op, Timed};
 pub(crate) use sigint::{sigint_count, SigintGuard};
 
 use std::fmt;
@@ -104,6 +104,14 @@ pub(crate) unsafe trait Operation: 'static {
 
     /// How to run the operation without an io_uring entry (every operation on epoll).
     fn decide(&mut self) -> Decision<'_>;
+
+    /// A deadline for the entry, as IORING_OP_LINK_TIMEOUT linked after it: the kernel
+    /// cancels the operation (`ECANCELED`) when it passes. The timespec is heap memory
+    /// the operation owns (the kernel reads it when the entries are submitted).
+    /// `None` (the default): no deadline.
+    fn uring_link_timeout(&self) -> Option<*const io_uring::types::Timespec> {
+        None
+    }
 
     /// The non-blocking syscall of a [`Decision::Wait`] or [`Decision::Now`]:
     /// `Err(WouldBlock)` means wait for readiness and retry. Returns the raw result (a

@@ -4,6 +4,7 @@ use super::backend::NO_SLOT;
 use super::{DriverHandle, Operation};
 use crate::runtime::context;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -70,5 +71,60 @@ impl<T: Operation> Drop for Op<T> {
         if let (Some(driver), Some(data)) = (&self.driver, self.data.take()) {
             driver.orphan(self.key, data);
         }
+    }
+}
+
+/// An operation with a deadline ([`Deadline`](super::ops::Deadline)): where the kernel
+/// does not enforce it (an epoll readiness wait), a timer beside the operation does,
+/// abandoning the wait and completing the operation with `TimedOut` when it fires.
+#[must_use = "an operation does nothing until it is awaited"]
+pub(crate) struct Timed<T: Operation> {
+    op: Op<super::ops::Deadline<T>>,
+    deadline: crate::time::Instant,
+    /// Armed after the first wait the kernel does not time itself.
+    timer: Option<Pin<Box<crate::time::Sleep>>>,
+}
+
+impl<T: Operation> Timed<T> {
+    pub(crate) fn new(data: T, timeout: std::time::Duration) -> Timed<T> {
+        Timed {
+            op: Op::new(super::ops::Deadline::new(data, timeout)),
+            deadline: crate::time::Instant::now() + timeout,
+            timer: None,
+        }
+    }
+}
+
+impl<T: Operation> Unpin for Timed<T> {}
+
+impl<T: Operation> Future for Timed<T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let this = self.get_mut();
+        if let Poll::Ready(out) = Pin::new(&mut this.op).poll(cx) {
+            return Poll::Ready(out);
+        }
+        let (key, driver) = (this.op.key, this.op.driver.as_ref().expect("polled"));
+        if key == NO_SLOT || driver.enforces_deadline(key) {
+            return Poll::Pending;
+        }
+        let deadline = this.deadline;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(crate::time::sleep_until(deadline)));
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        // The deadline passed: give up the wait if nothing is in flight for it, and
+        // complete with the buffer. (A blocking-pool job cannot be abandoned: it runs
+        // to its end.)
+        if !driver.abandon_wait(key) {
+            return Poll::Pending;
+        }
+        this.op.key = NO_SLOT;
+        let data = this.op.data.take().expect("in flight");
+        let err = io::Error::from_raw_os_error(libc::ECANCELED);
+        Poll::Ready(data.complete(Err(err), 0))
     }
 }

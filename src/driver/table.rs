@@ -262,6 +262,11 @@ impl OpTable {
         )
     }
 
+    /// The source of slot `key`, if it is in use.
+    pub(crate) fn source(&self, key: usize) -> Option<Source> {
+        self.slots.get(key).map(|s| s.source)
+    }
+
     /// Slots in use.
     pub(crate) fn len(&self) -> usize {
         self.slots.len()

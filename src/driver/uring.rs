@@ -39,6 +39,9 @@ const WAKE_TAG: u64 = u64::MAX - 1;
 /// `user_data` of the completion another worker's MSG_RING posts into this ring: its
 /// only job is to end this ring's wait.
 const MSG_WAKE_TAG: u64 = u64::MAX - 2;
+/// `user_data` of linked timeouts (I/O deadlines): their completions carry no news; the
+/// operation they guard completes with `ECANCELED` if they fire.
+const LINK_TIMEOUT_TAG: u64 = u64::MAX - 3;
 
 /// How long dropping the driver waits for blocking-pool jobs of orphaned operations
 /// before it leaks their memory instead.
@@ -197,6 +200,43 @@ impl Uring {
         // it until it has taken this slot's completion, or hands it to the table as an
         // orphan, which keeps it until the completion arrives.
         unsafe { self.push(&entry.user_data(key as u64)) };
+        key
+    }
+
+    /// [`submit`](Uring::submit), with a linked timeout after the entry when `timeout`
+    /// is given: the two entries go into the queue together, so a flush never splits
+    /// the link.
+    #[inline]
+    pub(crate) fn submit_with(
+        &mut self,
+        entry: squeue::Entry,
+        timeout: Option<*const types::Timespec>,
+        waker: &Waker,
+    ) -> usize {
+        let Some(ts) = timeout else {
+            return self.submit(entry, waker);
+        };
+        {
+            let sq = self.ring.submission();
+            if sq.capacity() - sq.len() < 2 {
+                drop(sq);
+                self.sq_full += 1;
+                self.flush_submissions();
+            }
+        }
+        let key = self.table.insert(Source::Kernel, waker);
+        let entry = entry.flags(squeue::Flags::IO_LINK).user_data(key as u64);
+        let timeout = opcode::LinkTimeout::new(ts)
+            .build()
+            .user_data(LINK_TIMEOUT_TAG);
+        // SAFETY: as in `submit` for the entry. The timespec is heap memory the
+        // operation owns (the `uring_link_timeout` contract), kept with the operation
+        // in this slot until the operation's completion, which comes after the kernel
+        // has read the timespec at submission.
+        unsafe {
+            self.push(&entry);
+            self.push(&timeout);
+        }
         key
     }
 
@@ -446,7 +486,7 @@ impl Uring {
             for cqe in self.ring.completion() {
                 self.cqes += 1;
                 match cqe.user_data() {
-                    CANCEL_TAG | MSG_WAKE_TAG => {}
+                    CANCEL_TAG | MSG_WAKE_TAG | LINK_TIMEOUT_TAG => {}
                     WAKE_TAG => self.wake_armed = false,
                     key => {
                         let done = Completion {

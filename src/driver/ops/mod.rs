@@ -19,12 +19,14 @@ macro_rules! on_fd {
     };
 }
 
+mod deadline;
 mod lookup;
 mod multi;
 mod net;
 mod nop;
 mod poll;
 
+pub(crate) use deadline::Deadline;
 pub(crate) use lookup::LookupHost;
 pub(crate) use multi::{try_recv_pooled, AcceptMulti, RecvMulti, RecvPooled};
 pub(crate) use net::{

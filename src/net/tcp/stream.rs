@@ -7,7 +7,7 @@ use crate::driver::ops::{
     try_recv_pooled, Connect, PollIn, Recv, RecvMulti, RecvPooled, RecvVectored, Send,
     SendVectored, Shutdown as ShutdownOp,
 };
-use crate::driver::{Fd, Op};
+use crate::driver::{Fd, Op, Timed};
 use crate::io::{AsyncReadOwned, AsyncWriteOwned};
 use crate::runtime::context;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -19,6 +19,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// A TCP connection, read and written with owned buffers through
 /// [`AsyncReadOwned`] and [`AsyncWriteOwned`].
@@ -362,6 +363,52 @@ impl TcpStream {
         let multi = RecvMulti::new(self.fd.for_op(), pool.inner().clone(), group);
         *slot = Some(multi.clone());
         Ok(multi)
+    }
+
+    /// [`read`](AsyncReadOwned::read) with a deadline: if no byte has come within
+    /// `timeout`, the read is cancelled and the result is a
+    /// [`TimedOut`](io::ErrorKind::TimedOut) error, with the buffer given back. On
+    /// io_uring the deadline is a timeout linked to the receive in the kernel
+    /// (IORING_OP_LINK_TIMEOUT), costing no timer in the worker; on epoll it is a timer.
+    ///
+    /// ```
+    /// # ringio::run(async {
+    /// use std::time::Duration;
+    /// use ringio::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    /// let (res, buf) = client.read_timeout(vec![0u8; 64], Duration::from_millis(20)).await;
+    /// assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// assert_eq!(buf.capacity(), 64); // the buffer comes back
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`read`](AsyncReadOwned::read).
+    pub fn read_timeout<B: IoBufMut>(
+        &self,
+        buf: B,
+        timeout: Duration,
+    ) -> impl Future<Output = BufResult<usize, B>> {
+        Timed::new(Recv::new(self.fd.for_op(), buf), timeout)
+    }
+
+    /// [`write`](AsyncWriteOwned::write) with a deadline: if the socket has taken no
+    /// byte within `timeout` (the peer does not read), the send is cancelled and the
+    /// result is a [`TimedOut`](io::ErrorKind::TimedOut) error, with the buffer given
+    /// back. As for [`read_timeout`](TcpStream::read_timeout), a linked timeout on
+    /// io_uring and a timer on epoll.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`write`](AsyncWriteOwned::write).
+    pub fn write_timeout<B: IoBuf>(
+        &self,
+        buf: B,
+        timeout: Duration,
+    ) -> impl Future<Output = BufResult<usize, B>> {
+        Timed::new(Send::new(self.fd.for_op(), buf), timeout)
     }
 
     /// Shuts down the read side, the write side, or both (`shutdown(2)`). Shutting the
