@@ -31,7 +31,8 @@ mod tcp;
 pub use addr::{Target, ToSocketAddrs};
 pub use lookup::lookup_host;
 pub use server::{
-    open_connection, start_server, start_server_with, Server, ServerOptions, Streams,
+    open_connection, start_server, start_server_per_worker, start_server_with, Server,
+    ServerOptions, Streams, WorkerServers,
 };
 
 pub use tcp::{

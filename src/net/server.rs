@@ -147,13 +147,22 @@ where
     let bind = super::BindOptions::new()
         .backlog(options.backlog)
         .reuse_port(options.reuse_port);
-    let listener = Rc::new(TcpListener::bind_with(addr, &bind)?);
+    serve(TcpListener::bind_with(addr, &bind)?, options.limit, handler)
+}
+
+/// Runs a server on `listener`, on the current worker.
+fn serve<F, Fut>(listener: TcpListener, limit: usize, handler: F) -> io::Result<Server>
+where
+    F: Fn(StreamReader<OwnedReadHalf>, StreamWriter<OwnedWriteHalf>) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let listener = Rc::new(listener);
     let local_addr = listener.local_addr()?;
     let clients = Rc::new(RefCell::new(Clients::default()));
     let accepting = crate::spawn(accept_loop(
         listener.clone(),
         Rc::downgrade(&clients),
-        options.limit,
+        limit,
         handler,
     ));
     clients.borrow_mut().accepting = Some(accepting);
@@ -409,5 +418,190 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// What a [`WorkerServers`] tells each worker's part.
+enum Command {
+    Close,
+    CloseClients,
+    AbortClients,
+}
+
+/// [`start_server`] on every worker of a multi-worker runtime: one SO_REUSEPORT
+/// listener per worker on the same address (the kernel spreads connections between
+/// them), each with its own accept loop and its clients' tasks on that worker, so a
+/// connection never leaves the core that accepted it. The thread-per-core server.
+///
+/// `handler` is cloned to every worker (so it must be `Send + Sync + Clone`); the
+/// futures it makes stay on their worker and need not be `Send`. With port 0 the kernel
+/// picks one port, and every worker listens on it.
+///
+/// ```
+/// let rt = ringio::Builder::new().workers(2).build().unwrap();
+/// rt.block_on(async {
+///     use ringio::net::{open_connection, start_server_per_worker, ServerOptions};
+///     let servers = start_server_per_worker("127.0.0.1:0", &ServerOptions::new(), |mut r, mut w| async move {
+///         let line = r.readline().await.unwrap();
+///         w.write_all(&line).await.unwrap();
+///     })
+///     .unwrap();
+///     let (mut r, mut w) = open_connection(servers.local_addr()).await.unwrap();
+///     w.write_all(b"hi\n").await.unwrap();
+///     assert_eq!(r.readline().await.unwrap(), b"hi\n");
+///     servers.close();
+///     servers.wait_closed().await;
+/// });
+/// ```
+///
+/// # Errors
+///
+/// As `bind(2)` for any worker's listener.
+///
+/// # Panics
+///
+/// Outside a runtime.
+pub fn start_server_per_worker<F, Fut>(
+    addr: impl std::net::ToSocketAddrs,
+    options: &ServerOptions,
+    handler: F,
+) -> io::Result<WorkerServers>
+where
+    F: Fn(StreamReader<OwnedReadHalf>, StreamWriter<OwnedWriteHalf>) -> Fut
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let handle = crate::runtime::Handle::current();
+    let bind = super::BindOptions::new()
+        .backlog(options.backlog)
+        .reuse_port(true);
+    // Every listener is bound here, so a bind error comes back at once, and port 0
+    // resolves to one port for all of them. A listener is a plain fd until its worker
+    // first accepts on it.
+    let first = std::net::TcpListener::from(TcpListener::bind_fd(addr, &bind)?);
+    let local_addr = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..handle.workers() {
+        listeners.push(TcpListener::bind_fd(local_addr, &bind)?.into());
+    }
+    let mut controls = Vec::new();
+    let mut parts = Vec::new();
+    for (worker, listener) in listeners.into_iter().enumerate() {
+        let (tx, rx) = crate::sync::mpsc::channel(8);
+        let (limit, handler) = (options.limit, handler.clone());
+        let part = handle
+            .spawn_local_on(worker, move || worker_part(listener, rx, limit, handler))
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        controls.push(tx);
+        parts.push(part);
+    }
+    Ok(WorkerServers {
+        controls,
+        parts: std::sync::Mutex::new(parts),
+        local_addr,
+    })
+}
+
+/// One worker's share of a [`WorkerServers`]: a [`Server`] on its listener, run until
+/// it is closed (by a command, or by the `WorkerServers` going away) and its last
+/// client is done.
+async fn worker_part<F, Fut>(
+    listener: std::net::TcpListener,
+    mut commands: crate::sync::mpsc::Receiver<Command>,
+    limit: usize,
+    handler: F,
+) where
+    F: Fn(StreamReader<OwnedReadHalf>, StreamWriter<OwnedWriteHalf>) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let server = match TcpListener::from_std(listener).and_then(|l| serve(l, limit, handler)) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("ringio: a worker's server could not start: {e}");
+            return;
+        }
+    };
+    let mut closed = std::pin::pin!(server.wait_closed());
+    let mut commands_open = true;
+    poll_fn(|cx| {
+        while commands_open {
+            match commands.poll_recv(cx) {
+                Poll::Ready(Some(Command::Close)) => server.close(),
+                Poll::Ready(Some(Command::CloseClients)) => server.close_clients(),
+                Poll::Ready(Some(Command::AbortClients)) => server.abort_clients(),
+                Poll::Ready(None) => {
+                    // The `WorkerServers` is gone: stop accepting, keep the clients.
+                    commands_open = false;
+                    server.close();
+                }
+                Poll::Pending => break,
+            }
+        }
+        closed.as_mut().poll(cx)
+    })
+    .await;
+}
+
+/// The servers of [`start_server_per_worker`], one per worker. `Send + Sync`: it may be
+/// driven from any thread. Dropping it closes every worker's listener (clients keep
+/// running).
+pub struct WorkerServers {
+    controls: Vec<crate::sync::mpsc::Sender<Command>>,
+    parts: std::sync::Mutex<Vec<crate::task::RemoteJoinHandle<()>>>,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for WorkerServers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerServers")
+            .field("local_addr", &self.local_addr)
+            .field("workers", &self.controls.len())
+            .finish()
+    }
+}
+
+impl WorkerServers {
+    /// The address every worker listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// How many workers serve.
+    pub fn workers(&self) -> usize {
+        self.controls.len()
+    }
+
+    fn tell(&self, command: impl Fn() -> Command) {
+        for control in &self.controls {
+            // A full queue already holds commands the worker will act on; a closed one
+            // belongs to a worker whose server is done.
+            let _ = control.try_send(command());
+        }
+    }
+
+    /// [`Server::close`] on every worker.
+    pub fn close(&self) {
+        self.tell(|| Command::Close);
+    }
+
+    /// [`Server::close_clients`] on every worker.
+    pub fn close_clients(&self) {
+        self.tell(|| Command::CloseClients);
+    }
+
+    /// [`Server::abort_clients`] on every worker.
+    pub fn abort_clients(&self) {
+        self.tell(|| Command::AbortClients);
+    }
+
+    /// Waits until every worker's server is closed and its clients are done.
+    pub async fn wait_closed(&self) {
+        let parts = std::mem::take(&mut *self.parts.lock().unwrap_or_else(|e| e.into_inner()));
+        for part in parts {
+            let _ = part.await;
+        }
     }
 }

@@ -432,7 +432,76 @@ fn emfile_on_accept_does_not_stop_the_server(driver: Driver) {
     });
 }
 
+/// One SO_REUSEPORT listener per worker: connections land on both workers, each
+/// served there; after `close` new connects are refused while existing clients are
+/// served; `close_clients` and `wait_closed` end it.
+fn per_worker_servers_spread_connections(driver: Driver) {
+    let _serial = serial();
+    let rt = support::workers(driver, 2);
+    let seen = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let handler_seen = seen.clone();
+    rt.block_on(async move {
+        let servers = ringio::net::start_server_per_worker(
+            "127.0.0.1:0",
+            &ringio::net::ServerOptions::new(),
+            move |mut reader, mut writer| {
+                let seen = handler_seen.clone();
+                async move {
+                    let worker = ringio::runtime::Handle::current_worker().unwrap();
+                    seen.lock().unwrap().insert(worker);
+                    while let Ok(line) = reader.readline().await {
+                        if line.is_empty() || writer.write_all(&line).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            },
+        )
+        .unwrap();
+        assert_eq!(servers.workers(), 2);
+        let addr = servers.local_addr();
+        let mut clients = Vec::new();
+        for i in 0..32 {
+            let (mut r, mut w) = open_connection(addr).await.unwrap();
+            w.write_all(format!("{i}\n").as_bytes()).await.unwrap();
+            assert_eq!(r.readline().await.unwrap(), format!("{i}\n").as_bytes());
+            clients.push((r, w));
+        }
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            2,
+            "32 connections all landed on one worker"
+        );
+        servers.close();
+        let mut refused = false;
+        for _ in 0..100 {
+            match open_connection(addr).await {
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                    refused = true;
+                    break;
+                }
+                _ => sleep(Duration::from_millis(5)).await,
+            }
+        }
+        assert!(refused, "connects still accepted after close");
+        for (i, (r, w)) in clients.iter_mut().enumerate() {
+            w.write_all(format!("after {i}\n").as_bytes())
+                .await
+                .unwrap();
+            assert_eq!(
+                r.readline().await.unwrap(),
+                format!("after {i}\n").as_bytes()
+            );
+        }
+        servers.close_clients();
+        timeout(Duration::from_secs(5), servers.wait_closed())
+            .await
+            .expect("the workers' servers never finished");
+    });
+}
+
 both_drivers!(
+    per_worker_servers_spread_connections,
     drain_waits_for_a_slow_peer,
     drain_reports_a_peer_reset,
     shutdown_write_half_closes,

@@ -120,10 +120,16 @@ impl TcpListener {
     ///
     /// As [`bind`](TcpListener::bind).
     pub fn bind_with(addr: impl ToSocketAddrs, options: &BindOptions) -> io::Result<TcpListener> {
+        Ok(TcpListener::from_fd(TcpListener::bind_fd(addr, options)?))
+    }
+
+    /// [`bind_with`](TcpListener::bind_with)'s listening socket, not yet a
+    /// `TcpListener`: a plain fd that may move to another worker's thread.
+    pub(crate) fn bind_fd(addr: impl ToSocketAddrs, options: &BindOptions) -> io::Result<OwnedFd> {
         let mut last = None;
         for addr in addr.to_socket_addrs()? {
             match bind_one(addr, options) {
-                Ok(l) => return Ok(l),
+                Ok(fd) => return Ok(fd),
                 Err(e) => last = Some(e),
             }
         }
@@ -289,7 +295,7 @@ impl futures_core::Stream for Incoming<'_> {
     }
 }
 
-fn bind_one(addr: SocketAddr, options: &BindOptions) -> io::Result<TcpListener> {
+fn bind_one(addr: SocketAddr, options: &BindOptions) -> io::Result<OwnedFd> {
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::STREAM.nonblocking().cloexec(),
@@ -301,7 +307,7 @@ fn bind_one(addr: SocketAddr, options: &BindOptions) -> io::Result<TcpListener> 
     }
     socket.bind(&addr.into())?;
     socket.listen(options.backlog)?;
-    Ok(TcpListener::from_fd(OwnedFd::from(socket)))
+    Ok(OwnedFd::from(socket))
 }
 
 pub(super) fn not_inet() -> io::Error {
