@@ -23,12 +23,15 @@
 //! });
 //! ```
 
+mod accept;
 mod lookup;
+mod socket;
 mod tcp;
 
 pub use lookup::lookup_host;
+pub use socket::RecvCursor;
 
 pub use tcp::{
-    BindOptions, OwnedReadHalf, OwnedWriteHalf, ReadHalf, RecvCursor, ReuniteError, TcpListener,
-    TcpStream, WriteHalf,
+    BindOptions, OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, TcpListener, TcpStream,
+    WriteHalf,
 };

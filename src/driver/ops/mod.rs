@@ -28,7 +28,7 @@ mod poll;
 pub(crate) use lookup::LookupHost;
 pub(crate) use multi::{try_recv_pooled, AcceptMulti, RecvMulti, RecvPooled};
 pub(crate) use net::{
-    Accept, Connect, LateAccepts, Recv, RecvVectored, Send, SendVectored, Shutdown,
+    Accept, Connect, LateAccepts, PeerAddr, Recv, RecvVectored, Send, SendVectored, Shutdown,
 };
 pub(crate) use nop::Nop;
 pub(crate) use poll::PollIn;

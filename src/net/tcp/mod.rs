@@ -6,4 +6,4 @@ mod stream;
 
 pub use listener::{BindOptions, TcpListener};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
-pub use stream::{RecvCursor, TcpStream};
+pub use stream::TcpStream;

@@ -146,7 +146,7 @@ macro_rules! delegate_pooled_read {
             fn poll_recv_pooled(
                 &self,
                 pool: &crate::buf::BufPool,
-                cursor: &mut super::RecvCursor,
+                cursor: &mut crate::net::RecvCursor,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<Option<crate::buf::PooledBuf>>> {
                 self.stream().poll_recv_pooled(pool, cursor, cx)
