@@ -109,7 +109,7 @@ impl RawSockAddr {
     /// The address as socket2's type, whatever its family. A length of 0 (what
     /// `recvmsg(2)` reports for a datagram from an unbound Unix socket) reads as an
     /// unnamed AF_UNIX address.
-    pub(crate) fn to_socket2(&self) -> socket2::SockAddr {
+    pub(crate) fn to_socket2(self) -> socket2::SockAddr {
         if self.len == 0 {
             return socket2::SockAddr::unix("").expect("an empty path always fits");
         }

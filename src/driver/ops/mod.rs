@@ -24,6 +24,7 @@ mod multi;
 mod net;
 mod nop;
 mod poll;
+mod unix;
 
 pub(crate) use lookup::LookupHost;
 pub(crate) use multi::{try_recv_pooled, AcceptMulti, RecvMulti, RecvPooled};
@@ -32,3 +33,4 @@ pub(crate) use net::{
 };
 pub(crate) use nop::Nop;
 pub(crate) use poll::PollIn;
+pub(crate) use unix::{ConnectUnix, RecvMsg, SendMsg, MAX_FDS};
