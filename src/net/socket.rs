@@ -189,6 +189,72 @@ impl StreamSocket {
     }
 }
 
+/// The trait impls a public stream type (a struct with a `sock: StreamSocket` field)
+/// gets from its socket: [`PooledRead`](crate::io::PooledRead), the owned-buffer reads
+/// and writes, and `AsRawFd`. The socket's operations are returned as they are, not
+/// wrapped in `async` blocks: a wrapper would hold the buffer a second time, and these
+/// futures live inside every connection's task (memory per idle connection).
+macro_rules! stream_socket_impls {
+    ($t:ty) => {
+        impl $crate::io::PooledRead for $t {
+            fn poll_recv_pooled(
+                &self,
+                pool: &$crate::buf::BufPool,
+                cursor: &mut $crate::net::RecvCursor,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<Option<$crate::buf::PooledBuf>>> {
+                self.sock.poll_recv_pooled(pool, cursor, cx)
+            }
+        }
+
+        impl $crate::io::AsyncReadOwned for $t {
+            fn read<B: $crate::buf::IoBufMut>(
+                &self,
+                buf: B,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
+                self.sock.read(buf)
+            }
+
+            fn read_vectored<B: $crate::buf::IoBufMut>(
+                &self,
+                bufs: Vec<B>,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, Vec<B>>> {
+                self.sock.read_vectored(bufs)
+            }
+        }
+
+        impl $crate::io::AsyncWriteOwned for $t {
+            fn write<B: $crate::buf::IoBuf>(
+                &self,
+                buf: B,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
+                self.sock.write(buf)
+            }
+
+            fn write_vectored<B: $crate::buf::IoBuf>(
+                &self,
+                bufs: Vec<B>,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, Vec<B>>> {
+                self.sock.write_vectored(bufs)
+            }
+
+            fn write_all<B: $crate::buf::IoBuf>(
+                &self,
+                buf: B,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<(), B>> {
+                self.sock.write_all(buf)
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $t {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.sock.fd().raw()
+            }
+        }
+    };
+}
+pub(crate) use stream_socket_impls;
+
 /// `pooled_stream`: one [`RecvPooledFuture`] after another.
 struct RecvPooledStream<'a> {
     next: RecvPooledFuture<'a>,

@@ -2,22 +2,21 @@
 
 use super::listener::not_inet;
 use super::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
-use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PooledBuf};
+use crate::buf::{BufPool, BufResult, IoBuf, PooledBuf};
 use crate::driver::ops::{Connect, Send};
 use crate::driver::Op;
-use crate::io::{AsyncReadOwned, AsyncWriteOwned};
 use crate::net::socket::{RecvCursor, StreamSocket};
 use crate::runtime::context;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
 /// A TCP connection, read and written with owned buffers through
-/// [`AsyncReadOwned`] and [`AsyncWriteOwned`].
+/// [`AsyncReadOwned`](crate::io::AsyncReadOwned) and [`AsyncWriteOwned`](crate::io::AsyncWriteOwned).
 ///
 /// Every method takes `&self`, so one task may read while another writes (share the
 /// stream through an `Rc`, or use [`split`](TcpStream::split) /
@@ -95,7 +94,7 @@ impl TcpStream {
     /// empty, the call waits until a [`PooledBuf`] is dropped somewhere, then goes on;
     /// nothing is lost.
     ///
-    /// Use one pool per worker, and do not mix this with [`read`](AsyncReadOwned::read)
+    /// Use one pool per worker, and do not mix this with [`read`](crate::io::AsyncReadOwned::read)
     /// on the same stream: on io_uring the armed receive would race the read for bytes.
     ///
     /// ```
@@ -185,7 +184,7 @@ impl TcpStream {
     /// Sends `buf` without copying it into the kernel (io_uring's SEND_ZC): the kernel
     /// pins the buffer's pages, and the call returns once it no longer needs them, so
     /// the buffer comes back free to reuse. Returns how many bytes were sent, which may
-    /// be fewer than `buf` holds, like [`write`](AsyncWriteOwned::write).
+    /// be fewer than `buf` holds, like [`write`](crate::io::AsyncWriteOwned::write).
     ///
     /// Zero-copy pays for large buffers to a real network device; on loopback, and for
     /// small buffers, the kernel copies anyway and the extra notification makes it
@@ -215,7 +214,7 @@ impl TcpStream {
         if context::driver().backend_ref().send_zc() {
             Op::new(Send::zero_copy(self.sock.fd().for_op(), buf)).await
         } else {
-            self.write(buf).await
+            crate::io::AsyncWriteOwned::write(self, buf).await
         }
     }
 
@@ -291,52 +290,4 @@ impl TcpStream {
     }
 }
 
-impl crate::io::PooledRead for TcpStream {
-    fn poll_recv_pooled(
-        &self,
-        pool: &BufPool,
-        cursor: &mut RecvCursor,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<Option<PooledBuf>>> {
-        self.sock.poll_recv_pooled(pool, cursor, cx)
-    }
-}
-
-// The socket's operations are returned as they are, not wrapped in `async` blocks: a
-// wrapper would hold the buffer a second time, and these futures live inside every
-// connection's task (memory per idle connection).
-impl AsyncReadOwned for TcpStream {
-    fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        self.sock.read(buf)
-    }
-
-    fn read_vectored<B: IoBufMut>(
-        &self,
-        bufs: Vec<B>,
-    ) -> impl Future<Output = BufResult<usize, Vec<B>>> {
-        self.sock.read_vectored(bufs)
-    }
-}
-
-impl AsyncWriteOwned for TcpStream {
-    fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        self.sock.write(buf)
-    }
-
-    fn write_vectored<B: IoBuf>(
-        &self,
-        bufs: Vec<B>,
-    ) -> impl Future<Output = BufResult<usize, Vec<B>>> {
-        self.sock.write_vectored(bufs)
-    }
-
-    fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<(), B>> {
-        self.sock.write_all(buf)
-    }
-}
-
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.sock.fd().raw()
-    }
-}
+crate::net::socket::stream_socket_impls!(TcpStream);
