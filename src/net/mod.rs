@@ -1,4 +1,5 @@
-//! Networking: TCP listeners and streams over owned buffers.
+//! Networking: TCP and Unix-domain listeners and streams over owned buffers, Unix
+//! datagram sockets.
 //!
 //! ```
 //! use ringio::buf::IoBuf;
@@ -27,9 +28,11 @@ mod accept;
 mod lookup;
 mod socket;
 mod tcp;
+mod unix;
 
 pub use lookup::lookup_host;
 pub use socket::RecvCursor;
+pub use unix::{UCred, UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};
 
 pub use tcp::{
     BindOptions, OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, TcpListener, TcpStream,
