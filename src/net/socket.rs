@@ -189,13 +189,22 @@ impl StreamSocket {
     }
 }
 
-/// The trait impls a public stream type (a struct with a `sock: StreamSocket` field)
-/// gets from its socket: [`PooledRead`](crate::io::PooledRead), the owned-buffer reads
-/// and writes, and `AsRawFd`. The socket's operations are returned as they are, not
+/// What a public stream type (a struct with a `sock: StreamSocket` field) gets from its
+/// socket: `from_owned_fd`, [`PooledRead`](crate::io::PooledRead), the owned-buffer
+/// reads and writes, and `AsRawFd`. The socket's operations are returned as they are, not
 /// wrapped in `async` blocks: a wrapper would hold the buffer a second time, and these
 /// futures live inside every connection's task (memory per idle connection).
 macro_rules! stream_socket_impls {
-    ($t:ty) => {
+    ($t:ident) => {
+        impl $t {
+            /// Wraps a connected, non-blocking, close-on-exec socket.
+            pub(crate) fn from_owned_fd(fd: std::os::fd::OwnedFd) -> $t {
+                $t {
+                    sock: $crate::net::socket::StreamSocket::new(fd),
+                }
+            }
+        }
+
         impl $crate::io::PooledRead for $t {
             fn poll_recv_pooled(
                 &self,

@@ -79,12 +79,6 @@ impl TcpStream {
         Ok(TcpStream::from_owned_fd(OwnedFd::from(stream)))
     }
 
-    pub(crate) fn from_owned_fd(fd: OwnedFd) -> TcpStream {
-        TcpStream {
-            sock: StreamSocket::new(fd),
-        }
-    }
-
     /// Receives the next bytes into a buffer of `pool`: `Ok(Some(buf))` with at least
     /// one byte, or `Ok(None)` at end of stream.
     ///

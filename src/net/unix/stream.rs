@@ -5,13 +5,11 @@ use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PooledBuf};
 use crate::driver::ops::{ConnectUnix, RecvMsg, SendMsg, MAX_FDS};
 use crate::driver::Op;
 use crate::net::socket::StreamSocket;
-use crate::net::RecvCursor;
 use std::future::Future;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::task::{Context, Poll};
 
 /// A Unix stream connection, read and written with owned buffers through
 /// [`AsyncReadOwned`](crate::io::AsyncReadOwned) and [`AsyncWriteOwned`](crate::io::AsyncWriteOwned), like a
@@ -136,66 +134,21 @@ impl UnixStream {
         Ok(UnixStream::from_owned_fd(OwnedFd::from(stream)))
     }
 
-    pub(crate) fn from_owned_fd(fd: OwnedFd) -> UnixStream {
-        UnixStream {
-            sock: StreamSocket::new(fd),
-        }
-    }
-
     /// Receives the next bytes into a buffer of `pool`: `Ok(Some(buf))` with at least
     /// one byte, or `Ok(None)` at end of stream. The same machinery as
     /// [`TcpStream::recv_pooled`](crate::net::TcpStream::recv_pooled): a multishot
-    /// receive on io_uring, so an idle stream holds no buffer.
+    /// receive on io_uring, so an idle stream holds no buffer. Its poll form is
+    /// [`PooledRead::poll_recv_pooled`](crate::io::PooledRead::poll_recv_pooled), which a
+    /// [`StreamReader`](crate::io::StreamReader) reads through.
     ///
-    /// ```
-    /// # ringio::run(async {
-    /// use ringio::buf::BufPool;
-    /// use ringio::io::AsyncWriteOwned;
-    /// use ringio::net::UnixStream;
-    /// let pool = BufPool::new(8, 1024).unwrap();
-    /// let (a, b) = UnixStream::pair().unwrap();
-    /// a.write_all("hi").await.0.unwrap();
-    /// drop(a);
-    /// let mut got = Vec::new();
-    /// while let Some(buf) = b.recv_pooled(&pool).await.unwrap() {
-    ///     got.extend_from_slice(&buf);
-    /// }
-    /// assert_eq!(got, b"hi");
-    /// # });
-    /// ```
+    /// # Errors and cancel safety
     ///
-    /// # Errors
-    ///
-    /// As `TcpStream::recv_pooled`.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel-safe, as `TcpStream::recv_pooled`.
+    /// As for `TcpStream::recv_pooled`: errors of `recv(2)`; cancel-safe.
     pub fn recv_pooled<'a>(
         &'a self,
         pool: &'a BufPool,
     ) -> impl Future<Output = io::Result<Option<PooledBuf>>> + 'a {
         self.sock.recv_pooled(pool)
-    }
-
-    /// [`recv_pooled`](UnixStream::recv_pooled) as a poll function; see
-    /// [`TcpStream::poll_recv_pooled`](crate::net::TcpStream::poll_recv_pooled).
-    pub fn poll_recv_pooled(
-        &self,
-        pool: &BufPool,
-        cursor: &mut RecvCursor,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<Option<PooledBuf>>> {
-        self.sock.poll_recv_pooled(pool, cursor, cx)
-    }
-
-    /// [`recv_pooled`](UnixStream::recv_pooled) as a [`Stream`](futures_core::Stream)
-    /// of buffers, ending at end of stream.
-    pub fn pooled_stream<'a>(
-        &'a self,
-        pool: &'a BufPool,
-    ) -> impl futures_core::Stream<Item = io::Result<PooledBuf>> + 'a {
-        self.sock.pooled_stream(pool)
     }
 
     /// Sends some of `buf`'s bytes with the open files `fds` attached (SCM_RIGHTS); the
