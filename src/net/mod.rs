@@ -27,14 +27,13 @@
 mod accept;
 mod lookup;
 mod socket;
+mod split;
 mod tcp;
 mod unix;
 
 pub use lookup::lookup_host;
 pub use socket::RecvCursor;
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use unix::{UCred, UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};
 
-pub use tcp::{
-    BindOptions, OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, TcpListener, TcpStream,
-    WriteHalf,
-};
+pub use tcp::{BindOptions, TcpListener, TcpStream};

@@ -182,16 +182,11 @@ impl StreamSocket {
     pub(crate) async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         Op::new(ShutdownOp::new(self.fd.for_op(), how)).await
     }
-
-    /// Shuts the write side down at once (a write half's drop).
-    pub(crate) fn shutdown_write_now(&self) {
-        let _ = socket2::SockRef::from(&self.fd).shutdown(Shutdown::Write);
-    }
 }
 
 /// What a public stream type (a struct with a `sock: StreamSocket` field) gets from its
-/// socket: `from_owned_fd`, [`PooledRead`](crate::io::PooledRead), the owned-buffer
-/// reads and writes, and `AsRawFd`. The socket's operations are returned as they are, not
+/// socket: `from_owned_fd`, `split` and `into_split`, [`PooledRead`](crate::io::PooledRead),
+/// the owned-buffer reads and writes, `AsRawFd` and `AsFd`. The socket's operations are returned as they are, not
 /// wrapped in `async` blocks: a wrapper would hold the buffer a second time, and these
 /// futures live inside every connection's task (memory per idle connection).
 macro_rules! stream_socket_impls {
@@ -202,6 +197,30 @@ macro_rules! stream_socket_impls {
                 $t {
                     sock: $crate::net::socket::StreamSocket::new(fd),
                 }
+            }
+
+            /// Borrowed halves, for reading and writing from two futures of one task
+            /// (e.g. joined), or two tasks that borrow the stream.
+            pub fn split(
+                &self,
+            ) -> (
+                $crate::net::ReadHalf<'_, $t>,
+                $crate::net::WriteHalf<'_, $t>,
+            ) {
+                ($crate::net::ReadHalf(self), $crate::net::WriteHalf(self))
+            }
+
+            /// Owned halves, for moving into two tasks. Dropping the write half shuts
+            /// down the write side (the peer sees end of stream);
+            /// [`OwnedReadHalf::reunite`]($crate::net::OwnedReadHalf::reunite) puts them
+            /// back together.
+            pub fn into_split(
+                self,
+            ) -> (
+                $crate::net::OwnedReadHalf<$t>,
+                $crate::net::OwnedWriteHalf<$t>,
+            ) {
+                $crate::net::split::into_split(self)
             }
         }
 
@@ -258,6 +277,12 @@ macro_rules! stream_socket_impls {
         impl std::os::fd::AsRawFd for $t {
             fn as_raw_fd(&self) -> std::os::fd::RawFd {
                 self.sock.fd().raw()
+            }
+        }
+
+        impl std::os::fd::AsFd for $t {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.sock.fd().as_fd()
             }
         }
     };

@@ -267,6 +267,43 @@ fn peer_cred_is_our_process(d: Driver) {
     }));
 }
 
+fn split_halves_and_reunite(d: Driver) {
+    let _g = serial();
+    rt(d).block_on(bounded(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        {
+            let (rd, wr) = a.split();
+            wr.write_all(b"to b".to_vec()).await.0.unwrap();
+            let (res, got) = b.read_exact(vec![0u8; 4]).await;
+            res.unwrap();
+            assert_eq!(got, b"to b");
+            b.write_all(b"to a".to_vec()).await.0.unwrap();
+            let (res, got) = rd.read_exact(vec![0u8; 4]).await;
+            res.unwrap();
+            assert_eq!(got, b"to a");
+        }
+        let (rd, wr) = a.into_split();
+        let reader = ringio::spawn(async move {
+            let mut r = StreamReader::new(rd);
+            let line = r.readline().await.unwrap();
+            (line, r.into_parts().0)
+        });
+        b.write_all(b"a line\n".to_vec()).await.0.unwrap();
+        let (line, rd) = reader.await.unwrap();
+        assert_eq!(line, b"a line\n");
+        let a = rd.reunite(wr).unwrap();
+        a.write_all(b"whole".to_vec()).await.0.unwrap();
+        let (res, got) = b.read_exact(vec![0u8; 5]).await;
+        res.unwrap();
+        assert_eq!(got, b"whole");
+        // Dropping an owned write half shuts the write side: the peer reads EOF.
+        let (_rd, wr) = a.into_split();
+        drop(wr);
+        let (n, _) = b.read(vec![0u8; 8]).await;
+        assert_eq!(n.unwrap(), 0);
+    }));
+}
+
 /// A pipe: (read end, write end), close-on-exec.
 fn pipe() -> (std::fs::File, std::fs::File) {
     let mut fds = [0; 2];
@@ -573,6 +610,7 @@ both_drivers!(
     incoming_and_recv_pooled,
     pair_round_trip,
     stream_reader_reads_lines,
+    split_halves_and_reunite,
     peer_cred_is_our_process,
     passes_a_pipe_write_end,
     too_many_fds_is_an_error_and_leaks_none,

@@ -1,7 +1,6 @@
 //! [`TcpStream`]: a TCP connection.
 
 use super::listener::not_inet;
-use super::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::buf::{BufPool, BufResult, IoBuf, PooledBuf};
 use crate::driver::ops::{Connect, Send};
 use crate::driver::Op;
@@ -12,7 +11,6 @@ use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::OwnedFd;
-use std::rc::Rc;
 use std::task::{Context, Poll};
 
 /// A TCP connection, read and written with owned buffers through
@@ -258,29 +256,8 @@ impl TcpStream {
         self.sock().local_addr()?.as_socket().ok_or_else(not_inet)
     }
 
-    /// Borrowed halves, for reading and writing from two futures of one task (e.g.
-    /// joined), or two tasks that borrow the stream.
-    pub fn split(&self) -> (ReadHalf<'_>, WriteHalf<'_>) {
-        (ReadHalf(self), WriteHalf(self))
-    }
-
-    /// Owned halves, for moving into two tasks. Dropping the write half shuts down the
-    /// write side (the peer sees end of stream); [`OwnedReadHalf::reunite`] puts them
-    /// back together.
-    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        let stream = Rc::new(self);
-        (
-            OwnedReadHalf::new(stream.clone()),
-            OwnedWriteHalf::new(stream),
-        )
-    }
-
     fn sock(&self) -> SockRef<'_> {
         SockRef::from(self.sock.fd())
-    }
-
-    pub(super) fn shutdown_write_now(&self) {
-        self.sock.shutdown_write_now();
     }
 }
 
