@@ -19,42 +19,13 @@
 //! `block_on`, as ringio does.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ringio::io::{AsyncReadOwned, AsyncWriteOwned};
-use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "support/pingpong.rs"]
+mod pingpong;
 mod support;
 
 /// Bytes each way per round trip.
 const SIZE: usize = 64;
-
-/// ringio's echo task: reads up to [`SIZE`] bytes and writes back what came, until the
-/// peer closes.
-async fn ringio_echo(conn: ringio::net::UnixStream) {
-    let mut buf = Vec::with_capacity(SIZE);
-    loop {
-        let (res, b) = conn.read(buf).await;
-        if res.expect("echo read") == 0 {
-            return;
-        }
-        let (res, mut b) = conn.write_all(b).await;
-        res.expect("echo write");
-        b.clear();
-        buf = b;
-    }
-}
-
-/// tokio's echo task, the same as [`ringio_echo`].
-async fn tokio_echo(mut conn: tokio::net::UnixStream) {
-    let mut buf = [0u8; SIZE];
-    loop {
-        let n = conn.read(&mut buf).await.expect("echo read");
-        if n == 0 {
-            return;
-        }
-        conn.write_all(&buf[..n]).await.expect("echo write");
-    }
-}
 
 fn unix_pingpong(c: &mut Criterion) {
     let mut group = c.benchmark_group("unix_pingpong");
@@ -63,30 +34,9 @@ fn unix_pingpong(c: &mut Criterion) {
         let rt = support::ringio();
         let (client, echo) = rt.block_on(async {
             let (client, server) = ringio::net::UnixStream::pair().expect("pair");
-            (client, ringio::spawn(ringio_echo(server)))
+            (client, ringio::spawn(pingpong::ringio_echo(server, SIZE)))
         });
-        let mut request = Some(vec![0x5au8; SIZE]);
-        let mut reply = Some(vec![0u8; SIZE]);
-        group.bench_function("ringio", |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let (mut req, mut rep) = (request.take().unwrap(), reply.take().unwrap());
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let (res, b) = client.write_all(req).await;
-                        res.expect("write");
-                        req = b;
-                        let (res, b) = client.read_exact(rep).await;
-                        res.expect("read");
-                        rep = b;
-                    }
-                    let elapsed = start.elapsed();
-                    assert_eq!(req, rep, "the echo changed the bytes");
-                    (request, reply) = (Some(req), Some(rep));
-                    elapsed
-                })
-            })
-        });
+        pingpong::ringio_rounds(&mut group, "ringio", &rt, &client, SIZE);
         drop(client);
         rt.block_on(echo).expect("echo task");
     }
@@ -94,24 +44,9 @@ fn unix_pingpong(c: &mut Criterion) {
         let rt = support::tokio();
         let (mut client, echo) = rt.block_on(async {
             let (client, server) = tokio::net::UnixStream::pair().expect("pair");
-            (client, tokio::spawn(tokio_echo(server)))
+            (client, tokio::spawn(pingpong::tokio_echo(server, SIZE)))
         });
-        let request = [0x5au8; SIZE];
-        let mut reply = [0u8; SIZE];
-        group.bench_function("tokio", |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        client.write_all(&request).await.expect("write");
-                        client.read_exact(&mut reply).await.expect("read");
-                    }
-                    let elapsed = start.elapsed();
-                    assert_eq!(request, reply, "the echo changed the bytes");
-                    elapsed
-                })
-            })
-        });
+        pingpong::tokio_rounds(&mut group, "tokio", &rt, &mut client, SIZE);
         drop(client);
         rt.block_on(echo).expect("echo task");
     }
