@@ -198,6 +198,10 @@ impl UnixStream {
     /// files the peer attached (SCM_RIGHTS; at most 253 are ever taken), as new
     /// close-on-exec fds. `Ok((0, _))` is end of stream.
     ///
+    /// Do not mix this with [`recv_pooled`](UnixStream::recv_pooled) on the same
+    /// stream: on io_uring its multishot receive stays armed and would take the bytes,
+    /// and a plain receive takes no fds (the kernel closes those that came with them).
+    ///
     /// ```
     /// # ringio::run(async {
     /// use ringio::io::AsyncReadOwned;
