@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs under valgrind memcheck, failing on any invalid read or write: the
 # cancellation-safety tests, the fast-path tests (multishot accept and receive, provided
-# buffer rings), the driver hazard regression tests and the blocking-face drop tests
-# (all on both drivers), and the driver's own unit tests (the op table). Uninitialised-value reports are off: the kernel writes received
+# buffer rings), the driver hazard regression tests, the blocking-face drop tests and
+# the Unix-socket tests (all on both drivers), and the driver's own unit tests (the op table). Uninitialised-value reports are off: the kernel writes received
 # bytes into buffers behind memcheck's back, so it cannot know they are set. Every wait
 # in those tests is bounded, and none needs a second thread to progress (see DESIGN.md
 # on valgrind and io_uring_enter).
@@ -57,6 +57,8 @@ memcheck deadlines
 # the per-worker server test needs a second worker thread to progress (DESIGN.md).
 memcheck streams --skip emfile_on_accept_does_not_stop_the_server \
     --skip per_worker_servers_spread_connections
+# Unix sockets: fd passing with fds in flight, connect+accept drops; senders are tasks.
+memcheck unix
 # The op table's unit tests (and the driver's others), from the library's test binary.
 run_memcheck "ringio (lib)" "$(test_binary ringio -p ringio --lib)" driver::
 echo "memcheck: no invalid reads or writes"

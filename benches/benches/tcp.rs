@@ -16,11 +16,10 @@
 //! calls, and each sample times only its round trips.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ringio::io::{AsyncReadOwned, AsyncWriteOwned};
 use std::net::SocketAddr;
-use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "support/pingpong.rs"]
+mod pingpong;
 mod support;
 
 /// Bytes each way per round trip.
@@ -28,33 +27,6 @@ const SIZE: usize = 64;
 
 /// The loopback address to listen on, with a port the kernel picks.
 const LOOPBACK: &str = "127.0.0.1:0";
-
-/// ringio's echo task: reads up to [`SIZE`] bytes and writes back what came, until the
-/// peer closes.
-async fn ringio_echo(conn: ringio::net::TcpStream) {
-    let mut buf = vec![0u8; SIZE];
-    loop {
-        let (res, b) = conn.read(buf).await;
-        if res.expect("echo read") == 0 {
-            return;
-        }
-        let (res, b) = conn.write_all(b).await;
-        res.expect("echo write");
-        buf = b;
-    }
-}
-
-/// tokio's echo task, the same as [`ringio_echo`].
-async fn tokio_echo(mut conn: tokio::net::TcpStream) {
-    let mut buf = [0u8; SIZE];
-    loop {
-        let n = conn.read(&mut buf).await.expect("echo read");
-        if n == 0 {
-            return;
-        }
-        conn.write_all(&buf[..n]).await.expect("echo write");
-    }
-}
 
 /// ringio's side of the ping-pong on runtime `rt`, as variant `name`.
 fn ringio_pingpong(
@@ -68,7 +40,7 @@ fn ringio_pingpong(
         let echo = ringio::spawn(async move {
             let (conn, _) = listener.accept().await.expect("accept");
             conn.set_nodelay(true).expect("nodelay");
-            ringio_echo(conn).await;
+            pingpong::ringio_echo(conn, SIZE).await;
         });
         let client = ringio::net::TcpStream::connect(addr)
             .await
@@ -76,28 +48,7 @@ fn ringio_pingpong(
         client.set_nodelay(true).expect("nodelay");
         (client, echo)
     });
-    let mut request = Some(vec![0x5au8; SIZE]);
-    let mut reply = Some(vec![0u8; SIZE]);
-    group.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let (mut req, mut rep) = (request.take().unwrap(), reply.take().unwrap());
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let (res, b) = client.write_all(req).await;
-                    res.expect("write");
-                    req = b;
-                    let (res, b) = client.read_exact(rep).await;
-                    res.expect("read");
-                    rep = b;
-                }
-                let elapsed = start.elapsed();
-                assert_eq!(req, rep, "the echo changed the bytes");
-                (request, reply) = (Some(req), Some(rep));
-                elapsed
-            })
-        })
-    });
+    pingpong::ringio_rounds(group, name, &rt, &client, SIZE);
     drop(client);
     rt.block_on(echo).expect("echo task");
 }
@@ -121,28 +72,13 @@ fn tcp_pingpong(c: &mut Criterion) {
             let echo = tokio::spawn(async move {
                 let (conn, _) = listener.accept().await.expect("accept");
                 conn.set_nodelay(true).expect("nodelay");
-                tokio_echo(conn).await;
+                pingpong::tokio_echo(conn, SIZE).await;
             });
             let client = tokio::net::TcpStream::connect(addr).await.expect("connect");
             client.set_nodelay(true).expect("nodelay");
             (client, echo)
         });
-        let request = [0x5au8; SIZE];
-        let mut reply = [0u8; SIZE];
-        group.bench_function("tokio", |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        client.write_all(&request).await.expect("write");
-                        client.read_exact(&mut reply).await.expect("read");
-                    }
-                    let elapsed = start.elapsed();
-                    assert_eq!(request, reply, "the echo changed the bytes");
-                    elapsed
-                })
-            })
-        });
+        pingpong::tokio_rounds(&mut group, "tokio", &rt, &mut client, SIZE);
         drop(client);
         rt.block_on(echo).expect("echo task");
     }

@@ -51,6 +51,7 @@ pub(crate) use blocking::{BlockingJob, BlockingSpawner};
 pub(crate) use fd::Fd;
 pub(crate) use op::{Op, Timed};
 pub(crate) use sigint::{sigint_count, SigintGuard};
+pub(crate) use sys::RawSockAddr;
 
 use std::fmt;
 use std::io;

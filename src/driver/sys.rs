@@ -85,7 +85,12 @@ impl RawSockAddr {
     }
 
     pub(crate) fn from_std(addr: &std::net::SocketAddr) -> RawSockAddr {
-        let sa = socket2::SockAddr::from(*addr);
+        RawSockAddr::from_socket2(&socket2::SockAddr::from(*addr))
+    }
+
+    /// Any socket address socket2 holds (IPv4, IPv6, or AF_UNIX: a path, an abstract
+    /// name, or unnamed).
+    pub(crate) fn from_socket2(sa: &socket2::SockAddr) -> RawSockAddr {
         let mut raw = RawSockAddr::empty();
         let len = sa.len() as usize;
         // SAFETY: `sa` holds `len <= size_of::<sockaddr_storage>()` valid bytes; the
@@ -99,6 +104,34 @@ impl RawSockAddr {
         };
         raw.len = len as libc::socklen_t;
         raw
+    }
+
+    /// The address as socket2's type, whatever its family. A length of 0 (what
+    /// `recvmsg(2)` reports for a datagram from an unbound Unix socket) reads as an
+    /// unnamed AF_UNIX address.
+    pub(crate) fn to_socket2(self) -> socket2::SockAddr {
+        if self.len == 0 {
+            return socket2::SockAddr::unix("").expect("an empty path always fits");
+        }
+        let len = self
+            .len
+            .min(std::mem::size_of::<libc::sockaddr_storage>() as _);
+        // SAFETY: `try_init` hands a zeroed storage of `size_of::<sockaddr_storage>()`
+        // bytes; we copy `len` (at most that) bytes the kernel wrote into ours, which
+        // carry their own family, and report that length.
+        let (_, sa) = unsafe {
+            socket2::SockAddr::try_init(|storage, storage_len| {
+                std::ptr::copy_nonoverlapping(
+                    (&self.storage as *const libc::sockaddr_storage).cast::<u8>(),
+                    storage.cast::<u8>(),
+                    len as usize,
+                );
+                *storage_len = len;
+                Ok(())
+            })
+        }
+        .expect("the copy cannot fail");
+        sa
     }
 
     pub(crate) fn as_ptr(&self) -> *const libc::sockaddr {

@@ -1,4 +1,5 @@
-//! Networking: TCP listeners and streams over owned buffers.
+//! Networking: TCP and Unix-domain listeners and streams over owned buffers, Unix
+//! datagram sockets.
 //!
 //! ```
 //! use ringio::buf::IoBuf;
@@ -23,10 +24,14 @@
 //! });
 //! ```
 
+mod accept;
 mod addr;
 mod lookup;
 mod server;
+mod socket;
+mod split;
 mod tcp;
+mod unix;
 
 pub use addr::{Target, ToSocketAddrs};
 pub use lookup::lookup_host;
@@ -34,8 +39,8 @@ pub use server::{
     open_connection, start_server, start_server_per_worker, start_server_with, Server,
     ServerOptions, Streams, WorkerServers,
 };
+pub use socket::RecvCursor;
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
+pub use unix::{UCred, UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};
 
-pub use tcp::{
-    BindOptions, OwnedReadHalf, OwnedWriteHalf, ReadHalf, RecvCursor, ReuniteError, TcpListener,
-    TcpStream, WriteHalf,
-};
+pub use tcp::{BindOptions, TcpListener, TcpStream};

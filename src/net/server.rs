@@ -271,7 +271,7 @@ async fn accept_loop<F, Fut>(
             task: None,
             stream: Rc::downgrade(&stream),
         });
-        let (read, write) = TcpStream::split_rc(stream);
+        let (read, write) = super::split::split_rc(stream);
         let conversation = handler(
             StreamReader::with_limit(read, limit),
             StreamWriter::new(write),

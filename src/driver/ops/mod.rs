@@ -25,12 +25,14 @@ mod multi;
 mod net;
 mod nop;
 mod poll;
+mod unix;
 
 pub(crate) use deadline::Deadline;
 pub(crate) use lookup::LookupHost;
 pub(crate) use multi::{try_recv_pooled, AcceptMulti, RecvMulti, RecvPooled};
 pub(crate) use net::{
-    Accept, Connect, LateAccepts, Recv, RecvVectored, Send, SendVectored, Shutdown,
+    Accept, Connect, LateAccepts, PeerAddr, Recv, RecvVectored, Send, SendVectored, Shutdown,
 };
 pub(crate) use nop::Nop;
 pub(crate) use poll::{FdReadiness, PollIn};
+pub(crate) use unix::{ConnectUnix, RecvMsg, SendMsg, MAX_FDS};

@@ -23,27 +23,63 @@ fn would_block() -> io::Error {
     io::Error::from(io::ErrorKind::WouldBlock)
 }
 
+/// A listener's kind of peer address: an IP [`SocketAddr`] or a Unix address.
+pub(crate) trait PeerAddr: Sized + 'static {
+    /// The address `accept4(2)` wrote.
+    fn from_raw(raw: &RawSockAddr) -> io::Result<Self>;
+
+    /// The peer of a connection a multishot accept made (which reports no address):
+    /// `getpeername(2)`.
+    fn of_accepted(conn: &OwnedFd) -> io::Result<Self>;
+}
+
+impl PeerAddr for SocketAddr {
+    fn from_raw(raw: &RawSockAddr) -> io::Result<SocketAddr> {
+        raw.socket_addr()
+    }
+
+    fn of_accepted(conn: &OwnedFd) -> io::Result<SocketAddr> {
+        match socket2::SockRef::from(conn).peer_addr() {
+            Ok(addr) => RawSockAddr::from_socket2(&addr).socket_addr(),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the peer reset the connection before it was accepted",
+            )),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// Connections accepted after their accept future was dropped, kept for the next
 /// `accept` of the same listener, and the acceptors to tell when one arrives.
-pub(crate) type LateAccepts = Rc<RefCell<LateQueue>>;
+pub(crate) type LateAccepts<A = SocketAddr> = Rc<RefCell<LateQueue<A>>>;
 
 /// See [`LateAccepts`].
-#[derive(Default, Debug)]
-pub(crate) struct LateQueue {
-    pub(crate) conns: VecDeque<(OwnedFd, SocketAddr)>,
+#[derive(Debug)]
+pub(crate) struct LateQueue<A> {
+    pub(crate) conns: VecDeque<(OwnedFd, A)>,
     pub(crate) waiters: Vec<std::task::Waker>,
 }
 
+impl<A> Default for LateQueue<A> {
+    fn default() -> LateQueue<A> {
+        LateQueue {
+            conns: VecDeque::new(),
+            waiters: Vec::new(),
+        }
+    }
+}
+
 /// Accepts one connection. The new socket is non-blocking and close-on-exec.
-pub(crate) struct Accept {
+pub(crate) struct Accept<A: PeerAddr = SocketAddr> {
     fd: Fd,
     /// Written by the kernel; boxed so its address survives the op moving.
     addr: Box<RawSockAddr>,
-    late: LateAccepts,
+    late: LateAccepts<A>,
 }
 
-impl Accept {
-    pub(crate) fn new(fd: Fd, late: LateAccepts) -> Accept {
+impl<A: PeerAddr> Accept<A> {
+    pub(crate) fn new(fd: Fd, late: LateAccepts<A>) -> Accept<A> {
         Accept {
             fd,
             addr: Box::new(RawSockAddr::empty()),
@@ -54,8 +90,8 @@ impl Accept {
 
 // SAFETY: the entry points at `self.addr.storage` and `self.addr.len`, in the box the
 // op owns.
-unsafe impl Operation for Accept {
-    type Output = io::Result<(OwnedFd, SocketAddr)>;
+unsafe impl<A: PeerAddr> Operation for Accept<A> {
+    type Output = io::Result<(OwnedFd, A)>;
 
     fn uring_entry(&mut self) -> Option<squeue::Entry> {
         let (addr, len) = (self.addr.as_mut_ptr(), &mut self.addr.len as *mut _);
@@ -101,7 +137,7 @@ unsafe impl Operation for Accept {
         let fd = result? as RawFd;
         // SAFETY: the kernel just created `fd` for us and nobody else has it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let addr = self.addr.socket_addr()?;
+        let addr = A::from_raw(&self.addr)?;
         Ok((fd, addr))
     }
 }

@@ -1,18 +1,11 @@
 //! [`TcpListener`]: accepts TCP connections.
 
 use super::TcpStream;
-use crate::driver::ops::{Accept, AcceptMulti, LateAccepts};
-use crate::driver::{Fd, Op};
-use crate::runtime::context;
+use crate::net::accept::{Acceptor, Incoming};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
-use std::cell::RefCell;
-use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::pin::Pin;
-use std::rc::Rc;
-use std::task::Poll;
 
 /// How [`TcpListener::bind_with`] sets up its socket.
 ///
@@ -80,24 +73,14 @@ impl BindOptions {
 /// # });
 /// ```
 pub struct TcpListener {
-    fd: Fd,
-    /// Connections accepted after their `accept()` future was dropped.
-    late: LateAccepts,
-    /// The multishot accept kept armed on io_uring.
-    multi: RefCell<Option<Rc<AcceptMulti>>>,
+    acceptor: Acceptor<SocketAddr>,
 }
 
 impl std::fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TcpListener").field("fd", &self.fd).finish()
-    }
-}
-
-impl Drop for TcpListener {
-    fn drop(&mut self) {
-        if let Some(multi) = self.multi.get_mut().take() {
-            multi.close();
-        }
+        f.debug_struct("TcpListener")
+            .field("fd", self.acceptor.fd())
+            .finish()
     }
 }
 
@@ -149,9 +132,7 @@ impl TcpListener {
 
     fn from_fd(fd: OwnedFd) -> TcpListener {
         TcpListener {
-            fd: Fd::new(fd),
-            late: Default::default(),
-            multi: RefCell::new(None),
+            acceptor: Acceptor::new(fd),
         }
     }
 
@@ -173,47 +154,8 @@ impl TcpListener {
     /// `accept`. The peer's address then comes from `getpeername(2)`; a connection the
     /// peer reset before that is reported as `ConnectionAborted`.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let driver = context::driver();
-        let multishot = driver.backend_ref().multishot();
-        if multishot {
-            let multi = self
-                .multi
-                .borrow_mut()
-                .get_or_insert_with(|| AcceptMulti::new(self.fd.for_op()))
-                .clone();
-            let fd = std::future::poll_fn(|cx| multi.poll_accept(cx, &driver)).await?;
-            let stream = TcpStream::from_owned_fd(fd);
-            return match stream.peer_addr() {
-                Ok(peer) => Ok((stream, peer)),
-                Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "the peer reset the connection before it was accepted",
-                )),
-                Err(e) => Err(e),
-            };
-        }
-        let mut op: Option<Op<Accept>> = None;
-        let (fd, addr) = std::future::poll_fn(|cx| {
-            // A connection another accept left behind goes first; our own op, if any,
-            // is dropped with this future and re-queues whatever it gets.
-            if let Some(conn) = self.late.borrow_mut().conns.pop_front() {
-                return Poll::Ready(Ok(conn));
-            }
-            let op =
-                op.get_or_insert_with(|| Op::new(Accept::new(self.fd.for_op(), self.late.clone())));
-            match Pin::new(op).poll(cx) {
-                Poll::Ready(res) => Poll::Ready(res),
-                Poll::Pending => {
-                    let mut q = self.late.borrow_mut();
-                    if !q.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                        q.waiters.push(cx.waker().clone());
-                    }
-                    Poll::Pending
-                }
-            }
-        })
-        .await?;
-        Ok((TcpStream::from_owned_fd(fd), addr))
+        let (fd, peer) = self.acceptor.accept().await?;
+        Ok((TcpStream::from_owned_fd(fd), peer))
     }
 
     /// [`accept`](TcpListener::accept) as a [`Stream`](futures_core::Stream) of
@@ -235,10 +177,7 @@ impl TcpListener {
     pub fn incoming(
         &self,
     ) -> impl futures_core::Stream<Item = io::Result<(TcpStream, SocketAddr)>> + '_ {
-        Incoming {
-            listener: self,
-            next: None,
-        }
+        Incoming::new(self, |l| Box::pin(l.accept()))
     }
 
     /// The address the listener is bound to.
@@ -247,7 +186,7 @@ impl TcpListener {
     ///
     /// As `getsockname(2)`.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        SockRef::from(&self.fd.as_fd())
+        SockRef::from(&self.acceptor.fd().as_fd())
             .local_addr()?
             .as_socket()
             .ok_or_else(not_inet)
@@ -256,42 +195,13 @@ impl TcpListener {
 
 impl std::os::fd::AsFd for TcpListener {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.acceptor.fd().as_fd()
     }
 }
 
 impl AsRawFd for TcpListener {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw()
-    }
-}
-
-/// A connection being accepted, boxed: one allocation per connection.
-type Accepting<'a> = Pin<Box<dyn Future<Output = io::Result<(TcpStream, SocketAddr)>> + 'a>>;
-
-/// [`TcpListener::incoming`].
-struct Incoming<'a> {
-    listener: &'a TcpListener,
-    next: Option<Accepting<'a>>,
-}
-
-impl futures_core::Stream for Incoming<'_> {
-    type Item = io::Result<(TcpStream, SocketAddr)>;
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        let listener = this.listener;
-        let next = this.next.get_or_insert_with(|| Box::pin(listener.accept()));
-        match next.as_mut().poll(cx) {
-            Poll::Ready(conn) => {
-                this.next = None;
-                Poll::Ready(Some(conn))
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        self.acceptor.fd().raw()
     }
 }
 

@@ -1,9 +1,7 @@
-//! TCP: [`TcpListener`], [`TcpStream`] and its halves.
+//! TCP: [`TcpListener`] and [`TcpStream`].
 
 mod listener;
-mod split;
 mod stream;
 
 pub use listener::{BindOptions, TcpListener};
-pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
-pub use stream::{RecvCursor, TcpStream};
+pub use stream::TcpStream;

@@ -1,0 +1,462 @@
+//! [`StreamSocket`]: what every connected byte-stream socket shares (a TCP or Unix
+//! stream): its fd, the pooled receive (a multishot receive kept armed on io_uring),
+//! and the owned-buffer reads and writes.
+
+use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PoolMode, PooledBuf, Slice};
+use crate::driver::ops::{
+    try_recv_pooled, PollIn, Recv, RecvMulti, RecvPooled, RecvVectored, Send, SendVectored,
+    Shutdown as ShutdownOp,
+};
+use crate::driver::{Fd, Op};
+use crate::io::{AsyncReadOwned, AsyncWriteOwned};
+use crate::runtime::context;
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::OwnedFd;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+/// A connected stream socket: the fd and its pooled-receive state. The public stream
+/// types wrap one and delegate to it.
+pub(crate) struct StreamSocket {
+    fd: Fd,
+    /// The multishot receive `recv_pooled` keeps armed on io_uring.
+    recv_multi: RefCell<Option<Rc<RecvMulti>>>,
+}
+
+impl Drop for StreamSocket {
+    fn drop(&mut self) {
+        if let Some(multi) = self.recv_multi.get_mut().take() {
+            multi.close();
+        }
+    }
+}
+
+impl StreamSocket {
+    pub(crate) fn new(fd: OwnedFd) -> StreamSocket {
+        StreamSocket {
+            fd: Fd::new(fd),
+            recv_multi: RefCell::new(None),
+        }
+    }
+
+    pub(crate) fn fd(&self) -> &Fd {
+        &self.fd
+    }
+
+    /// `recv_pooled` of the public stream types (see `TcpStream::recv_pooled`).
+    pub(crate) fn recv_pooled<'a>(
+        &'a self,
+        pool: &'a BufPool,
+    ) -> impl Future<Output = io::Result<Option<PooledBuf>>> + 'a {
+        RecvPooledFuture {
+            stream: self,
+            pool,
+            cursor: RecvCursor::new(),
+        }
+    }
+
+    /// `pooled_stream` of the public stream types (see `TcpStream::pooled_stream`).
+    pub(crate) fn pooled_stream<'a>(
+        &'a self,
+        pool: &'a BufPool,
+    ) -> impl futures_core::Stream<Item = io::Result<PooledBuf>> + 'a {
+        RecvPooledStream {
+            next: RecvPooledFuture {
+                stream: self,
+                pool,
+                cursor: RecvCursor::new(),
+            },
+            done: false,
+        }
+    }
+
+    /// `poll_recv_pooled` of the public stream types (see
+    /// `TcpStream::poll_recv_pooled`).
+    pub(crate) fn poll_recv_pooled(
+        &self,
+        pool: &BufPool,
+        cursor: &mut RecvCursor,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<PooledBuf>>> {
+        let step = &mut cursor.step;
+        let polled = loop {
+            let polled = match step {
+                RecvStep::Start => {
+                    *step = match self.recv_step(pool) {
+                        Ok(next) => next,
+                        Err(e) => break Poll::Ready(Err(e)),
+                    };
+                    continue;
+                }
+                RecvStep::Multishot(multi) => multi.poll_recv(cx),
+                RecvStep::Single(op) => Pin::new(op).poll(cx),
+                RecvStep::PollThenRecv(wait) => {
+                    if let Some(op) = wait {
+                        match Pin::new(op).poll(cx) {
+                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
+                            Poll::Ready(Ok(())) => *wait = None,
+                        }
+                    }
+                    match try_recv_pooled(&self.fd, pool.inner()) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            *wait = Some(Op::new(PollIn::new(self.fd.for_op())));
+                            continue;
+                        }
+                        other => Poll::Ready(other),
+                    }
+                }
+                RecvStep::Starved => {
+                    if pool.inner().poll_available(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *step = RecvStep::Start;
+                    continue;
+                }
+            };
+            match polled {
+                // The pool ran dry (the multishot receive ended, or no free buffer):
+                // wait for a buffer to come back, then receive again.
+                Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    *step = RecvStep::Starved;
+                }
+                other => break other,
+            }
+        };
+        if polled.is_ready() && !matches!(step, RecvStep::Multishot(_)) {
+            // A single-shot receive is done; the next one starts afresh. (The multishot
+            // receive stays armed, and its step is reused as it is.)
+            *step = RecvStep::Start;
+        }
+        polled
+    }
+
+    /// How the next `recv_pooled` on `pool` receives: through this stream's multishot
+    /// receive (made, and the pool bound to this worker, on first use), or one receive
+    /// into a free-list buffer.
+    fn recv_step(&self, pool: &BufPool) -> io::Result<RecvStep> {
+        // The common case: this stream's receive on this pool exists already.
+        if let Some(multi) = &*self.recv_multi.borrow() {
+            if multi.uses(pool.inner()) {
+                return Ok(RecvStep::Multishot(multi.clone()));
+            }
+        }
+        let driver = context::driver();
+        Ok(match pool.inner().bind(&driver)? {
+            PoolMode::Ring(group) => RecvStep::Multishot(self.recv_multi_for(pool, group)?),
+            // An io_uring without buffer rings: a receive armed in the kernel would hold
+            // its buffer while it waits, so wait for readiness first, then recv(2).
+            PoolMode::FreeList if driver.backend_ref().is_uring() => RecvStep::PollThenRecv(None),
+            PoolMode::FreeList => RecvStep::Single(Op::new(RecvPooled::new(
+                self.fd.for_op(),
+                pool.inner().clone(),
+            ))),
+        })
+    }
+
+    /// This stream's multishot receive on `pool`, made on first use.
+    fn recv_multi_for(&self, pool: &BufPool, group: u16) -> io::Result<Rc<RecvMulti>> {
+        let mut slot = self.recv_multi.borrow_mut();
+        if let Some(multi) = &*slot {
+            if multi.uses(pool.inner()) {
+                return Ok(multi.clone());
+            }
+            if !multi.is_idle() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "recv_pooled: another pool's receive still holds data for this stream",
+                ));
+            }
+            multi.close();
+        }
+        let multi = RecvMulti::new(self.fd.for_op(), pool.inner().clone(), group);
+        *slot = Some(multi.clone());
+        Ok(multi)
+    }
+
+    /// `shutdown(2)` through the driver.
+    pub(crate) async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        Op::new(ShutdownOp::new(self.fd.for_op(), how)).await
+    }
+}
+
+/// What a public stream type (a struct with a `sock: StreamSocket` field) gets from its
+/// socket: `from_owned_fd`, `split` and `into_split`, [`PooledRead`](crate::io::PooledRead),
+/// the owned-buffer reads and writes, `AsRawFd` and `AsFd`. The socket's operations are returned as they are, not
+/// wrapped in `async` blocks: a wrapper would hold the buffer a second time, and these
+/// futures live inside every connection's task (memory per idle connection).
+macro_rules! stream_socket_impls {
+    ($t:ident) => {
+        impl $t {
+            /// Wraps a connected, non-blocking, close-on-exec socket.
+            pub(crate) fn from_owned_fd(fd: std::os::fd::OwnedFd) -> $t {
+                $t {
+                    sock: $crate::net::socket::StreamSocket::new(fd),
+                }
+            }
+
+            /// Borrowed halves, for reading and writing from two futures of one task
+            /// (e.g. joined), or two tasks that borrow the stream.
+            pub fn split(
+                &self,
+            ) -> (
+                $crate::net::ReadHalf<'_, $t>,
+                $crate::net::WriteHalf<'_, $t>,
+            ) {
+                ($crate::net::ReadHalf(self), $crate::net::WriteHalf(self))
+            }
+
+            /// Owned halves, for moving into two tasks. Dropping the write half shuts
+            /// down the write side (the peer sees end of stream);
+            /// [`OwnedReadHalf::reunite`]($crate::net::OwnedReadHalf::reunite) puts them
+            /// back together.
+            pub fn into_split(
+                self,
+            ) -> (
+                $crate::net::OwnedReadHalf<$t>,
+                $crate::net::OwnedWriteHalf<$t>,
+            ) {
+                $crate::net::split::into_split(self)
+            }
+        }
+
+        impl $crate::io::PooledRead for $t {
+            fn poll_recv_pooled(
+                &self,
+                pool: &$crate::buf::BufPool,
+                cursor: &mut $crate::net::RecvCursor,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<Option<$crate::buf::PooledBuf>>> {
+                self.sock.poll_recv_pooled(pool, cursor, cx)
+            }
+        }
+
+        impl $crate::io::AsyncReadOwned for $t {
+            fn read<B: $crate::buf::IoBufMut>(
+                &self,
+                buf: B,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
+                self.sock.read(buf)
+            }
+
+            fn read_vectored<B: $crate::buf::IoBufMut>(
+                &self,
+                bufs: Vec<B>,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, Vec<B>>> {
+                self.sock.read_vectored(bufs)
+            }
+        }
+
+        impl $crate::io::AsyncWriteOwned for $t {
+            fn write<B: $crate::buf::IoBuf>(
+                &self,
+                buf: B,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
+                self.sock.write(buf)
+            }
+
+            fn write_vectored<B: $crate::buf::IoBuf>(
+                &self,
+                bufs: Vec<B>,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, Vec<B>>> {
+                self.sock.write_vectored(bufs)
+            }
+
+            fn write_all<B: $crate::buf::IoBuf>(
+                &self,
+                buf: B,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<(), B>> {
+                self.sock.write_all(buf)
+            }
+        }
+
+        impl $crate::io::ShutdownWrite for $t {
+            async fn shutdown_write(&self) -> std::io::Result<()> {
+                self.sock.shutdown(std::net::Shutdown::Write).await
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $t {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.sock.fd().raw()
+            }
+        }
+
+        impl std::os::fd::AsFd for $t {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.sock.fd().as_fd()
+            }
+        }
+    };
+}
+pub(crate) use stream_socket_impls;
+
+/// `pooled_stream`: one [`RecvPooledFuture`] after another.
+struct RecvPooledStream<'a> {
+    next: RecvPooledFuture<'a>,
+    done: bool,
+}
+
+impl futures_core::Stream for RecvPooledStream<'_> {
+    type Item = io::Result<PooledBuf>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let polled = Pin::new(&mut this.next).poll(cx);
+        let Poll::Ready(result) = polled else {
+            return Poll::Pending;
+        };
+        match result {
+            Ok(Some(buf)) => Poll::Ready(Some(Ok(buf))),
+            Ok(None) => {
+                this.done = true;
+                Poll::Ready(None)
+            }
+            Err(e) => Poll::Ready(Some(Err(e))),
+        }
+    }
+}
+
+/// The future of `recv_pooled`, written by hand to stay small: it lives in
+/// every connection's task while the connection is idle.
+struct RecvPooledFuture<'a> {
+    stream: &'a StreamSocket,
+    pool: &'a BufPool,
+    cursor: RecvCursor,
+}
+
+/// Where a pooled receive stands between polls: see
+/// [`TcpStream::poll_recv_pooled`](crate::net::TcpStream::poll_recv_pooled).
+pub struct RecvCursor {
+    step: RecvStep,
+}
+
+impl RecvCursor {
+    /// A cursor with no receive in progress.
+    pub fn new() -> RecvCursor {
+        RecvCursor {
+            step: RecvStep::Start,
+        }
+    }
+}
+
+impl Default for RecvCursor {
+    fn default() -> RecvCursor {
+        RecvCursor::new()
+    }
+}
+
+impl std::fmt::Debug for RecvCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvCursor").finish_non_exhaustive()
+    }
+}
+
+enum RecvStep {
+    /// Find (or make) how this stream receives from the pool.
+    Start,
+    /// io_uring: the stream's armed multishot receive.
+    Multishot(Rc<RecvMulti>),
+    /// epoll: one receive into a free-list buffer, retried on readiness.
+    Single(Op<RecvPooled>),
+    /// io_uring without buffer rings: try a receive into a free-list buffer; while
+    /// there is no data, wait for readiness (the op), holding no buffer.
+    PollThenRecv(Option<Op<PollIn>>),
+    /// The pool ran dry: wait for a buffer to come back, then start again.
+    Starved,
+}
+
+impl Future for RecvPooledFuture<'_> {
+    type Output = io::Result<Option<PooledBuf>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.stream
+            .poll_recv_pooled(this.pool, &mut this.cursor, cx)
+    }
+}
+
+// The operations are returned as they are, not wrapped in `async` blocks: a wrapper
+// would hold the buffer a second time, and these futures live inside every
+// connection's task (memory per idle connection).
+impl AsyncReadOwned for StreamSocket {
+    fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        Op::new(Recv::new(self.fd.for_op(), buf))
+    }
+
+    fn read_vectored<B: IoBufMut>(
+        &self,
+        bufs: Vec<B>,
+    ) -> impl Future<Output = BufResult<usize, Vec<B>>> {
+        Op::new(RecvVectored::new(self.fd.for_op(), bufs))
+    }
+}
+
+impl AsyncWriteOwned for StreamSocket {
+    fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        Op::new(Send::new(self.fd.for_op(), buf))
+    }
+
+    fn write_vectored<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+    ) -> impl Future<Output = BufResult<usize, Vec<B>>> {
+        Op::new(SendVectored::new(self.fd.for_op(), bufs))
+    }
+
+    fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<(), B>> {
+        let len = buf.bytes_init();
+        WriteAllFuture {
+            stream: self,
+            op: Some(Op::new(Send::new(self.fd.for_op(), buf.slice(0..len)))),
+            sent: 0,
+        }
+    }
+}
+
+/// `write_all` for a stream socket, written by hand to stay small (it lives in every
+/// connection's task): the buffer lives inside the send in flight, and goes back in
+/// with a narrower slice after a short write.
+struct WriteAllFuture<'a, B: IoBuf> {
+    stream: &'a StreamSocket,
+    /// The send in flight; `None` once finished.
+    op: Option<Op<Send<Slice<B>>>>,
+    sent: usize,
+}
+
+impl<B: IoBuf> Future for WriteAllFuture<'_, B> {
+    type Output = BufResult<(), B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            let op = this.op.as_mut().expect("write_all polled after completion");
+            let Poll::Ready((res, slice)) = Pin::new(op).poll(cx) else {
+                return Poll::Pending;
+            };
+            this.op = None;
+            let end = slice.end();
+            let buf = slice.into_inner();
+            match res {
+                Ok(0) if end > this.sent => {
+                    return Poll::Ready((Err(io::ErrorKind::WriteZero.into()), buf))
+                }
+                Ok(n) => this.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready((Err(e), buf)),
+            }
+            if this.sent >= end {
+                return Poll::Ready((Ok(()), buf));
+            }
+            let rest = buf.slice(this.sent..end);
+            this.op = Some(Op::new(Send::new(this.stream.fd.for_op(), rest)));
+        }
+    }
+}
