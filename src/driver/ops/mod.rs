@@ -24,6 +24,7 @@ mod multi;
 mod net;
 mod nop;
 mod poll;
+mod udp;
 
 pub(crate) use lookup::LookupHost;
 pub(crate) use multi::{try_recv_pooled, AcceptMulti, RecvMulti, RecvPooled};
@@ -32,3 +33,7 @@ pub(crate) use net::{
 };
 pub(crate) use nop::Nop;
 pub(crate) use poll::PollIn;
+pub(crate) use udp::{
+    try_recv_from_pooled, Datagram, DatagramMulti, LateDatagrams, PooledDatagram, RecvFromPooled,
+    RecvMsg, SendMsg, POOL_HEADROOM,
+};

@@ -340,12 +340,12 @@ impl RecvMulti {
 }
 
 /// The current worker's driver, weakly (none outside a runtime).
-fn current_driver() -> WeakDriver {
+pub(super) fn current_driver() -> WeakDriver {
     context::try_with_core(|core| core.driver.downgrade()).unwrap_or_default()
 }
 
 /// Cancels multishot slot `key` on `driver`, if it still runs.
-fn cancel_on(driver: &WeakDriver, key: usize) {
+pub(super) fn cancel_on(driver: &WeakDriver, key: usize) {
     if let Some(driver) = driver.upgrade() {
         if let Some(mut backend) = driver.try_backend() {
             if let Some(uring) = backend.as_uring() {
@@ -363,7 +363,7 @@ const ARMING: usize = usize::MAX;
 /// The state is not borrowed while submitting: a full submission queue is flushed and
 /// completions reaped on the spot, and this op's own may be among them. If its final
 /// completion came already, `armed` was reset and stays so.
-fn arm<S: Multishot + 'static, T>(
+pub(super) fn arm<S: Multishot + 'static, T>(
     driver: &DriverHandle,
     entry: squeue::Entry,
     sink: Rc<S>,
@@ -376,9 +376,11 @@ fn arm<S: Multishot + 'static, T>(
         let uring = backend
             .as_uring()
             .expect("a multishot operation on a uring backend");
-        // SAFETY: multishot receive and accept entries carry no pointers: the kernel
-        // picks receive buffers from the group's ring, whose memory the pool keeps while
-        // any receive can use it (each sink holds an `Rc` to the pool).
+        // SAFETY: multishot receive and accept entries carry no pointers but into memory
+        // their sink owns (a multishot RECVMSG's `msghdr`), which the slot keeps until
+        // the last completion: the kernel picks receive buffers from the group's ring,
+        // whose memory the pool keeps while any receive can use it (each sink holds an
+        // `Rc` to the pool).
         unsafe { uring.submit_multishot(entry, sink) }
     };
     let mut state = state.borrow_mut();
