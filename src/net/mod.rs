@@ -1,4 +1,4 @@
-//! Networking: TCP listeners and streams over owned buffers.
+//! Networking: TCP listeners and streams, and UDP sockets, over owned buffers.
 //!
 //! ```
 //! use ringio::buf::IoBuf;
@@ -25,6 +25,7 @@
 
 mod lookup;
 mod tcp;
+mod udp;
 
 pub use lookup::lookup_host;
 
@@ -32,3 +33,4 @@ pub use tcp::{
     BindOptions, OwnedReadHalf, OwnedWriteHalf, ReadHalf, RecvCursor, ReuniteError, TcpListener,
     TcpStream, WriteHalf,
 };
+pub use udp::{DatagramTruncated, UdpBindOptions, UdpSocket};
