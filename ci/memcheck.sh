@@ -51,6 +51,8 @@ memcheck fast_path --skip emfile_on_accept_does_not_kill_the_listener
 memcheck driver_hazards
 memcheck blocking_face
 memcheck stream_reader
+# UDP: every datagram is sent from a runtime task, and every wait has a timer.
+memcheck udp
 # The op table's unit tests (and the driver's others), from the library's test binary.
 run_memcheck "ringio (lib)" "$(test_binary ringio -p ringio --lib)" driver::
 echo "memcheck: no invalid reads or writes"
