@@ -345,6 +345,8 @@ impl UdpSocket {
             socket: self,
             buf: Some(buf),
             op: None,
+            uring: false,
+            waiter: None,
             cancelled: false,
         }
     }
@@ -623,6 +625,11 @@ struct RecvFuture<'a, B: IoBufMut> {
     /// The buffer, while no operation holds it.
     buf: Option<B>,
     op: Option<Op<RecvMsg<B>>>,
+    /// The operation runs on io_uring, where a dropped receive can leave a datagram
+    /// behind: only then does a waiting receive listen for one.
+    uring: bool,
+    /// Its id in the socket's list of waiting receives, once it has one.
+    waiter: Option<u64>,
     /// The operation in flight was asked to stop, to take a late datagram.
     cancelled: bool,
 }
@@ -635,13 +642,22 @@ impl<B: IoBufMut> Future for RecvFuture<'_, B> {
         loop {
             if let Some(op) = &mut this.op {
                 let Poll::Ready((res, buf)) = Pin::new(&mut *op).poll(cx) else {
-                    let mut late = this.socket.late.borrow_mut();
-                    if !late.datagrams.is_empty() && !this.cancelled {
-                        op.cancel();
-                        this.cancelled = true;
-                    }
-                    if !late.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                        late.waiters.push(cx.waker().clone());
+                    if this.uring {
+                        let mut late = this.socket.late.borrow_mut();
+                        let late = &mut *late;
+                        if !late.datagrams.is_empty() && !this.cancelled {
+                            op.cancel();
+                            this.cancelled = true;
+                        }
+                        let id = *this.waiter.get_or_insert_with(|| {
+                            late.next_id += 1;
+                            late.next_id
+                        });
+                        match late.waiters.iter_mut().find(|(i, _)| *i == id) {
+                            Some((_, w)) if w.will_wake(cx.waker()) => {}
+                            Some((_, w)) => *w = cx.waker().clone(),
+                            None => late.waiters.push((id, cx.waker().clone())),
+                        }
                     }
                     return Poll::Pending;
                 };
@@ -661,11 +677,24 @@ impl<B: IoBufMut> Future for RecvFuture<'_, B> {
                 let (d, buf) = late.deliver(buf);
                 return Poll::Ready((Ok(d), buf));
             }
+            this.uring = context::driver().backend_ref().is_uring();
             this.op = Some(Op::new(RecvMsg::new(
                 this.socket.fd.for_op(),
                 buf,
                 this.socket.late.clone(),
             )));
+        }
+    }
+}
+
+impl<B: IoBufMut> Drop for RecvFuture<'_, B> {
+    fn drop(&mut self) {
+        if let Some(id) = self.waiter {
+            self.socket
+                .late
+                .borrow_mut()
+                .waiters
+                .retain(|(i, _)| *i != id);
         }
     }
 }

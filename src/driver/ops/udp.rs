@@ -143,7 +143,11 @@ pub(crate) type LateDatagrams = Rc<RefCell<LateQueue>>;
 #[derive(Default, Debug)]
 pub(crate) struct LateQueue {
     pub(crate) datagrams: VecDeque<LateDatagram>,
-    pub(crate) waiters: Vec<Waker>,
+    /// Receives waiting in the kernel (io_uring), each under an id from `next_id`,
+    /// which it removes when it finishes or is dropped: the list holds only live ones.
+    /// A late datagram wakes and clears them all; those still waiting register again.
+    pub(crate) waiters: Vec<(u64, Waker)>,
+    pub(crate) next_id: u64,
 }
 
 /// A datagram a dropped receive got: its bytes, copied out of the dropped buffer.
@@ -239,7 +243,7 @@ unsafe impl<B: IoBufMut> Operation for RecvMsg<B> {
             std::mem::take(&mut q.waiters)
         };
         // A receive waiting in the kernel would not see it otherwise.
-        waiters.into_iter().for_each(Waker::wake);
+        waiters.into_iter().for_each(|(_, w)| w.wake());
     }
 
     fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
