@@ -326,6 +326,7 @@ impl PoolInner {
             store: Store::Pool {
                 pool: self.clone(),
                 bid,
+                offset: 0,
             },
         }
     }
@@ -359,8 +360,13 @@ pub struct PooledBuf {
 
 /// Where a [`PooledBuf`]'s bytes are.
 enum Store {
-    /// Buffer `bid` of the pool.
-    Pool { pool: Rc<PoolInner>, bid: u16 },
+    /// Buffer `bid` of the pool, from byte `offset` of it on (0 but for a datagram
+    /// received with a header in front of it, see [`PooledBuf::narrow`]).
+    Pool {
+        pool: Rc<PoolInner>,
+        bid: u16,
+        offset: u32,
+    },
     /// Copied out of the pool (a receiver that let too many buffers pile up unclaimed
     /// has the surplus moved to the heap, so it cannot drain the pool the other
     /// connections share).
@@ -386,10 +392,32 @@ impl PooledBuf {
         }
     }
 
+    /// Makes it the `len` bytes that start `offset` bytes into what it holds now: a
+    /// datagram's payload after the header the kernel wrote in front of it (a multishot
+    /// RECVMSG fills each buffer with a header, the sender's address, then the payload).
+    ///
+    /// # Panics
+    ///
+    /// If `offset + len` is more than it holds.
+    pub(crate) fn narrow(&mut self, offset: usize, len: usize) {
+        assert!(
+            offset.checked_add(len).is_some_and(|end| end <= self.len),
+            "narrow({offset}, {len}) of a PooledBuf holding {}",
+            self.len
+        );
+        match &mut self.store {
+            Store::Pool { offset: at, .. } => *at += offset as u32,
+            Store::Spilled(bytes) => {
+                bytes.drain(..offset);
+            }
+        }
+        self.len = len;
+    }
+
     /// Start of its memory, for reading.
     fn ptr(&self) -> *const u8 {
         match &self.store {
-            Store::Pool { pool, bid } => pool.buf_ptr(*bid),
+            Store::Pool { pool, bid, offset } => pool.buf_ptr(*bid).wrapping_add(*offset as usize),
             Store::Spilled(bytes) => bytes.as_ptr(),
         }
     }
@@ -397,7 +425,7 @@ impl PooledBuf {
     /// Start of its memory, for writing.
     fn ptr_mut(&mut self) -> *mut u8 {
         match &mut self.store {
-            Store::Pool { pool, bid } => pool.buf_ptr(*bid),
+            Store::Pool { pool, bid, offset } => pool.buf_ptr(*bid).wrapping_add(*offset as usize),
             Store::Spilled(bytes) => bytes.as_mut_ptr(),
         }
     }
@@ -415,7 +443,7 @@ impl PooledBuf {
     /// The buffer's full size (the pool's buffer size).
     pub fn capacity(&self) -> usize {
         match &self.store {
-            Store::Pool { pool, .. } => pool.buf_size,
+            Store::Pool { pool, offset, .. } => pool.buf_size - *offset as usize,
             Store::Spilled(bytes) => bytes.len(),
         }
     }
@@ -455,7 +483,7 @@ impl fmt::Debug for PooledBuf {
 
 impl Drop for PooledBuf {
     fn drop(&mut self) {
-        if let Store::Pool { pool, bid } = &self.store {
+        if let Store::Pool { pool, bid, .. } = &self.store {
             pool.give_back(*bid);
         }
     }

@@ -38,6 +38,26 @@ impl<T: Operation> Op<T> {
             key: NO_SLOT,
         }
     }
+
+    /// Asks the kernel to stop the operation while this `Op` keeps it: its completion
+    /// comes as usual, `ECANCELED` or its result if it won the race, and with it the
+    /// buffers. Does nothing unless an io_uring entry of it is in flight (a readiness
+    /// wait on epoll has taken nothing to give back).
+    ///
+    /// The slot stays this `Op`'s until that completion is polled, so the cancel
+    /// cannot reach another operation.
+    pub(crate) fn cancel(&self) {
+        if self.key == NO_SLOT {
+            return;
+        }
+        if let Some(driver) = &self.driver {
+            if let Some(mut backend) = driver.try_backend() {
+                if let Some(uring) = backend.as_uring() {
+                    uring.cancel(self.key);
+                }
+            }
+        }
+    }
 }
 
 // Nothing relies on an `Op` staying put: the kernel sees only heap memory the operation

@@ -1,5 +1,6 @@
-//! Networking: TCP and Unix-domain listeners and streams over owned buffers, Unix
-//! datagram sockets.
+//! Networking over owned buffers: TCP and Unix-domain listeners and streams, UDP and
+//! Unix datagram sockets, asyncio's stream helpers (`open_connection`, `start_server`),
+//! and name lookup.
 //!
 //! ```
 //! use ringio::buf::IoBuf;
@@ -31,6 +32,7 @@ mod server;
 mod socket;
 mod split;
 mod tcp;
+mod udp;
 mod unix;
 
 pub use addr::{Target, ToSocketAddrs};
@@ -44,3 +46,4 @@ pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf
 pub use unix::{UCred, UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};
 
 pub use tcp::{BindOptions, TcpListener, TcpStream};
+pub use udp::{DatagramTruncated, UdpBindOptions, UdpSocket};

@@ -25,6 +25,7 @@ mod multi;
 mod net;
 mod nop;
 mod poll;
+mod udp;
 mod unix;
 
 pub(crate) use deadline::Deadline;
@@ -35,4 +36,8 @@ pub(crate) use net::{
 };
 pub(crate) use nop::Nop;
 pub(crate) use poll::{FdReadiness, PollIn};
+pub(crate) use udp::{
+    try_recv_from_pooled, Datagram, DatagramMulti, LateDatagrams, PooledDatagram, RecvFromPooled,
+    RecvMsg as RecvDatagram, SendMsg as SendDatagram, POOL_HEADROOM,
+};
 pub(crate) use unix::{ConnectUnix, RecvMsg, SendMsg, MAX_FDS};
