@@ -14,8 +14,8 @@
 //! than a buffer is reported and not echoed: a prefix of it would be a different
 //! datagram. It prints the driver it runs on and the address it is bound to.
 //!
-//! `uring-tests/tests/udp.rs` (`udp_echo_example_shape`) runs the loop of [`serve`]
-//! against clients, on both drivers.
+//! `uring-tests/tests/udp.rs` (`udp_echo_example_serves_clients`) includes this file
+//! and runs [`serve`] against clients, on both drivers.
 
 use ringio::buf::BufPool;
 use ringio::net::{DatagramTruncated, UdpSocket};
@@ -27,6 +27,7 @@ const POOL_BUFFERS: usize = 256;
 /// `UdpSocket::POOL_HEADROOM`.
 const BUF_SIZE: usize = 2048;
 
+#[allow(dead_code)] // a test includes this file for `serve`
 fn main() {
     let mut addr: Option<String> = None;
     let mut driver: Option<Driver> = None;
@@ -82,7 +83,7 @@ fn main() {
 
 /// Echoes datagrams until `max_datagrams` have been received (forever if `None`);
 /// returns how many were.
-async fn serve(socket: &UdpSocket, pool: &BufPool, max_datagrams: Option<u64>) -> u64 {
+pub async fn serve(socket: &UdpSocket, pool: &BufPool, max_datagrams: Option<u64>) -> u64 {
     let mut served = 0u64;
     while !matches!(max_datagrams, Some(max) if served >= max) {
         match socket.recv_from_pooled(pool).await {
@@ -102,6 +103,7 @@ async fn serve(socket: &UdpSocket, pool: &BufPool, max_datagrams: Option<u64>) -
     served
 }
 
+#[allow(dead_code)]
 fn usage(msg: &str) -> ! {
     eprintln!("udp_echo: {msg} (try --help)");
     std::process::exit(2);

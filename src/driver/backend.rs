@@ -458,6 +458,18 @@ impl DriverHandle {
             .poll_op(data, key, cx, &self.0.budget)
     }
 
+    /// Asks the kernel to stop the operation of slot `key`, which its `Op` keeps (see
+    /// `Op::cancel`); nothing to do where no io_uring entry is in flight.
+    pub(crate) fn cancel_in_flight(&self, key: usize) {
+        if let Some(mut backend) = self.try_backend() {
+            if let Backend::Uring(u) = &mut *backend {
+                if u.table.source(key) == Some(Source::Kernel) {
+                    u.cancel(key);
+                }
+            }
+        }
+    }
+
     /// See [`Backend::enforces_deadline`].
     pub(crate) fn enforces_deadline(&self, key: usize) -> bool {
         self.0.backend.borrow().enforces_deadline(key)

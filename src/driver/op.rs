@@ -46,16 +46,23 @@ impl<T: Operation> Op<T> {
     ///
     /// The slot stays this `Op`'s until that completion is polled, so the cancel
     /// cannot reach another operation.
-    pub(crate) fn cancel(&self) {
-        if self.key == NO_SLOT {
-            return;
+    /// Gives up the operation if nothing is in flight for it in the kernel or on the
+    /// pool (a readiness wait, on epoll): completes it at once with `err`, handing back
+    /// its buffers. `None` if it cannot be given up that way (ask the kernel with
+    /// [`cancel`](Op::cancel) and wait for its completion instead), or if it is done.
+    pub(crate) fn abandon(&mut self, err: io::Error) -> Option<T::Output> {
+        let driver = self.driver.as_ref()?;
+        if self.key == NO_SLOT || !driver.abandon_wait(self.key) {
+            return None;
         }
-        if let Some(driver) = &self.driver {
-            if let Some(mut backend) = driver.try_backend() {
-                if let Some(uring) = backend.as_uring() {
-                    uring.cancel(self.key);
-                }
-            }
+        self.key = NO_SLOT;
+        let data = self.data.take()?;
+        Some(data.complete(Err(err), 0))
+    }
+
+    pub(crate) fn cancel(&self) {
+        if let (Some(driver), true) = (&self.driver, self.key != NO_SLOT) {
+            driver.cancel_in_flight(self.key);
         }
     }
 }
@@ -137,14 +144,14 @@ impl<T: Operation> Future for Timed<T> {
             return Poll::Pending;
         }
         // The deadline passed: give up the wait if nothing is in flight for it, and
-        // complete with the buffer. (A blocking-pool job cannot be abandoned: it runs
-        // to its end.)
-        if !driver.abandon_wait(key) {
-            return Poll::Pending;
+        // complete with the buffer (`Deadline` turns ECANCELED into TimedOut). A
+        // blocking-pool job cannot be abandoned: it runs to its end.
+        match this
+            .op
+            .abandon(io::Error::from_raw_os_error(libc::ECANCELED))
+        {
+            Some(out) => Poll::Ready(out),
+            None => Poll::Pending,
         }
-        this.op.key = NO_SLOT;
-        let data = this.op.data.take().expect("in flight");
-        let err = io::Error::from_raw_os_error(libc::ECANCELED);
-        Poll::Ready(data.complete(Err(err), 0))
     }
 }

@@ -58,6 +58,19 @@ pub trait PooledRead {
     ) -> Poll<io::Result<Option<PooledBuf>>>;
 }
 
+/// A connected socket's peer address: for [`StreamWriter::peer_addr`].
+pub trait PeerAddr {
+    /// The kind of address (`SocketAddr` for TCP, `UnixSocketAddr` for Unix).
+    type Addr;
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    ///
+    /// As `getpeername(2)`.
+    fn peer_addr(&self) -> io::Result<Self::Addr>;
+}
+
 /// A byte stream whose write direction can be shut down (a FIN): what a
 /// [`StreamWriter`] writes to, with [`AsyncWriteOwned`].
 ///
@@ -188,6 +201,14 @@ impl<T: AsyncWriteOwned + ?Sized> AsyncWriteOwned for std::rc::Rc<T> {
 
     async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         (**self).write_all(buf).await
+    }
+}
+
+impl<T: PeerAddr + ?Sized> PeerAddr for std::rc::Rc<T> {
+    type Addr = T::Addr;
+
+    fn peer_addr(&self) -> io::Result<T::Addr> {
+        (**self).peer_addr()
     }
 }
 

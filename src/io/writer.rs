@@ -97,9 +97,22 @@ impl<W: AsyncWriteOwned + ShutdownWrite + 'static> StreamWriter<W> {
         }
     }
 
-    /// The sink, borrowed (for `peer_addr` and socket options).
+    /// The sink, borrowed (for socket options and addresses).
     pub fn get_ref(&self) -> &W {
         &self.sink
+    }
+
+    /// The peer's address (asyncio's `get_extra_info("peername")`), for a writer to
+    /// any stream that has one: TCP and Unix streams and their write halves.
+    ///
+    /// # Errors
+    ///
+    /// As `getpeername(2)`.
+    pub fn peer_addr(&self) -> io::Result<W::Addr>
+    where
+        W: super::PeerAddr,
+    {
+        self.sink.peer_addr()
     }
 
     /// Sets the water marks: `drain` waits while more than `high` bytes are unsent,

@@ -7,7 +7,7 @@ use crate::driver::ops::{
     try_recv_pooled, PollIn, Recv, RecvMulti, RecvPooled, RecvVectored, Send, SendVectored,
     Shutdown as ShutdownOp,
 };
-use crate::driver::{Fd, Op};
+use crate::driver::{Fd, Op, Timed};
 use crate::io::{AsyncReadOwned, AsyncWriteOwned};
 use crate::runtime::context;
 use std::cell::RefCell;
@@ -178,6 +178,24 @@ impl StreamSocket {
         Ok(multi)
     }
 
+    /// A receive into `buf` that gives up after `timeout` (see `read_timeout`).
+    pub(crate) fn read_timeout<B: IoBufMut>(
+        &self,
+        buf: B,
+        timeout: std::time::Duration,
+    ) -> Timed<Recv<B>> {
+        Timed::new(Recv::new(self.fd.for_op(), buf), timeout)
+    }
+
+    /// A send of `buf` that gives up after `timeout` (see `write_timeout`).
+    pub(crate) fn write_timeout<B: IoBuf>(
+        &self,
+        buf: B,
+        timeout: std::time::Duration,
+    ) -> Timed<Send<B>> {
+        Timed::new(Send::new(self.fd.for_op(), buf), timeout)
+    }
+
     /// `shutdown(2)` through the driver.
     pub(crate) async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         Op::new(ShutdownOp::new(self.fd.for_op(), how)).await
@@ -197,6 +215,54 @@ macro_rules! stream_socket_impls {
                 $t {
                     sock: $crate::net::socket::StreamSocket::new(fd),
                 }
+            }
+
+            /// [`read`](crate::io::AsyncReadOwned::read) with a deadline: if no byte has
+            /// come within `timeout`, the read is cancelled and the result is a
+            /// [`TimedOut`](std::io::ErrorKind::TimedOut) error, with the buffer given
+            /// back. On io_uring the deadline is a timeout linked to the receive in the
+            /// kernel (IORING_OP_LINK_TIMEOUT), costing no timer in the worker; on epoll
+            /// it is a timer.
+            ///
+            /// ```
+            /// # ringio::run(async {
+            /// use std::time::Duration;
+            /// use ringio::net::{TcpListener, TcpStream};
+            /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            /// let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            /// let (res, buf) = client.read_timeout(vec![0u8; 64], Duration::from_millis(20)).await;
+            /// assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+            /// assert_eq!(buf.capacity(), 64); // the buffer comes back
+            /// # });
+            /// ```
+            ///
+            /// # Cancel safety
+            ///
+            /// As [`read`](crate::io::AsyncReadOwned::read).
+            pub fn read_timeout<B: $crate::buf::IoBufMut>(
+                &self,
+                buf: B,
+                timeout: std::time::Duration,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
+                self.sock.read_timeout(buf, timeout)
+            }
+
+            /// [`write`](crate::io::AsyncWriteOwned::write) with a deadline: if the
+            /// socket has taken no byte within `timeout` (the peer does not read), the
+            /// send is cancelled and the result is a
+            /// [`TimedOut`](std::io::ErrorKind::TimedOut) error, with the buffer given
+            /// back; as `read_timeout`, a linked timeout on io_uring and a timer on
+            /// epoll.
+            ///
+            /// # Cancel safety
+            ///
+            /// As [`write`](crate::io::AsyncWriteOwned::write).
+            pub fn write_timeout<B: $crate::buf::IoBuf>(
+                &self,
+                buf: B,
+                timeout: std::time::Duration,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
+                self.sock.write_timeout(buf, timeout)
             }
 
             /// Borrowed halves, for reading and writing from two futures of one task

@@ -217,3 +217,17 @@ macro_rules! delegate_shutdown_write {
 }
 
 delegate_shutdown_write!(WriteHalf<'_>, OwnedWriteHalf);
+
+/// The peer's address, for each half.
+macro_rules! delegate_peer_addr {
+    ($($half:ident $(<$lt:lifetime>)?),*) => {$(
+        impl<S: crate::io::PeerAddr + AsFd> crate::io::PeerAddr for $half<$($lt,)? S> {
+            type Addr = S::Addr;
+            fn peer_addr(&self) -> std::io::Result<S::Addr> {
+                self.stream().peer_addr()
+            }
+        }
+    )*};
+}
+
+delegate_peer_addr!(ReadHalf<'_>, WriteHalf<'_>, OwnedReadHalf, OwnedWriteHalf);

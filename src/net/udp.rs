@@ -340,6 +340,66 @@ impl UdpSocket {
         }
     }
 
+    /// [`recv_from`](UdpSocket::recv_from) with a deadline: if no datagram has come
+    /// within `timeout`, the result is a [`TimedOut`](io::ErrorKind::TimedOut) error
+    /// with the buffer given back. On io_uring the receive in the kernel is cancelled
+    /// when the deadline passes (a datagram that wins the race is returned, not lost);
+    /// on epoll the wait is dropped.
+    ///
+    /// ```
+    /// # ringio::run(async {
+    /// use ringio::net::UdpSocket;
+    /// use std::time::Duration;
+    /// let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// let (res, buf) = socket.recv_from_timeout(vec![0u8; 64], Duration::from_millis(20)).await;
+    /// assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// assert_eq!(buf.capacity(), 64);
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_from`](UdpSocket::recv_from), and `TimedOut`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`recv_from`](UdpSocket::recv_from).
+    pub fn recv_from_timeout<B: IoBufMut>(
+        &self,
+        buf: B,
+        timeout: std::time::Duration,
+    ) -> impl Future<Output = BufResult<(usize, SocketAddr), B>> + '_ {
+        let mut recv = self.recv_op(buf);
+        recv.deadline = Some(Box::pin(crate::time::sleep(timeout)));
+        async move {
+            let (res, buf) = recv.await;
+            (res.and_then(|d| accept_whole(&d)), buf)
+        }
+    }
+
+    /// [`recv`](UdpSocket::recv) with a deadline, as
+    /// [`recv_from_timeout`](UdpSocket::recv_from_timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](UdpSocket::recv), and `TimedOut`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`recv_from`](UdpSocket::recv_from).
+    pub fn recv_timeout<B: IoBufMut>(
+        &self,
+        buf: B,
+        timeout: std::time::Duration,
+    ) -> impl Future<Output = BufResult<usize, B>> + '_ {
+        let mut recv = self.recv_op(buf);
+        recv.deadline = Some(Box::pin(crate::time::sleep(timeout)));
+        async move {
+            let (res, buf) = recv.await;
+            (res.and_then(|d| accept_whole(&d).map(|(n, _)| n)), buf)
+        }
+    }
+
     fn recv_op<B: IoBufMut>(&self, buf: B) -> RecvFuture<'_, B> {
         RecvFuture {
             socket: self,
@@ -348,6 +408,8 @@ impl UdpSocket {
             uring: false,
             waiter: None,
             cancelled: false,
+            deadline: None,
+            timed_out: false,
         }
     }
 
@@ -632,6 +694,14 @@ struct RecvFuture<'a, B: IoBufMut> {
     waiter: Option<u64>,
     /// The operation in flight was asked to stop, to take a late datagram.
     cancelled: bool,
+    /// A deadline (`recv_from_timeout`), and whether it has passed.
+    deadline: Option<Pin<Box<crate::time::Sleep>>>,
+    timed_out: bool,
+}
+
+/// What a receive whose deadline passed returns.
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "no datagram before the deadline")
 }
 
 impl<B: IoBufMut> Future for RecvFuture<'_, B> {
@@ -659,10 +729,28 @@ impl<B: IoBufMut> Future for RecvFuture<'_, B> {
                             None => late.waiters.push((id, cx.waker().clone())),
                         }
                     }
+                    let passed = match &mut this.deadline {
+                        Some(sleep) if !this.timed_out => sleep.as_mut().poll(cx).is_ready(),
+                        _ => false,
+                    };
+                    if passed {
+                        this.timed_out = true;
+                        // epoll: nothing is in flight, drop the wait; io_uring: cancel the
+                        // receive and take its completion (or the datagram that won).
+                        if let Some(out) = op.abandon(timed_out()) {
+                            this.op = None;
+                            return Poll::Ready(out);
+                        }
+                        op.cancel();
+                        continue;
+                    }
                     return Poll::Pending;
                 };
                 this.op = None;
                 let stopped = matches!(&res, Err(e) if e.raw_os_error() == Some(libc::ECANCELED));
+                if this.timed_out && stopped && !this.cancelled {
+                    return Poll::Ready((Err(timed_out()), buf));
+                }
                 if !(this.cancelled && stopped) {
                     return Poll::Ready((res, buf));
                 }
@@ -676,6 +764,9 @@ impl<B: IoBufMut> Future for RecvFuture<'_, B> {
             if let Some(late) = late {
                 let (d, buf) = late.deliver(buf);
                 return Poll::Ready((Ok(d), buf));
+            }
+            if this.timed_out {
+                return Poll::Ready((Err(timed_out()), buf));
             }
             this.uring = context::driver().backend_ref().is_uring();
             this.op = Some(Op::new(RecvDatagram::new(

@@ -1,18 +1,27 @@
-//! I/O deadlines (`TcpStream::read_timeout` / `write_timeout`) on both drivers: a
-//! linked timeout on io_uring, a timer on epoll. A deadline that passes gives
-//! `TimedOut` with the buffer back and leaves the connection usable; one that does not
-//! pass changes nothing; timed operations dropped in flight leave no slot behind.
+//! I/O deadlines on both drivers: `read_timeout` / `write_timeout` of TCP and Unix
+//! streams (a linked timeout on io_uring, a timer on epoll) and UDP's
+//! `recv_from_timeout` / `recv_timeout` (a cancel on io_uring, a dropped wait on
+//! epoll). A deadline that passes gives `TimedOut` with the buffer back and leaves the
+//! socket usable; one that does not pass changes nothing; timed operations dropped in
+//! flight leave no slot and no fd behind.
 
 mod support;
 
 use ringio::io::{AsyncReadOwned, AsyncWriteOwned};
-use ringio::net::{TcpListener, TcpStream};
+use ringio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use ringio::runtime::{metrics, Driver};
 use ringio::time::{sleep, Instant};
 use std::future::Future;
 use std::io::ErrorKind;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use support::{rt, Rng};
+use support::{fd_count, rt, Rng};
+
+/// One test at a time: one counts the process's fds.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 async fn pair() -> (TcpStream, TcpStream) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -45,6 +54,7 @@ async fn settle() {
 /// No data: `TimedOut` after about the deadline, the buffer back, and the stream
 /// still reads what comes next.
 fn read_timeout_passes(driver: Driver) {
+    let _serial = serial();
     rt(driver).block_on(async {
         let (c, s) = pair().await;
         let start = Instant::now();
@@ -68,6 +78,7 @@ fn read_timeout_passes(driver: Driver) {
 
 /// Data before the deadline: the read completes normally.
 fn read_within_the_deadline(driver: Driver) {
+    let _serial = serial();
     rt(driver).block_on(async {
         let (c, s) = pair().await;
         let writer = ringio::spawn(async move {
@@ -85,6 +96,7 @@ fn read_within_the_deadline(driver: Driver) {
 /// A peer that does not read: once the socket is full, a timed write is `TimedOut`
 /// with its buffer back.
 fn write_timeout_on_a_full_socket(driver: Driver) {
+    let _serial = serial();
     rt(driver).block_on(async {
         let (c, _s) = pair().await;
         let mut buf = vec![1u8; 1 << 20];
@@ -114,10 +126,12 @@ fn write_timeout_on_a_full_socket(driver: Driver) {
 /// (on io_uring both the read and its linked timeout complete), and the stream still
 /// works.
 fn timed_reads_dropped_in_flight(driver: Driver) {
+    let _serial = serial();
     let iters: u64 = std::env::var("RINGIO_CANCEL_ITERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .map_or(2_000, |n: u64| (n / 5).max(200));
+    let fds = fd_count();
     rt(driver).block_on(async move {
         let (c, s) = pair().await;
         let mut rng = Rng::new(3);
@@ -135,6 +149,59 @@ fn timed_reads_dropped_in_flight(driver: Driver) {
         let (res, buf) = s.read(vec![0u8; 16]).await;
         assert_eq!(&buf[..res.unwrap()], b"alive");
     });
+    assert_eq!(fd_count(), fds, "fds leaked");
+}
+
+/// The same deadline on a Unix stream.
+fn unix_read_timeout(driver: Driver) {
+    let _serial = serial();
+    rt(driver).block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (res, buf) = b
+            .read_timeout(vec![0u8; 8], Duration::from_millis(20))
+            .await;
+        assert_eq!(res.unwrap_err().kind(), ErrorKind::TimedOut);
+        a.write_all(b"unix".to_vec()).await.0.unwrap();
+        let (res, buf) = b.read_timeout(buf, Duration::from_secs(5)).await;
+        assert_eq!(&buf[..res.unwrap()], b"unix");
+    });
+}
+
+/// UDP: no datagram is `TimedOut` with the buffer back; a datagram within the deadline
+/// is received; timed receives dropped at random polls lose no datagram that arrives.
+fn udp_recv_timeout(driver: Driver) {
+    let _serial = serial();
+    rt(driver).block_on(async {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let start = Instant::now();
+        let (res, buf) = rx
+            .recv_from_timeout(vec![0u8; 32], Duration::from_millis(30))
+            .await;
+        assert_eq!(res.unwrap_err().kind(), ErrorKind::TimedOut);
+        assert!(start.elapsed() >= Duration::from_millis(25));
+        assert_eq!(buf.capacity(), 32);
+        tx.send_to(b"dgram".to_vec(), rx.local_addr().unwrap())
+            .await
+            .0
+            .unwrap();
+        let (res, buf) = rx.recv_from_timeout(buf, Duration::from_secs(5)).await;
+        let (n, from) = res.unwrap();
+        assert_eq!((&buf[..n], from), (&b"dgram"[..], tx.local_addr().unwrap()));
+        tx.connect(rx.local_addr().unwrap()).unwrap();
+        rx.connect(tx.local_addr().unwrap()).unwrap();
+        let mut rng = Rng::new(9);
+        for i in 0..200u32 {
+            let mut recv =
+                Box::pin(rx.recv_timeout(vec![0u8; 8], Duration::from_micros(rng.below(500))));
+            let _ = poll_once(&mut recv);
+            drop(recv);
+            tx.send(i.to_le_bytes().to_vec()).await.0.unwrap();
+            let (res, buf) = rx.recv_timeout(vec![0u8; 8], Duration::from_secs(5)).await;
+            assert_eq!(&buf[..res.unwrap()], &i.to_le_bytes(), "datagram {i}");
+        }
+        settle().await;
+    });
 }
 
 both_drivers!(
@@ -142,4 +209,6 @@ both_drivers!(
     read_within_the_deadline,
     write_timeout_on_a_full_socket,
     timed_reads_dropped_in_flight,
+    unix_read_timeout,
+    udp_recv_timeout,
 );

@@ -259,6 +259,7 @@ fn close_keeps_clients_and_wait_closed_waits_for_them(driver: Driver) {
         let server = echo_server();
         let addr = server.local_addr();
         let (mut r, mut w) = open_connection(addr).await.unwrap();
+        assert_eq!(w.peer_addr().unwrap(), addr);
         w.write_all(b"one\n").await.unwrap();
         assert_eq!(r.readline().await.unwrap(), b"one\n");
         server.close();

@@ -10,6 +10,9 @@
 
 mod support;
 
+#[path = "../../examples/udp_echo.rs"]
+mod udp_echo;
+
 use ringio::buf::BufPool;
 use ringio::net::{DatagramTruncated, UdpBindOptions, UdpSocket};
 use ringio::runtime::{metrics, Driver};
@@ -724,30 +727,10 @@ fn cancellation_loop(d: Driver) {
     assert_eq!(fd_count(), before);
 }
 
-/// The serving loop of `examples/udp_echo.rs` (`serve`), built from the same public
-/// calls: each datagram is received into a pooled buffer and sent straight back to
-/// its sender; one too large for a buffer is reported and not echoed.
-async fn serve(socket: &UdpSocket, pool: &BufPool, max_datagrams: Option<u64>) -> u64 {
-    let mut served = 0u64;
-    while !matches!(max_datagrams, Some(max) if served >= max) {
-        match socket.recv_from_pooled(pool).await {
-            Ok((buf, peer)) => {
-                let (res, _buf) = socket.send_to(buf, peer).await;
-                if let Err(e) = res {
-                    eprintln!("udp_echo: send to {peer}: {e}");
-                }
-            }
-            Err(e) if DatagramTruncated::from_io(&e).is_some() => {} // reported, not echoed
-            Err(e) => panic!("udp_echo: receive failed: {e}"),
-        }
-        served += 1;
-    }
-    served
-}
-
-/// The echo example's shape: several clients, each its own socket, get their own
-/// datagrams back, one per send; an oversized one is skipped, not echoed in part.
-fn udp_echo_example_shape(d: Driver) {
+/// `examples/udp_echo.rs`'s own `serve`: several clients, each its own socket, get
+/// their own datagrams back, one per send; an oversized one is skipped, not echoed in
+/// part.
+fn udp_echo_example_serves_clients(d: Driver) {
     let _g = serial();
     rt(d).block_on(async {
         let pool = BufPool::new(16, 512).unwrap();
@@ -758,7 +741,7 @@ fn udp_echo_example_shape(d: Driver) {
         let total = rounds * clients.len() as u64 + 1;
         let serving = {
             let pool = pool.clone();
-            ringio::spawn(async move { serve(&server, &pool, Some(total)).await })
+            ringio::spawn(async move { udp_echo::serve(&server, &pool, Some(total)).await })
         };
         let oversized = vec![0u8; 512];
         clients[0].send_to(oversized, addr).await.0.unwrap();
@@ -788,5 +771,5 @@ both_drivers!(
     pooled_recv_without_multishot,
     dropped_receive_hands_its_datagram_on,
     cancellation_loop,
-    udp_echo_example_shape,
+    udp_echo_example_serves_clients,
 );

@@ -1,9 +1,9 @@
 //! [`TcpStream`]: a TCP connection.
 
 use super::listener::not_inet;
-use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PooledBuf};
-use crate::driver::ops::{Connect, Recv, Send};
-use crate::driver::{Op, Timed};
+use crate::buf::{BufPool, BufResult, IoBuf, PooledBuf};
+use crate::driver::ops::{Connect, Send};
+use crate::driver::Op;
 use crate::net::socket::{RecvCursor, StreamSocket};
 use crate::runtime::context;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -12,7 +12,6 @@ use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 /// A TCP connection, read and written with owned buffers through
 /// [`AsyncReadOwned`](crate::io::AsyncReadOwned) and [`AsyncWriteOwned`](crate::io::AsyncWriteOwned).
@@ -239,52 +238,6 @@ impl TcpStream {
         }
     }
 
-    /// [`read`](crate::io::AsyncReadOwned::read) with a deadline: if no byte has come
-    /// within `timeout`, the read is cancelled and the result is a
-    /// [`TimedOut`](io::ErrorKind::TimedOut) error, with the buffer given back. On
-    /// io_uring the deadline is a timeout linked to the receive in the kernel
-    /// (IORING_OP_LINK_TIMEOUT), costing no timer in the worker; on epoll it is a timer.
-    ///
-    /// ```
-    /// # ringio::run(async {
-    /// use std::time::Duration;
-    /// use ringio::net::{TcpListener, TcpStream};
-    /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    /// let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-    /// let (res, buf) = client.read_timeout(vec![0u8; 64], Duration::from_millis(20)).await;
-    /// assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
-    /// assert_eq!(buf.capacity(), 64); // the buffer comes back
-    /// # });
-    /// ```
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`read`](crate::io::AsyncReadOwned::read).
-    pub fn read_timeout<B: IoBufMut>(
-        &self,
-        buf: B,
-        timeout: Duration,
-    ) -> impl Future<Output = BufResult<usize, B>> {
-        Timed::new(Recv::new(self.sock.fd().for_op(), buf), timeout)
-    }
-
-    /// [`write`](crate::io::AsyncWriteOwned::write) with a deadline: if the socket has
-    /// taken no byte within `timeout` (the peer does not read), the send is cancelled
-    /// and the result is a [`TimedOut`](io::ErrorKind::TimedOut) error, with the buffer
-    /// given back. As for [`read_timeout`](TcpStream::read_timeout), a linked timeout
-    /// on io_uring and a timer on epoll.
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`write`](crate::io::AsyncWriteOwned::write).
-    pub fn write_timeout<B: IoBuf>(
-        &self,
-        buf: B,
-        timeout: Duration,
-    ) -> impl Future<Output = BufResult<usize, B>> {
-        Timed::new(Send::new(self.sock.fd().for_op(), buf), timeout)
-    }
-
     /// Shuts down the read side, the write side, or both (`shutdown(2)`). Shutting the
     /// write side sends FIN: the peer reads end of stream.
     ///
@@ -337,3 +290,11 @@ impl TcpStream {
 }
 
 crate::net::socket::stream_socket_impls!(TcpStream);
+
+impl crate::io::PeerAddr for TcpStream {
+    type Addr = SocketAddr;
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        TcpStream::peer_addr(self)
+    }
+}

@@ -287,3 +287,11 @@ impl UnixStream {
 }
 
 crate::net::socket::stream_socket_impls!(UnixStream);
+
+impl crate::io::PeerAddr for UnixStream {
+    type Addr = UnixSocketAddr;
+
+    fn peer_addr(&self) -> io::Result<UnixSocketAddr> {
+        UnixStream::peer_addr(self)
+    }
+}
