@@ -343,6 +343,53 @@ fn panicking_handler_is_reported_and_the_server_goes_on(driver: Driver) {
     });
 }
 
+/// Bad input: a client sends a 1 MiB line to a handler reading with the default
+/// 64 KiB limit; the handler gets `LimitOverrun` (and answers so), and the server goes
+/// on serving another client meanwhile and after.
+fn megabyte_line_to_a_server(driver: Driver) {
+    let _serial = serial();
+    rt(driver).block_on(async {
+        let server = start_server("127.0.0.1:0", |mut reader, mut writer| async move {
+            loop {
+                match reader.readline().await {
+                    Ok(line) if line.is_empty() => return,
+                    Ok(line) => {
+                        if writer.write_all(&line).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(ringio::io::ReadError::LimitOverrun { .. }) => {
+                        let _ = writer.write_all(b"too long\n").await;
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+        })
+        .unwrap();
+        let addr = server.local_addr();
+        let (mut good_r, mut good_w) = open_connection(addr).await.unwrap();
+        let (mut bad_r, bad_w) = open_connection(addr).await.unwrap();
+        let flood = ringio::spawn(async move {
+            let mut bad_w = bad_w;
+            let line = vec![b'x'; 1 << 20];
+            // The server stops reading after the limit: the write may never finish.
+            let _ = timeout(Duration::from_secs(2), bad_w.write_all(&line)).await;
+            bad_w
+        });
+        good_w.write_all(b"meanwhile\n").await.unwrap();
+        assert_eq!(good_r.readline().await.unwrap(), b"meanwhile\n");
+        let answer = timeout(Duration::from_secs(5), bad_r.readline())
+            .await
+            .expect("no answer to the long line")
+            .unwrap();
+        assert_eq!(answer, b"too long\n");
+        good_w.write_all(b"after\n").await.unwrap();
+        assert_eq!(good_r.readline().await.unwrap(), b"after\n");
+        drop(flood.await.unwrap());
+    });
+}
+
 /// `close_clients` ends handlers waiting on a read; `abort_clients` ends handlers
 /// that never return.
 fn close_clients_and_abort_clients(driver: Driver) {
@@ -503,6 +550,7 @@ fn per_worker_servers_spread_connections(driver: Driver) {
 
 both_drivers!(
     per_worker_servers_spread_connections,
+    megabyte_line_to_a_server,
     drain_waits_for_a_slow_peer,
     drain_reports_a_peer_reset,
     shutdown_write_half_closes,
