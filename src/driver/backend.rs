@@ -117,7 +117,7 @@ impl Backend {
                     Source::Kernel if done.result == -libc::EAGAIN => {
                         if let Backend::Uring(u) = self {
                             if let Some(entry) = data.uring_entry() {
-                                *key = u.submit_with(entry, data.uring_link_timeout(), cx.waker());
+                                *key = submit(u, entry, data, cx.waker());
                                 return Poll::Pending;
                             }
                         }
@@ -127,7 +127,7 @@ impl Backend {
                 }
             } else if let Backend::Uring(u) = self {
                 if let Some(entry) = data.uring_entry() {
-                    *key = u.submit_with(entry, data.uring_link_timeout(), cx.waker());
+                    *key = submit(u, entry, data, cx.waker());
                     return Poll::Pending;
                 }
             }
@@ -367,6 +367,21 @@ impl Backend {
         if let Backend::Epoll(e) = self {
             e.forget_fd(fd);
         }
+    }
+}
+
+/// Submits `data`'s entry, linked to its timeout if it has one. Operations without a
+/// deadline (the default `uring_link_timeout`) compile to the plain submit.
+#[inline]
+fn submit<T: Operation>(
+    uring: &mut uring::Uring,
+    entry: io_uring::squeue::Entry,
+    data: &T,
+    waker: &Waker,
+) -> usize {
+    match data.uring_link_timeout() {
+        None => uring.submit(entry, waker),
+        Some(timespec) => uring.submit_linked(entry, timespec, waker),
     }
 }
 

@@ -203,19 +203,14 @@ impl Uring {
         key
     }
 
-    /// [`submit`](Uring::submit), with a linked timeout after the entry when `timeout`
-    /// is given: the two entries go into the queue together, so a flush never splits
-    /// the link.
-    #[inline]
-    pub(crate) fn submit_with(
+    /// [`submit`](Uring::submit), with a linked timeout after the entry: the two
+    /// entries go into the queue together, so a flush never splits the link.
+    pub(crate) fn submit_linked(
         &mut self,
         entry: squeue::Entry,
-        timeout: Option<*const types::Timespec>,
+        ts: *const types::Timespec,
         waker: &Waker,
     ) -> usize {
-        let Some(ts) = timeout else {
-            return self.submit(entry, waker);
-        };
         {
             let sq = self.ring.submission();
             if sq.capacity() - sq.len() < 2 {

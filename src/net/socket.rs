@@ -76,7 +76,37 @@ impl StreamSocket {
 
     /// `poll_recv_pooled` of the public stream types (see
     /// `TcpStream::poll_recv_pooled`).
+    #[inline]
     pub(crate) fn poll_recv_pooled(
+        &self,
+        pool: &BufPool,
+        cursor: &mut RecvCursor,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<PooledBuf>>> {
+        // The hot path on io_uring: the stream's multishot receive on this pool exists
+        // (a new cursor finds it without the general steps).
+        if matches!(cursor.step, RecvStep::Start) {
+            if let Some(multi) = &*self.recv_multi.borrow() {
+                if multi.uses(pool.inner()) {
+                    cursor.step = RecvStep::Multishot(multi.clone());
+                }
+            }
+        }
+        if let RecvStep::Multishot(multi) = &cursor.step {
+            match multi.poll_recv(cx) {
+                // The pool ran dry: the general steps wait for a buffer.
+                Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    cursor.step = RecvStep::Starved;
+                }
+                other => return other,
+            }
+        }
+        self.poll_recv_steps(pool, cursor, cx)
+    }
+
+    /// [`poll_recv_pooled`](StreamSocket::poll_recv_pooled) past its hot path: finding
+    /// how to receive, single-shot receives, and waiting out a dry pool.
+    fn poll_recv_steps(
         &self,
         pool: &BufPool,
         cursor: &mut RecvCursor,
