@@ -249,6 +249,14 @@ impl PoolInner {
         unsafe { self.mem.as_ptr().add(bid as usize * self.buf_size) }
     }
 
+    /// Whether fewer than an eighth of the buffers are available: a receive that finds
+    /// the pool this low copies its bytes out and gives the buffer back at once, so
+    /// connections whose tasks are not receiving cannot hold the buffers every other
+    /// connection needs. (Pools of fewer than 8 buffers keep no reserve.)
+    pub(crate) fn is_low(&self) -> bool {
+        self.state.borrow().available < self.count / 8
+    }
+
     /// Takes an available buffer from the free list (free-list mode only).
     pub(crate) fn take_free(&self) -> Option<u16> {
         let mut state = self.state.borrow_mut();

@@ -2,37 +2,63 @@
 //!
 //! # Implementation
 //!
-//! `write` appends to the writer's buffer and at once hands what it can to the kernel:
-//! one send at a time is in flight, owned by the writer (not by any call's future), with
-//! the whole buffer as its payload. The send is started by polling it once with a no-op
-//! waker, which submits it on io_uring (the kernel then sends without anyone polling)
-//! and tries it at once on epoll. `drain`, `flush` and `write_all` poll the same send
-//! with their task's waker until the buffer is down to the low-water mark (or empty),
-//! starting the next send as each one completes; a short send puts its unsent tail back
-//! in front of the buffer. Dropping any of those futures loses no byte: the bytes are in
-//! the buffer or in the writer's send. An error from a send is kept and returned by
-//! every later call: the connection is lost.
+//! `write` appends to a buffer shared with a send task and returns. The task (spawned
+//! when there is something to send and none runs, ending when the buffer is empty)
+//! sends the whole buffer as one owned-buffer write, puts a short write's tail back in
+//! front, and goes on while bytes remain: bytes written are sent in the background, as
+//! asyncio's transport does, whether or not anybody awaits the writer. `drain`,
+//! `flush` and `wait_closed` only wait for the task's progress (it wakes them after
+//! each send), so dropping any of them loses no byte. A send's error is kept and
+//! returned by every later call. Dropping the writer lets the task finish sending what
+//! was written; then the sink goes too (for an owned write half, a FIN).
 
 use super::{AsyncWriteOwned, ShutdownWrite};
-use crate::buf::BufResult;
+use std::cell::RefCell;
 use std::fmt;
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Poll, Waker};
 
 /// asyncio's default high-water mark: 64 KiB.
 pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
 /// asyncio's default low-water mark: 16 KiB.
 pub const DEFAULT_LOW_WATER: usize = 16 * 1024;
 
-/// The send in flight: the writer's own, so a dropped `drain` loses nothing.
-type InFlight = Pin<Box<dyn Future<Output = BufResult<usize, Vec<u8>>>>>;
+/// What the writer and its send task share.
+#[derive(Default)]
+struct Sending {
+    /// Bytes written and not yet handed to a send.
+    buf: Vec<u8>,
+    /// Bytes in the send in flight.
+    in_flight: usize,
+    /// The send task runs.
+    running: bool,
+    /// The error that ended the connection: kind, errno if any, message.
+    error: Option<(io::ErrorKind, Option<i32>, String)>,
+    /// `drain` / `flush` callers, woken after each send.
+    waiters: Vec<Waker>,
+}
+
+impl Sending {
+    fn unsent(&self) -> usize {
+        self.buf.len() + self.in_flight
+    }
+
+    fn lost(&self) -> Option<io::Error> {
+        self.error.as_ref().map(|(kind, errno, msg)| match errno {
+            Some(code) => io::Error::from_raw_os_error(*code),
+            None => io::Error::new(*kind, msg.clone()),
+        })
+    }
+
+    fn wake_waiters(&mut self) {
+        self.waiters.drain(..).for_each(Waker::wake);
+    }
+}
 
 /// Buffered writing to a byte stream, with asyncio's `StreamWriter` calls: `write`
-/// (buffers, and starts sending at once), `drain` (waits while the buffer is above the
+/// (buffers; a background task sends), `drain` (waits while the buffer is above the
 /// high-water mark, until it is down to the low one), `write_all`, `flush`,
 /// `shutdown_write`, `close` and `wait_closed`.
 ///
@@ -56,26 +82,20 @@ type InFlight = Pin<Box<dyn Future<Output = BufResult<usize, Vec<u8>>>>>;
 /// ```
 pub struct StreamWriter<W> {
     sink: Rc<W>,
-    /// Bytes written and not yet handed to a send.
-    buf: Vec<u8>,
-    /// The send in flight and how many bytes it carries.
-    in_flight: Option<InFlight>,
-    in_flight_len: usize,
+    sending: Rc<RefCell<Sending>>,
     high: usize,
     low: usize,
     /// `close` or `shutdown_write` was called: writes are refused.
     closed: bool,
     /// The write direction has been shut down.
     shut: bool,
-    /// The error that ended the connection: (kind, message), repeated to every call.
-    error: Option<(io::ErrorKind, String)>,
 }
 
 impl<W: fmt::Debug> fmt::Debug for StreamWriter<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamWriter")
             .field("sink", &self.sink)
-            .field("buffered", &(self.buf.len() + self.in_flight_len))
+            .field("buffered", &self.sending.borrow().unsent())
             .field("closed", &self.closed)
             .finish_non_exhaustive()
     }
@@ -86,14 +106,11 @@ impl<W: AsyncWriteOwned + ShutdownWrite + 'static> StreamWriter<W> {
     pub fn new(sink: W) -> StreamWriter<W> {
         StreamWriter {
             sink: Rc::new(sink),
-            buf: Vec::new(),
-            in_flight: None,
-            in_flight_len: 0,
+            sending: Rc::default(),
             high: DEFAULT_HIGH_WATER,
             low: DEFAULT_LOW_WATER,
             closed: false,
             shut: false,
-            error: None,
         }
     }
 
@@ -133,16 +150,10 @@ impl<W: AsyncWriteOwned + ShutdownWrite + 'static> StreamWriter<W> {
     /// Bytes written and not yet completed by the kernel (asyncio's
     /// `get_write_buffer_size`).
     pub fn write_buffer_size(&self) -> usize {
-        self.buf.len() + self.in_flight_len
+        self.sending.borrow().unsent()
     }
 
-    fn lost(&self) -> Option<io::Error> {
-        self.error
-            .as_ref()
-            .map(|(kind, msg)| io::Error::new(*kind, msg.clone()))
-    }
-
-    /// Buffers `data` and starts sending it. Never waits: await
+    /// Buffers `data`; a background task sends it. Never waits: await
     /// [`drain`](StreamWriter::drain) now and then so the buffer cannot grow without
     /// bound.
     ///
@@ -151,18 +162,29 @@ impl<W: AsyncWriteOwned + ShutdownWrite + 'static> StreamWriter<W> {
     /// `BrokenPipe` after [`close`](StreamWriter::close) or
     /// [`shutdown_write`](StreamWriter::shutdown_write); the connection's error once a
     /// send has failed (a reset, say).
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime (the send task is spawned on the current worker).
     pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        if let Some(e) = self.lost() {
-            return Err(e);
+        let start = {
+            let mut sending = self.sending.borrow_mut();
+            if let Some(e) = sending.lost() {
+                return Err(e);
+            }
+            if self.closed {
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "StreamWriter: write after close",
+                ));
+            }
+            sending.buf.extend_from_slice(data);
+            !std::mem::replace(&mut sending.running, true)
+        };
+        if start {
+            let task = crate::spawn(send_task(self.sink.clone(), self.sending.clone()));
+            drop(task); // detached: it ends when the buffer is empty
         }
-        if self.closed {
-            return Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "StreamWriter: write after close",
-            ));
-        }
-        self.buf.extend_from_slice(data);
-        self.kick();
         Ok(())
     }
 
@@ -178,81 +200,22 @@ impl<W: AsyncWriteOwned + ShutdownWrite + 'static> StreamWriter<W> {
         Ok(())
     }
 
-    /// Moves the sending along without waiting: the kernel gets the buffer now rather
-    /// than at the next `drain`.
-    fn kick(&mut self) {
-        let mut cx = Context::from_waker(noop_waker());
-        let _ = self.poll_send(&mut cx);
-    }
-
-    /// Drives the sends: collects the one in flight when it completes and starts the
-    /// next, until one is pending or nothing is left. Ready when nothing is left to send.
-    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            if let Some(e) = self.lost() {
-                return Poll::Ready(Err(e));
-            }
-            if let Some(send) = self.in_flight.as_mut() {
-                let Poll::Ready((res, mut sent)) = send.as_mut().poll(cx) else {
-                    return Poll::Pending;
-                };
-                self.in_flight = None;
-                self.in_flight_len = 0;
-                match res {
-                    Ok(n) if n < sent.len() => {
-                        // A short send: its tail goes out before anything written since.
-                        sent.drain(..n);
-                        sent.extend_from_slice(&self.buf);
-                        self.buf = sent;
-                    }
-                    Ok(_) => {
-                        if self.buf.is_empty() {
-                            // Keep the allocation for the next batch.
-                            sent.clear();
-                            self.buf = sent;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                        sent.extend_from_slice(&self.buf);
-                        self.buf = sent;
-                    }
-                    Err(e) => {
-                        self.error = Some((e.kind(), e.to_string()));
-                        return Poll::Ready(Err(e));
-                    }
-                }
-            }
-            if self.buf.is_empty() {
-                return Poll::Ready(Ok(()));
-            }
-            let batch = std::mem::take(&mut self.buf);
-            self.in_flight_len = batch.len();
-            let sink = self.sink.clone();
-            self.in_flight = Some(Box::pin(async move { sink.write(batch).await }));
-        }
-    }
-
     /// Waits until at most `limit` bytes are unsent.
-    fn poll_down_to(&mut self, limit: usize, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            if let Some(e) = self.lost() {
+    async fn down_to(&self, limit: usize) -> io::Result<()> {
+        poll_fn(|cx| {
+            let mut sending = self.sending.borrow_mut();
+            if let Some(e) = sending.lost() {
                 return Poll::Ready(Err(e));
             }
-            if self.write_buffer_size() <= limit {
+            if sending.unsent() <= limit {
                 return Poll::Ready(Ok(()));
             }
-            match self.poll_send(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {
-                    return if self.write_buffer_size() <= limit {
-                        Poll::Ready(Ok(()))
-                    } else {
-                        Poll::Pending
-                    };
-                }
+            if !sending.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                sending.waiters.push(cx.waker().clone());
             }
-        }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Flow control: returns at once while at most the high-water mark is unsent;
@@ -265,17 +228,19 @@ impl<W: AsyncWriteOwned + ShutdownWrite + 'static> StreamWriter<W> {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe: unsent bytes stay in the writer.
+    /// Cancel-safe: unsent bytes stay in the writer, and go out anyway.
     pub async fn drain(&mut self) -> io::Result<()> {
-        self.kick();
-        if let Some(e) = self.lost() {
-            return Err(e);
-        }
-        if self.write_buffer_size() <= self.high {
+        let unsent = {
+            let sending = self.sending.borrow();
+            if let Some(e) = sending.lost() {
+                return Err(e);
+            }
+            sending.unsent()
+        };
+        if unsent <= self.high {
             return Ok(());
         }
-        let low = self.low;
-        poll_fn(|cx| self.poll_down_to(low, cx)).await
+        self.down_to(self.low).await
     }
 
     /// Waits until every byte written has been taken by the kernel.
@@ -286,9 +251,9 @@ impl<W: AsyncWriteOwned + ShutdownWrite + 'static> StreamWriter<W> {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe: unsent bytes stay in the writer.
+    /// Cancel-safe: unsent bytes stay in the writer, and go out anyway.
     pub async fn flush(&mut self) -> io::Result<()> {
-        poll_fn(|cx| self.poll_down_to(0, cx)).await
+        self.down_to(0).await
     }
 
     /// [`write`](StreamWriter::write) and then [`flush`](StreamWriter::flush): the
@@ -300,18 +265,17 @@ impl<W: AsyncWriteOwned + ShutdownWrite + 'static> StreamWriter<W> {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe: the bytes are in the writer once the call starts, and go out with
-    /// the next flush whatever happens to this future.
+    /// Cancel-safe: the bytes are in the writer once the call starts, and go out
+    /// whatever happens to this future.
     pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         self.write(data)?;
         self.flush().await
     }
 
-    /// Refuses further writes; what is buffered still goes out with
-    /// [`wait_closed`](StreamWriter::wait_closed), which also shuts the write direction.
+    /// Refuses further writes; what is buffered still goes out, and
+    /// [`wait_closed`](StreamWriter::wait_closed) then shuts the write direction.
     pub fn close(&mut self) {
         self.closed = true;
-        self.kick();
     }
 
     /// Whether [`close`](StreamWriter::close) or `shutdown_write` was called.
@@ -319,8 +283,8 @@ impl<W: AsyncWriteOwned + ShutdownWrite + 'static> StreamWriter<W> {
         self.closed
     }
 
-    /// After [`close`](StreamWriter::close): sends everything buffered, then shuts the
-    /// write direction down (the peer reads end of stream).
+    /// After [`close`](StreamWriter::close): waits until everything buffered is sent,
+    /// then shuts the write direction down (the peer reads end of stream).
     ///
     /// # Errors
     ///
@@ -351,13 +315,47 @@ impl<W: AsyncWriteOwned + ShutdownWrite + 'static> StreamWriter<W> {
     }
 }
 
-/// A waker that does nothing, for starting a send from the synchronous `write` (the
-/// crate supports Rust 1.80, before `Waker::noop`). Made once per process.
-fn noop_waker() -> &'static Waker {
-    struct Noop;
-    impl Wake for Noop {
-        fn wake(self: Arc<Self>) {}
+/// Sends what is buffered, batch after batch, until the buffer is empty or a send
+/// fails; wakes the writer's waiters after each send.
+async fn send_task<W: AsyncWriteOwned>(sink: Rc<W>, sending: Rc<RefCell<Sending>>) {
+    let mut spare = Vec::new();
+    loop {
+        let batch = {
+            let mut s = sending.borrow_mut();
+            if s.buf.is_empty() || s.error.is_some() {
+                s.running = false;
+                s.wake_waiters();
+                return;
+            }
+            // The buffer goes out whole; writes meanwhile fill the spare.
+            let batch = std::mem::replace(&mut s.buf, std::mem::take(&mut spare));
+            s.in_flight = batch.len();
+            batch
+        };
+        let (res, mut sent) = sink.write(batch).await;
+        let mut s = sending.borrow_mut();
+        s.in_flight = 0;
+        match res {
+            Ok(0) => {
+                let e = io::Error::from(io::ErrorKind::WriteZero);
+                s.error = Some((e.kind(), None, "the stream took no byte".into()));
+            }
+            Ok(n) if n < sent.len() => {
+                // A short send: its tail goes out before anything written since.
+                sent.drain(..n);
+                sent.extend_from_slice(&s.buf);
+                s.buf = sent;
+            }
+            Ok(_) => {
+                sent.clear();
+                spare = sent; // keep the allocation for the next batch
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                sent.extend_from_slice(&s.buf);
+                s.buf = sent;
+            }
+            Err(e) => s.error = Some((e.kind(), e.raw_os_error(), e.to_string())),
+        }
+        s.wake_waiters();
     }
-    static NOOP: OnceLock<Waker> = OnceLock::new();
-    NOOP.get_or_init(|| Waker::from(Arc::new(Noop)))
 }

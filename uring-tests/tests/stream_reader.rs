@@ -319,6 +319,51 @@ fn idle_readers_hold_no_pool_buffer(driver: Driver) {
     });
 }
 
+/// Readers whose tasks stop receiving cannot starve the others of a shared pool: 24
+/// connections flood a 64-buffer pool while their readers are never polled again, and
+/// a 25th reader on the same pool still gets its line (without the pool's reserve, on
+/// io_uring 24 x 4 queued buffers would hold all 64).
+fn stuck_readers_do_not_starve_a_shared_pool(driver: Driver) {
+    rt(driver).block_on(async {
+        let pool = BufPool::new(64, 1024).unwrap();
+        let mut stuck = Vec::new();
+        let mut flooders = Vec::new();
+        for _ in 0..24 {
+            let (c, s) = pair().await;
+            let mut r = StreamReader::with_pool(s, pool.clone(), 1024);
+            // Arm its receive, then never poll it again.
+            let mut first = Box::pin(r.readline());
+            assert!(poll_once(&mut first).is_none());
+            drop(first);
+            stuck.push(r);
+            flooders.push(ringio::spawn(async move {
+                let _ = c.write_all(vec![b'x'; 16 * 1024]).await;
+                c
+            }));
+        }
+        sleep(Duration::from_millis(50)).await;
+        let (c, s) = pair().await;
+        let mut r = StreamReader::with_pool(s, pool.clone(), 1024);
+        send(&c, b"still served\n").await;
+        let line = ringio::time::timeout(Duration::from_secs(5), r.readline())
+            .await
+            .expect("a reader starved: the stuck connections hold the shared pool")
+            .unwrap();
+        assert_eq!(line, b"still served\n");
+        // The stuck readers lost nothing: each still has its 16 KiB.
+        for r in &mut stuck {
+            let got = r
+                .readexactly(16 * 1024)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(got.iter().all(|&b| b == b'x'));
+        }
+        for f in flooders {
+            drop(f.await.unwrap());
+        }
+    });
+}
+
 both_drivers!(
     readexactly_at_eof_is_incomplete,
     readuntil_past_the_limit_keeps_the_bytes,
@@ -331,4 +376,5 @@ both_drivers!(
     peer_reset_is_an_io_error,
     dropped_readlines_lose_no_bytes,
     idle_readers_hold_no_pool_buffer,
+    stuck_readers_do_not_starve_a_shared_pool,
 );

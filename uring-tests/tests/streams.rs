@@ -94,6 +94,39 @@ fn drain_waits_for_a_slow_peer(driver: Driver) {
     });
 }
 
+/// Written bytes go out in the background, without `drain` or `flush`: a writer that
+/// writes a request in two parts and then waits for the reply is answered, and 8 MiB
+/// written at once (more than the socket takes) all arrive while the writer only waits
+/// to read.
+fn written_bytes_go_out_without_drain(driver: Driver) {
+    let _serial = serial();
+    rt(driver).block_on(async {
+        let (c, s) = pair().await;
+        let peer = ringio::spawn(async move {
+            let s = Rc::new(s);
+            let mut r = StreamReader::new(s.clone());
+            let request = r.readexactly(8).await.unwrap();
+            let big = r.readexactly(8 << 20).await.unwrap();
+            assert!(big == pattern(8 << 20), "bytes lost or reordered");
+            let mut w = StreamWriter::new(s);
+            w.write_all(&request).await.unwrap();
+        });
+        let (rd, wr) = c.into_split();
+        let mut w = StreamWriter::new(wr);
+        w.write(b"head").unwrap();
+        w.write(b"body").unwrap();
+        w.write(&pattern(8 << 20)).unwrap();
+        w.drain().await.ok(); // above the mark: waits down to 16 KiB, not to 0
+        let mut r = StreamReader::new(rd);
+        let reply = timeout(Duration::from_secs(10), r.readexactly(8))
+            .await
+            .expect("the request's tail was never sent")
+            .unwrap();
+        assert_eq!(reply, b"headbody");
+        peer.await.unwrap();
+    });
+}
+
 /// Writer Check 2: a peer reset makes `drain` fail with `ConnectionReset` or
 /// `BrokenPipe`, and every later call too.
 fn drain_reports_a_peer_reset(driver: Driver) {
@@ -549,6 +582,7 @@ fn per_worker_servers_spread_connections(driver: Driver) {
 }
 
 both_drivers!(
+    written_bytes_go_out_without_drain,
     per_worker_servers_spread_connections,
     megabyte_line_to_a_server,
     drain_waits_for_a_slow_peer,

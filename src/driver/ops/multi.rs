@@ -120,8 +120,8 @@ struct RecvState {
     /// lives per connection (one pointer, not a `Vec`'s three words).
     #[allow(clippy::box_collection)]
     others: Option<Box<Vec<Waker>>>,
-    /// Received buffers in `queue` nobody has taken yet.
-    queued_bufs: u8,
+    /// Received data in `queue` nobody has taken yet: pool buffers and spilled copies.
+    queued_data: u8,
     /// A pause (cancel) was asked for: its `ECANCELED` ending is no error.
     pausing: bool,
     /// The connection was dropped: give back whatever arrives.
@@ -147,7 +147,7 @@ impl RecvMulti {
                 waker: None,
                 waiting: false,
                 others: None,
-                queued_bufs: 0,
+                queued_data: 0,
                 pausing: false,
                 closed: false,
             }),
@@ -176,8 +176,11 @@ impl RecvMulti {
         let mut state = self.state.borrow_mut();
         if let Some(received) = state.queue.pop_front() {
             if let Received::Data(bid, len) = received {
-                state.queued_bufs -= 1;
+                state.queued_data -= 1;
                 return Poll::Ready(Ok(Some(self.pool.lend(bid, len as usize))));
+            }
+            if let Received::Spilled(_) = received {
+                state.queued_data -= 1;
             }
             return Poll::Ready(Self::deliver_other(received));
         }
@@ -282,9 +285,12 @@ impl Multishot for RecvMulti {
         let received = match cqueue::buffer_select(flags) {
             Some(bid) => {
                 self.pool.taken_by_kernel(bid);
-                if result > 0 && !state.closed && state.queued_bufs >= RECV_QUEUE_LIMIT {
+                let spill = state.queued_data >= RECV_QUEUE_LIMIT || self.pool.is_low();
+                if result > 0 && !state.closed && spill {
                     // At the limit (the kernel drained a burst in one go, before the
-                    // pause could land): keep the bytes, give the buffer back.
+                    // pause could land), or the pool is nearly dry (connections whose
+                    // tasks do not receive must not hold the buffers every other
+                    // connection needs): keep the bytes, give the buffer back.
                     drop(state);
                     let bytes = self.pool.copy_out(bid, result as usize);
                     state = self.state.borrow_mut();
@@ -309,11 +315,11 @@ impl Multishot for RecvMulti {
         if state.closed {
             return false;
         }
-        if let Received::Data(..) = received {
-            state.queued_bufs += 1;
+        if let Received::Data(..) | Received::Spilled(_) = received {
+            state.queued_data += 1;
         }
         state.queue.push_back(received);
-        let pause = state.queued_bufs >= RECV_QUEUE_LIMIT
+        let pause = state.queued_data >= RECV_QUEUE_LIMIT
             && state.armed.is_some()
             && !std::mem::replace(&mut state.pausing, true);
         self.wake_receiver(state);
