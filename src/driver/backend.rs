@@ -478,7 +478,10 @@ impl DriverHandle {
     pub(crate) fn cancel_in_flight(&self, key: usize) {
         if let Some(mut backend) = self.try_backend() {
             if let Backend::Uring(u) = &mut *backend {
-                if u.table.source(key) == Some(Source::Kernel) {
+                if matches!(
+                    u.table.source(key),
+                    Some(Source::Kernel | Source::Readiness(..))
+                ) {
                     u.cancel(key);
                 }
             }
@@ -626,6 +629,44 @@ mod tests {
             }
             assert_eq!(in_flight(), 0, "the cancelled wait's slot was never freed");
         });
+    }
+
+    /// A deadline on an operation the kernel does not time (a poll entry on io_uring,
+    /// a registration on epoll): the timer fires, the wait is cancelled or dropped,
+    /// and the result is `TimedOut` with the slot freed.
+    fn entryless_wait_times_out_on(driver: Driver) {
+        let rt = crate::Builder::new().driver(driver).build().unwrap();
+        let (_peer, ours) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let fd = Fd::new(OwnedFd::from(ours));
+        rt.block_on(async {
+            let timed = crate::driver::Timed::new(
+                EntrylessRecv {
+                    fd: fd.clone(),
+                    buf: vec![0; 16],
+                },
+                std::time::Duration::from_millis(20),
+            );
+            let err = timed.await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+            for _ in 0..1000 {
+                if in_flight() == 0 {
+                    break;
+                }
+                crate::yield_now().await;
+            }
+            assert_eq!(in_flight(), 0, "the timed-out wait's slot was never freed");
+        });
+    }
+
+    #[test]
+    fn entryless_wait_times_out_on_uring() {
+        entryless_wait_times_out_on(Driver::Uring);
+    }
+
+    #[test]
+    fn entryless_wait_times_out_on_epoll() {
+        entryless_wait_times_out_on(Driver::Epoll);
     }
 
     #[test]

@@ -52,7 +52,9 @@ impl<T: Operation> Op<T> {
     /// [`cancel`](Op::cancel) and wait for its completion instead), or if it is done.
     pub(crate) fn abandon(&mut self, err: io::Error) -> Option<T::Output> {
         let driver = self.driver.as_ref()?;
-        if self.key == NO_SLOT || !driver.abandon_wait(self.key) {
+        // No slot: between a readiness wake and the next wait (or yielding for the
+        // budget), nothing is in flight either.
+        if self.key != NO_SLOT && !driver.abandon_wait(self.key) {
             return None;
         }
         self.key = NO_SLOT;
@@ -110,6 +112,8 @@ pub(crate) struct Timed<T: Operation> {
     deadline: crate::time::Instant,
     /// Armed after the first wait the kernel does not time itself.
     timer: Option<Pin<Box<crate::time::Sleep>>>,
+    /// The deadline passed and the operation was cancelled in the kernel.
+    cancelled: bool,
 }
 
 impl<T: Operation> Timed<T> {
@@ -118,6 +122,7 @@ impl<T: Operation> Timed<T> {
             op: Op::new(super::ops::Deadline::new(data, timeout)),
             deadline: crate::time::Instant::now() + timeout,
             timer: None,
+            cancelled: false,
         }
     }
 }
@@ -133,7 +138,7 @@ impl<T: Operation> Future for Timed<T> {
             return Poll::Ready(out);
         }
         let (key, driver) = (this.op.key, this.op.driver.as_ref().expect("polled"));
-        if key == NO_SLOT || driver.enforces_deadline(key) {
+        if this.cancelled || (key != NO_SLOT && driver.enforces_deadline(key)) {
             return Poll::Pending;
         }
         let deadline = this.deadline;
@@ -151,7 +156,13 @@ impl<T: Operation> Future for Timed<T> {
             .abandon(io::Error::from_raw_os_error(libc::ECANCELED))
         {
             Some(out) => Poll::Ready(out),
-            None => Poll::Pending,
+            None => {
+                // In the kernel without a linked timeout (an io_uring poll entry):
+                // cancel it; its ECANCELED completion becomes TimedOut.
+                this.op.cancel();
+                this.cancelled = true;
+                Poll::Pending
+            }
         }
     }
 }

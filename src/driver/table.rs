@@ -207,7 +207,17 @@ impl OpTable {
                 w.wake();
             }
             State::Orphaned(resources) => {
+                let source = slot.source;
                 self.free(key);
+                // A readiness completion is an event mask, not the operation's result:
+                // the operation never ran.
+                let completion = match source {
+                    Source::Readiness(..) => Completion {
+                        result: -libc::ECANCELED,
+                        flags: 0,
+                    },
+                    _ => completion,
+                };
                 resources.release(completion);
             }
             State::Completed(_) | State::Multishot(_) => {

@@ -211,28 +211,27 @@ impl Uring {
         ts: *const types::Timespec,
         waker: &Waker,
     ) -> usize {
-        {
-            let sq = self.ring.submission();
-            if sq.capacity() - sq.len() < 2 {
-                drop(sq);
-                self.sq_full += 1;
-                self.flush_submissions();
-            }
-        }
         let key = self.table.insert(Source::Kernel, waker);
-        let entry = entry.flags(squeue::Flags::IO_LINK).user_data(key as u64);
-        let timeout = opcode::LinkTimeout::new(ts)
-            .build()
-            .user_data(LINK_TIMEOUT_TAG);
-        // SAFETY: as in `submit` for the entry. The timespec is heap memory the
-        // operation owns (the `uring_link_timeout` contract), kept with the operation
-        // in this slot until the operation's completion, which comes after the kernel
-        // has read the timespec at submission.
-        unsafe {
-            self.push(&entry);
-            self.push(&timeout);
+        let pair = [
+            entry.flags(squeue::Flags::IO_LINK).user_data(key as u64),
+            opcode::LinkTimeout::new(ts)
+                .build()
+                .user_data(LINK_TIMEOUT_TAG),
+        ];
+        loop {
+            // Both entries under one tail update: a kernel polling the queue (SQPOLL)
+            // never takes the linked head without its timeout.
+            // SAFETY: as in `submit` for the entry. The timespec is heap memory the
+            // operation owns (the `uring_link_timeout` contract), kept with the
+            // operation in this slot until the operation's completion, which comes
+            // after the kernel has read the timespec at submission.
+            if unsafe { self.ring.submission().push_multiple(&pair) }.is_ok() {
+                self.sqes += 2;
+                return key;
+            }
+            self.sq_full += 1;
+            self.flush_submissions();
         }
-        key
     }
 
     /// A one-shot POLL_ADD for an operation without an io_uring form that waits for

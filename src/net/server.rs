@@ -238,6 +238,7 @@ async fn accept_loop<F, Fut>(
     F: Fn(StreamReader<OwnedReadHalf>, StreamWriter<OwnedWriteHalf>) -> Fut + 'static,
     Fut: Future<Output = ()> + 'static,
 {
+    let handler = Rc::new(handler);
     loop {
         let (stream, _peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -254,6 +255,22 @@ async fn accept_loop<F, Fut>(
                         listener.local_addr().ok()
                     );
                     crate::time::sleep(Duration::from_millis(100)).await;
+                } else if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINVAL | libc::EBADF | libc::ENOTSOCK)
+                ) {
+                    // The listening socket itself is gone (shut down from elsewhere):
+                    // retrying would spin.
+                    eprintln!(
+                        "ringio: server on {:?}: the listener failed ({e}); it stops accepting",
+                        listener.local_addr().ok()
+                    );
+                    if let Some(state) = clients.upgrade() {
+                        let mut state = state.borrow_mut();
+                        state.closed = true;
+                        state.wake_if_done();
+                    }
+                    return;
                 } else {
                     // Anything else (a connection reset before it was accepted)
                     // concerns one client only; let other tasks run before retrying.
@@ -272,17 +289,20 @@ async fn accept_loop<F, Fut>(
             stream: Rc::downgrade(&stream),
         });
         let (read, write) = super::split::split_rc(stream);
-        let conversation = handler(
-            StreamReader::with_limit(read, limit),
-            StreamWriter::new(write),
-        );
         let guard = ClientGuard {
             clients: clients.clone(),
             key,
         };
+        let handler = handler.clone();
+        // The handler is called inside the client's task: a panic in its synchronous
+        // part is that task's panic (reported, the entry removed), not the loop's.
         let task = crate::spawn(async move {
             let _guard = guard;
-            conversation.await;
+            handler(
+                StreamReader::with_limit(read, limit),
+                StreamWriter::new(write),
+            )
+            .await;
         });
         let mut state = state.borrow_mut();
         if let Some(client) = state.live.get_mut(key) {

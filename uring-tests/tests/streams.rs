@@ -373,6 +373,48 @@ fn panicking_handler_is_reported_and_the_server_goes_on(driver: Driver) {
         let (mut r, mut w) = open_connection(server.local_addr()).await.unwrap();
         w.write_all(b"fine\n").await.unwrap();
         assert_eq!(r.readline().await.unwrap(), b"fine\n");
+
+        // A handler whose synchronous part (before its future) panics: the same.
+        let calls = Rc::new(Cell::new(0));
+        let sync_panics = {
+            let calls = calls.clone();
+            start_server("127.0.0.1:0", move |mut reader, mut writer| {
+                calls.set(calls.get() + 1);
+                if calls.get() == 1 {
+                    panic!("handler blew up before its future");
+                }
+                async move {
+                    let line = reader.readline().await.unwrap();
+                    writer.write_all(&line).await.unwrap();
+                }
+            })
+            .unwrap()
+        };
+        let _first = open_connection(sync_panics.local_addr()).await.unwrap();
+        for _ in 0..200 {
+            if reports.load(Ordering::SeqCst) > 1 {
+                break;
+            }
+            sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            reports.load(Ordering::SeqCst),
+            2,
+            "the panic was not reported"
+        );
+        let (mut r, mut w) = open_connection(sync_panics.local_addr()).await.unwrap();
+        w.write_all(b"still\n").await.unwrap();
+        let line = timeout(Duration::from_secs(5), r.readline())
+            .await
+            .expect("the server stopped accepting after a handler panicked")
+            .unwrap();
+        assert_eq!(line, b"still\n");
+        assert!(sync_panics.is_serving());
+        sync_panics.close();
+        sync_panics.close_clients();
+        timeout(Duration::from_secs(5), sync_panics.wait_closed())
+            .await
+            .expect("wait_closed hung after a handler panicked");
     });
 }
 

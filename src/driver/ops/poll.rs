@@ -300,6 +300,7 @@ impl Multishot for PollMulti {
         if state.closed {
             return false;
         }
+        let ended = !cqueue::more(flags);
         let bits = if result >= 0 {
             bits_of(result as u32)
         } else if result == -libc::ECANCELED {
@@ -309,6 +310,13 @@ impl Multishot for PollMulti {
             READABLE | WRITABLE
         };
         if bits == 0 {
+            if ended && !state.waiters.is_empty() {
+                // The poll ended without an event (the kernel dropped it): waiters
+                // poll again, which re-arms it.
+                let waiters = std::mem::take(&mut state.waiters);
+                drop(state);
+                waiters.into_iter().for_each(|(_, w)| w.wake());
+            }
             return false;
         }
         state.bits |= bits;
