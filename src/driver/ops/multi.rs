@@ -382,11 +382,10 @@ pub(super) fn arm<S: Multishot + 'static, T>(
         let uring = backend
             .as_uring()
             .expect("a multishot operation on a uring backend");
-        // SAFETY: multishot receive, accept and poll entries carry no pointers but into
-        // memory their sink owns (a multishot RECVMSG's `msghdr`), which the slot keeps
-        // until the last completion: the kernel picks receive buffers from the group's
-        // ring, whose memory the pool keeps while any receive can use it (each sink
-        // holds an `Rc` to the pool).
+        // Multishot receive, accept and poll entries point at nothing but memory their
+        // sink owns (a multishot RECVMSG's `msghdr`); receive buffers come from the
+        // group's ring, which the pool keeps while any receive holds an `Rc` to it.
+        // SAFETY: so all the kernel sees lives as long as the slot, which keeps the sink.
         unsafe { uring.submit_multishot(entry, sink) }
     };
     let mut state = state.borrow_mut();

@@ -270,11 +270,10 @@ impl<B: IoBufMut> RecvMsg<B> {
     fn take_fds(&mut self) -> Vec<OwnedFd> {
         let mut fds = Vec::new();
         let msg: *const libc::msghdr = &self.block.msg;
-        // SAFETY: after a successful recvmsg the header's control pointer is our
-        // buffer and its length what the kernel filled in (at most the buffer's), so
-        // CMSG_FIRSTHDR/NXTHDR walk headers inside it, u64-aligned; each SCM_RIGHTS
-        // message's data holds `(cmsg_len - CMSG_LEN(0)) / 4` fds the kernel just
-        // installed in this process for us alone.
+        // After a successful recvmsg the header's control pointer is our buffer and its
+        // length what the kernel filled in (at most the buffer's).
+        // SAFETY: so CMSG_FIRSTHDR/NXTHDR walk u64-aligned headers inside that buffer, and
+        // each SCM_RIGHTS message holds `(cmsg_len - CMSG_LEN(0)) / 4` fds just for us.
         unsafe {
             let mut cmsg = libc::CMSG_FIRSTHDR(msg);
             while !cmsg.is_null() {
