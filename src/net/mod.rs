@@ -28,6 +28,7 @@
 mod accept;
 mod addr;
 mod lookup;
+mod pooled;
 mod server;
 mod socket;
 mod split;

@@ -2,15 +2,14 @@
 //! stream): its fd, the pooled receive (a multishot receive kept armed on io_uring),
 //! and the owned-buffer reads and writes.
 
-use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PoolMode, PooledBuf, Slice};
+use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PooledBuf, Slice};
 use crate::driver::ops::{
     try_recv_pooled, PollIn, Recv, RecvMulti, RecvPooled, RecvVectored, Send, SendVectored,
     Shutdown as ShutdownOp,
 };
 use crate::driver::{Fd, Op, Timed};
 use crate::io::{AsyncReadOwned, AsyncWriteOwned};
-use crate::runtime::context;
-use std::cell::RefCell;
+use crate::net::pooled::{pool_path, MultiSlot, PoolPath};
 use std::future::Future;
 use std::io;
 use std::net::Shutdown;
@@ -24,22 +23,14 @@ use std::task::{Context, Poll};
 pub(crate) struct StreamSocket {
     fd: Fd,
     /// The multishot receive `recv_pooled` keeps armed on io_uring.
-    recv_multi: RefCell<Option<Rc<RecvMulti>>>,
-}
-
-impl Drop for StreamSocket {
-    fn drop(&mut self) {
-        if let Some(multi) = self.recv_multi.get_mut().take() {
-            multi.close();
-        }
-    }
+    recv_multi: MultiSlot<RecvMulti>,
 }
 
 impl StreamSocket {
     pub(crate) fn new(fd: OwnedFd) -> StreamSocket {
         StreamSocket {
             fd: Fd::new(fd),
-            recv_multi: RefCell::new(None),
+            recv_multi: MultiSlot::new(),
         }
     }
 
@@ -86,10 +77,8 @@ impl StreamSocket {
         // The hot path on io_uring: the stream's multishot receive on this pool exists
         // (a new cursor finds it without the general steps).
         if matches!(cursor.step, RecvStep::Start) {
-            if let Some(multi) = &*self.recv_multi.borrow() {
-                if multi.uses(pool.inner()) {
-                    cursor.step = RecvStep::Multishot(multi.clone());
-                }
+            if let Some(multi) = self.recv_multi.on(pool) {
+                cursor.step = RecvStep::Multishot(multi);
             }
         }
         if let RecvStep::Multishot(multi) = &cursor.step {
@@ -170,42 +159,21 @@ impl StreamSocket {
     /// into a free-list buffer.
     fn recv_step(&self, pool: &BufPool) -> io::Result<RecvStep> {
         // The common case: this stream's receive on this pool exists already.
-        if let Some(multi) = &*self.recv_multi.borrow() {
-            if multi.uses(pool.inner()) {
-                return Ok(RecvStep::Multishot(multi.clone()));
-            }
+        if let Some(multi) = self.recv_multi.on(pool) {
+            return Ok(RecvStep::Multishot(multi));
         }
-        let driver = context::driver();
-        Ok(match pool.inner().bind(&driver)? {
-            PoolMode::Ring(group) => RecvStep::Multishot(self.recv_multi_for(pool, group)?),
-            // An io_uring without buffer rings: a receive armed in the kernel would hold
-            // its buffer while it waits, so wait for readiness first, then recv(2).
-            PoolMode::FreeList if driver.backend_ref().is_uring() => RecvStep::PollThenRecv(None),
-            PoolMode::FreeList => RecvStep::Single(Op::new(RecvPooled::new(
+        Ok(match pool_path(pool)? {
+            PoolPath::Ring(group) => {
+                RecvStep::Multishot(self.recv_multi.get_or_make(pool, "recv_pooled", || {
+                    RecvMulti::new(self.fd.for_op(), pool.inner().clone(), group)
+                })?)
+            }
+            PoolPath::PollThenReceive => RecvStep::PollThenRecv(None),
+            PoolPath::FreeList => RecvStep::Single(Op::new(RecvPooled::new(
                 self.fd.for_op(),
                 pool.inner().clone(),
             ))),
         })
-    }
-
-    /// This stream's multishot receive on `pool`, made on first use.
-    fn recv_multi_for(&self, pool: &BufPool, group: u16) -> io::Result<Rc<RecvMulti>> {
-        let mut slot = self.recv_multi.borrow_mut();
-        if let Some(multi) = &*slot {
-            if multi.uses(pool.inner()) {
-                return Ok(multi.clone());
-            }
-            if !multi.is_idle() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "recv_pooled: another pool's receive still holds data for this stream",
-                ));
-            }
-            multi.close();
-        }
-        let multi = RecvMulti::new(self.fd.for_op(), pool.inner().clone(), group);
-        *slot = Some(multi.clone());
-        Ok(multi)
     }
 
     /// A receive into `buf` that gives up after `timeout` (see `read_timeout`).

@@ -22,15 +22,15 @@
 //! that is itself waiting in the kernel cancels its operation to take it: no datagram
 //! the kernel handed over is lost because a future went away.
 
-use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PoolMode, PooledBuf};
+use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PooledBuf};
 use crate::driver::ops::{
     try_recv_from_pooled, Datagram, DatagramMulti, LateDatagrams, PollIn, PooledDatagram,
     RecvDatagram, RecvFromPooled, SendDatagram, POOL_HEADROOM,
 };
 use crate::driver::{Fd, Op};
+use crate::net::pooled::{pool_path, MultiSlot, PoolPath};
 use crate::runtime::context;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
-use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -176,20 +176,12 @@ pub struct UdpSocket {
     /// Datagrams received by receives whose futures were dropped.
     late: LateDatagrams,
     /// The multishot receive `recv_from_pooled` keeps armed on io_uring.
-    recv_multi: RefCell<Option<Rc<DatagramMulti>>>,
+    recv_multi: MultiSlot<DatagramMulti>,
 }
 
 impl fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UdpSocket").field("fd", &self.fd).finish()
-    }
-}
-
-impl Drop for UdpSocket {
-    fn drop(&mut self) {
-        if let Some(multi) = self.recv_multi.get_mut().take() {
-            multi.close();
-        }
     }
 }
 
@@ -243,7 +235,7 @@ impl UdpSocket {
         UdpSocket {
             fd: Fd::new(fd),
             late: Default::default(),
-            recv_multi: RefCell::new(None),
+            recv_multi: MultiSlot::new(),
         }
     }
 
@@ -469,10 +461,8 @@ impl UdpSocket {
     /// receive (made, and the pool bound to this worker, on first use), or one receive
     /// into a free-list buffer.
     fn pooled_step(&self, pool: &BufPool) -> io::Result<PooledStep> {
-        if let Some(multi) = &*self.recv_multi.borrow() {
-            if multi.uses(pool.inner()) {
-                return Ok(PooledStep::Multishot(multi.clone()));
-            }
+        if let Some(multi) = self.recv_multi.on(pool) {
+            return Ok(PooledStep::Multishot(multi));
         }
         if pool.buffer_size() <= POOL_HEADROOM {
             return Err(io::Error::new(
@@ -483,37 +473,18 @@ impl UdpSocket {
                 ),
             ));
         }
-        let driver = context::driver();
-        Ok(match pool.inner().bind(&driver)? {
-            PoolMode::Ring(group) => PooledStep::Multishot(self.multi_for(pool, group)?),
-            // An io_uring without buffer rings: a receive armed in the kernel would hold
-            // its buffer while it waits, so wait for readiness first, then recvmsg(2).
-            PoolMode::FreeList if driver.backend_ref().is_uring() => PooledStep::PollThenRecv(None),
-            PoolMode::FreeList => PooledStep::Single(Op::new(RecvFromPooled::new(
+        Ok(match pool_path(pool)? {
+            PoolPath::Ring(group) => PooledStep::Multishot(self.recv_multi.get_or_make(
+                pool,
+                "recv_from_pooled",
+                || DatagramMulti::new(self.fd.for_op(), pool.inner().clone(), group),
+            )?),
+            PoolPath::PollThenReceive => PooledStep::PollThenRecv(None),
+            PoolPath::FreeList => PooledStep::Single(Op::new(RecvFromPooled::new(
                 self.fd.for_op(),
                 pool.inner().clone(),
             ))),
         })
-    }
-
-    /// This socket's multishot receive on `pool`, made on first use.
-    fn multi_for(&self, pool: &BufPool, group: u16) -> io::Result<Rc<DatagramMulti>> {
-        let mut slot = self.recv_multi.borrow_mut();
-        if let Some(multi) = &*slot {
-            if multi.uses(pool.inner()) {
-                return Ok(multi.clone());
-            }
-            if !multi.is_idle() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "recv_from_pooled: another pool's receive still holds datagrams for this socket",
-                ));
-            }
-            multi.close();
-        }
-        let multi = DatagramMulti::new(self.fd.for_op(), pool.inner().clone(), group);
-        *slot = Some(multi.clone());
-        Ok(multi)
     }
 
     /// The local address.

@@ -30,7 +30,7 @@ mod unix;
 
 pub(crate) use deadline::Deadline;
 pub(crate) use lookup::LookupHost;
-pub(crate) use multi::{try_recv_pooled, AcceptMulti, RecvMulti, RecvPooled};
+pub(crate) use multi::{try_recv_pooled, AcceptMulti, MultiReceive, RecvMulti, RecvPooled};
 pub(crate) use net::{
     Accept, Connect, LateAccepts, PeerAddr, Recv, RecvVectored, Send, SendVectored, Shutdown,
 };

@@ -97,6 +97,31 @@ enum Received {
     Error(i32),
 }
 
+/// A socket's multishot receive into a pool (a stream's or a datagram socket's), as
+/// the socket keeps it: `net::pooled::MultiSlot`.
+pub(crate) trait MultiReceive {
+    /// Whether this receive draws from `pool`.
+    fn uses(&self, pool: &Rc<PoolInner>) -> bool;
+    /// Whether nothing is queued and the kernel holds nothing armed.
+    fn is_idle(&self) -> bool;
+    /// The socket is closing (or switching pools): stop, and give back what is queued.
+    fn close(&self);
+}
+
+impl MultiReceive for RecvMulti {
+    fn uses(&self, pool: &Rc<PoolInner>) -> bool {
+        RecvMulti::uses(self, pool)
+    }
+
+    fn is_idle(&self) -> bool {
+        RecvMulti::is_idle(self)
+    }
+
+    fn close(&self) {
+        RecvMulti::close(self)
+    }
+}
+
 /// The armed multishot receive of one connection.
 pub(crate) struct RecvMulti {
     fd: Fd,

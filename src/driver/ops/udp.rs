@@ -662,3 +662,17 @@ impl Multishot for DatagramMulti {
         pause
     }
 }
+
+impl super::multi::MultiReceive for DatagramMulti {
+    fn uses(&self, pool: &Rc<PoolInner>) -> bool {
+        DatagramMulti::uses(self, pool)
+    }
+
+    fn is_idle(&self) -> bool {
+        DatagramMulti::is_idle(self)
+    }
+
+    fn close(&self) {
+        DatagramMulti::close(self)
+    }
+}
