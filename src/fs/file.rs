@@ -4,6 +4,7 @@ use super::{cstring, named, Metadata};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::ops::{Fsync, OpenAt, ReadAt, SetLen, Statx, WriteAt};
 use crate::driver::{Fd, Op};
+use crate::io::{drain_with, fill_with};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -85,42 +86,17 @@ impl File {
     /// Fills `buf` to its capacity from byte `offset`. End of file first is an
     /// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof) error; the bytes that did come
     /// are in the buffer.
-    pub async fn read_exact_at<B: IoBufMut>(&self, mut buf: B, offset: u64) -> BufResult<(), B> {
-        let total = buf.bytes_total();
-        let mut filled = 0;
-        while filled < total {
-            let (res, slice) = self
-                .read_at(buf.slice(filled..), offset + filled as u64)
-                .await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => return (Err(io::ErrorKind::UnexpectedEof.into()), buf),
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+    pub async fn read_exact_at<B: IoBufMut>(&self, buf: B, offset: u64) -> BufResult<(), B> {
+        fill_with(buf, |rest, filled| {
+            self.read_at(rest, offset + filled as u64)
+        })
+        .await
     }
 
     /// Writes all of `buf`'s initialised bytes from byte `offset`. A write of zero bytes
     /// is a [`WriteZero`](io::ErrorKind::WriteZero) error.
-    pub async fn write_all_at<B: IoBuf>(&self, mut buf: B, offset: u64) -> BufResult<(), B> {
-        let len = buf.bytes_init();
-        let mut sent = 0;
-        while sent < len {
-            let (res, slice) = self
-                .write_at(buf.slice(sent..len), offset + sent as u64)
-                .await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+    pub async fn write_all_at<B: IoBuf>(&self, buf: B, offset: u64) -> BufResult<(), B> {
+        drain_with(buf, |rest, sent| self.write_at(rest, offset + sent as u64)).await
     }
 
     /// Flushes the file's data and metadata to its device (`fsync(2)`).

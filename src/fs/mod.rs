@@ -133,8 +133,12 @@ impl Metadata {
 ///
 /// As `statx(2)`; the message names the path.
 pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let path = path.as_ref();
-    let op = Op::new(Statx::of_path(cstring(path)?, true));
+    stat(path.as_ref(), true).await
+}
+
+/// `statx(2)` of `path`, following a final symbolic link if `follow`.
+async fn stat(path: &Path, follow: bool) -> io::Result<Metadata> {
+    let op = Op::new(Statx::of_path(cstring(path)?, follow));
     op.await
         .map(Metadata::from_statx)
         .map_err(|e| named(e, path))
@@ -147,11 +151,7 @@ pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 ///
 /// As `statx(2)`; the message names the path.
 pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let path = path.as_ref();
-    let op = Op::new(Statx::of_path(cstring(path)?, false));
-    op.await
-        .map(Metadata::from_statx)
-        .map_err(|e| named(e, path))
+    stat(path.as_ref(), false).await
 }
 
 /// Reads the whole file `path` into a vector.

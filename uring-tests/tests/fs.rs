@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use support::{fd_count, rt, Rng};
+use support::{fd_count, poll_once, rt, settle_ops, ticking, Rng};
 
 /// One test at a time: some count the process's fds, which the others' runtimes use.
 fn serial() -> MutexGuard<'static, ()> {
@@ -45,58 +45,22 @@ impl Drop for TempPath {
     }
 }
 
-/// Polls `fut` once with a no-op waker; `Some` if it finished.
-fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match std::pin::Pin::new(fut).poll(&mut cx) {
-        std::task::Poll::Ready(v) => Some(v),
-        std::task::Poll::Pending => None,
-    }
-}
-
-/// Awaits `fut` while a 5 ms timer keeps the worker waking up: a blocking-pool job
-/// completes when a pool thread posts, and under valgrind a worker blocked in
-/// `io_uring_enter` with no deadline can keep that thread from running (DESIGN.md).
-async fn ticking<F: Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let mut tick = Box::pin(ringio::time::sleep(Duration::from_millis(5)));
-    std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
-            return std::task::Poll::Ready(v);
-        }
-        while tick.as_mut().poll(cx).is_ready() {
-            let next = ringio::time::Instant::now() + Duration::from_millis(5);
-            tick.as_mut().reset(next);
-        }
-        std::task::Poll::Pending
-    })
-    .await
-}
-
-/// Waits (bounded) until no operation holds a slot.
-async fn settle() {
-    for _ in 0..500 {
-        if metrics().ops_in_flight == 0 {
-            return;
-        }
-        ringio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("operations still in flight: {:?}", metrics());
+/// Opens `path` for reading and writing, creating it with `mode` if missing.
+async fn open_rw(path: &Path, mode: u32) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(mode)
+        .open(path)
+        .await
 }
 
 fn write_then_read_back_at_offsets(driver: Driver) {
     let _serial = serial();
     let tmp = TempPath::new("rw");
     rt(driver).block_on(async {
-        let file = ticking(
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .open(tmp.path()),
-        )
-        .await
-        .unwrap();
+        let file = ticking(open_rw(tmp.path(), 0o666)).await.unwrap();
         let (res, _) = ticking(file.write_all_at(b"hello world".to_vec(), 0)).await;
         res.unwrap();
         let (n, _) = ticking(file.write_at(b"WORLD".to_vec(), 6)).await;
@@ -167,16 +131,7 @@ fn metadata_sync_and_set_len(driver: Driver) {
     let _serial = serial();
     let tmp = TempPath::new("meta");
     rt(driver).block_on(async {
-        let file = ticking(
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .mode(0o640)
-                .open(tmp.path()),
-        )
-        .await
-        .unwrap();
+        let file = ticking(open_rw(tmp.path(), 0o640)).await.unwrap();
         ticking(file.write_all_at(vec![1u8; 1000], 0))
             .await
             .0
@@ -248,6 +203,25 @@ fn whole_file_and_path_operations(driver: Driver) {
     });
 }
 
+/// Runs `fut` as `how` says, dropping it at one of the points a cancel can find it: 0
+/// before its first poll, 1 queued or running (after one poll), 2 possibly done but not
+/// collected (after a poll and a short sleep); 3 awaits it and returns its output.
+async fn drop_or_finish<F: Future>(fut: F, how: u64) -> Option<F::Output> {
+    let mut fut = Box::pin(fut);
+    match how {
+        0 => {}
+        1 => {
+            let _ = poll_once(&mut fut);
+        }
+        2 => {
+            let _ = poll_once(&mut fut);
+            ringio::time::sleep(Duration::from_micros(200)).await;
+        }
+        _ => return Some(ticking(fut).await),
+    }
+    None
+}
+
 /// Opens, reads and writes dropped at random points (before their first poll, queued
 /// or running, done but not collected), in a loop: no fd and no slot is lost, and the
 /// survivors' results are right.
@@ -266,80 +240,45 @@ fn file_ops_dropped_in_flight_in_a_loop(driver: Driver) {
             .await
             .unwrap();
         let mut rng = Rng::new(0xf11e);
-        let mut completed = 0;
+        let (mut completed, mut orphaned) = (0, 0);
         for i in 0..iters {
             let how = rng.below(4);
             let offset = rng.below(8192 - 64);
             match rng.below(3) {
                 0 => {
-                    let mut open = Box::pin(File::open(tmp.path()));
-                    match how {
-                        0 => {}
-                        1 => {
-                            let _ = poll_once(&mut open);
-                        }
-                        2 => {
-                            let _ = poll_once(&mut open);
-                            ringio::time::sleep(Duration::from_micros(200)).await;
-                        }
-                        _ => {
-                            let f = ticking(open).await.unwrap();
-                            let (n, buf) = ticking(f.read_at(vec![0u8; 4], 0)).await;
-                            assert_eq!((n.unwrap(), &buf[..]), (4, &b"zzzz"[..]));
-                            completed += 1;
-                            continue;
-                        }
+                    if let Some(opened) = drop_or_finish(File::open(tmp.path()), how).await {
+                        let f = opened.unwrap();
+                        let (n, buf) = ticking(f.read_at(vec![0u8; 4], 0)).await;
+                        assert_eq!((n.unwrap(), &buf[..]), (4, &b"zzzz"[..]));
+                        completed += 1;
                     }
-                    drop(open);
                 }
                 1 => {
-                    let mut read = Box::pin(file.read_at(vec![0u8; 64], offset));
-                    match how {
-                        0 => {}
-                        1 => {
-                            let _ = poll_once(&mut read);
-                        }
-                        2 => {
-                            let _ = poll_once(&mut read);
-                            ringio::time::sleep(Duration::from_micros(200)).await;
-                        }
-                        _ => {
-                            let (n, buf) = ticking(read).await;
-                            assert_eq!(n.unwrap(), 64);
-                            assert!(buf.iter().all(|&b| b == b'z'));
-                            completed += 1;
-                            continue;
-                        }
+                    let read = file.read_at(vec![0u8; 64], offset);
+                    if let Some((n, buf)) = drop_or_finish(read, how).await {
+                        assert_eq!(n.unwrap(), 64);
+                        assert!(buf.iter().all(|&b| b == b'z'));
+                        completed += 1;
                     }
-                    drop(read);
                 }
                 _ => {
-                    let mut write = Box::pin(file.write_at(vec![b'z'; 64], offset));
-                    match how {
-                        0 => {}
-                        1 => {
-                            let _ = poll_once(&mut write);
-                        }
-                        2 => {
-                            let _ = poll_once(&mut write);
-                            ringio::time::sleep(Duration::from_micros(200)).await;
-                        }
-                        _ => {
-                            let (n, _) = ticking(write).await;
-                            assert_eq!(n.unwrap(), 64);
-                            completed += 1;
-                            continue;
-                        }
+                    let write = file.write_at(vec![b'z'; 64], offset);
+                    if let Some((n, _)) = drop_or_finish(write, how).await {
+                        assert_eq!(n.unwrap(), 64);
+                        completed += 1;
                     }
-                    drop(write);
                 }
+            }
+            if metrics().ops_in_flight > 0 {
+                orphaned += 1; // dropped in flight: its slot waits for the completion
             }
             if i % 256 == 0 {
                 ringio::yield_now().await;
             }
         }
-        settle().await;
+        settle_ops().await;
         assert!(completed > 0);
+        assert!(orphaned > 0, "no operation was dropped in flight");
         drop(file);
     });
     drop(rt);
