@@ -39,6 +39,7 @@
 
 pub mod buf;
 mod driver;
+pub mod fs;
 pub mod io;
 pub mod net;
 pub mod runtime;

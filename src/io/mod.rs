@@ -31,7 +31,7 @@ pub use async_fd::{AsyncFd, AsyncFdReadyGuard};
 pub use reader::{Lines, ReadError, StreamReader, DEFAULT_LIMIT};
 pub use writer::{StreamWriter, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
 
-use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PooledBuf};
+use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PooledBuf, Slice};
 use std::io;
 use std::task::{Context, Poll};
 
@@ -126,21 +126,54 @@ pub trait AsyncReadOwned {
     /// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof) error; the bytes that did come
     /// are in the buffer (its initialised length says how many).
     async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        let total = buf.bytes_total();
-        let mut buf = buf;
-        let mut filled = 0;
-        while filled < total {
-            let (res, slice) = self.read(buf.slice(filled..)).await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => return (Err(io::ErrorKind::UnexpectedEof.into()), buf),
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+        fill_with(buf, |rest, _| self.read(rest)).await
     }
+}
+
+/// Fills `buf` to its capacity by calling `read(rest, filled)` for the part not yet
+/// filled (`filled` bytes are in); a read of 0 bytes first is `UnexpectedEof`.
+pub(crate) async fn fill_with<B, F, Fut>(mut buf: B, mut read: F) -> BufResult<(), B>
+where
+    B: IoBufMut,
+    F: FnMut(Slice<B>, usize) -> Fut,
+    Fut: std::future::Future<Output = BufResult<usize, Slice<B>>>,
+{
+    let total = buf.bytes_total();
+    let mut filled = 0;
+    while filled < total {
+        let (res, slice) = read(buf.slice(filled..), filled).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) => return (Err(io::ErrorKind::UnexpectedEof.into()), buf),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (Err(e), buf),
+        }
+    }
+    (Ok(()), buf)
+}
+
+/// Writes all of `buf`'s initialised bytes by calling `write(rest, sent)` for the part
+/// not yet written (`sent` bytes are out); a write of 0 bytes is `WriteZero`.
+pub(crate) async fn drain_with<B, F, Fut>(mut buf: B, mut write: F) -> BufResult<(), B>
+where
+    B: IoBuf,
+    F: FnMut(Slice<B>, usize) -> Fut,
+    Fut: std::future::Future<Output = BufResult<usize, Slice<B>>>,
+{
+    let len = buf.bytes_init();
+    let mut sent = 0;
+    while sent < len {
+        let (res, slice) = write(buf.slice(sent..len), sent).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (Err(e), buf),
+        }
+    }
+    (Ok(()), buf)
 }
 
 /// Writing from owned buffers.
@@ -157,20 +190,8 @@ pub trait AsyncWriteOwned {
 
     /// Writes all of `buf`'s initialised bytes. A write of zero bytes is a
     /// [`WriteZero`](io::ErrorKind::WriteZero) error.
-    async fn write_all<B: IoBuf>(&self, mut buf: B) -> BufResult<(), B> {
-        let len = buf.bytes_init();
-        let mut sent = 0;
-        while sent < len {
-            let (res, slice) = self.write(buf.slice(sent..len)).await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+    async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        drain_with(buf, |rest, _| self.write(rest)).await
     }
 }
 

@@ -8,12 +8,11 @@ mod support;
 
 use ringio::net::lookup_host;
 use ringio::runtime::{metrics, Builder, Driver, Runtime};
-use std::future::Future;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::Duration;
-use support::{fd_count, rt, Rng};
+use support::{fd_count, poll_once, rt, settle_ops, ticking, Rng};
 
 /// One test at a time: some count the process's fds, which the others' runtimes use.
 fn serial() -> MutexGuard<'static, ()> {
@@ -31,46 +30,6 @@ fn one_pool_thread(driver: Driver) -> Runtime {
         .unwrap_or_else(|e| panic!("{driver:?} runtime failed to start: {e}"));
     assert_eq!(rt.driver_info().driver(), driver);
     rt
-}
-
-/// Polls `fut` once with a no-op waker; `Some` if it finished.
-fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match std::pin::Pin::new(fut).poll(&mut cx) {
-        std::task::Poll::Ready(v) => Some(v),
-        std::task::Poll::Pending => None,
-    }
-}
-
-/// Awaits `fut` while a 5 ms timer keeps the worker waking up. A blocking operation
-/// completes when a pool thread posts; under valgrind, a worker blocked in
-/// `io_uring_enter` with no deadline can keep that thread from ever running (DESIGN.md),
-/// so these tests, which also run under memcheck, never wait without one.
-async fn ticking<F: Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let mut tick = Box::pin(ringio::time::sleep(Duration::from_millis(5)));
-    std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
-            return std::task::Poll::Ready(v);
-        }
-        while tick.as_mut().poll(cx).is_ready() {
-            let next = ringio::time::Instant::now() + Duration::from_millis(5);
-            tick.as_mut().reset(next);
-        }
-        std::task::Poll::Pending
-    })
-    .await
-}
-
-/// Waits (bounded) until no operation holds a slot.
-async fn settle() {
-    for _ in 0..500 {
-        if metrics().ops_in_flight == 0 {
-            return;
-        }
-        ringio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("operations still in flight: {:?}", metrics());
 }
 
 fn lookup_host_resolves_names_and_literals(driver: Driver) {
@@ -150,7 +109,7 @@ fn dropped_blocking_op_keeps_its_slot_until_the_pool_posts(driver: Driver) {
         assert_eq!(metrics().ops_in_flight, 1);
         release.send(()).unwrap();
         ticking(blocker).await.unwrap();
-        settle().await;
+        settle_ops().await;
         // The worker is fine: a new lookup goes through.
         let addrs: Vec<_> = ticking(lookup_host("127.0.0.1:2")).await.unwrap().collect();
         assert_eq!(addrs.len(), 1);
@@ -193,7 +152,7 @@ fn lookups_dropped_in_flight_in_a_loop(driver: Driver) {
             }
             drop(lookup);
         }
-        settle().await;
+        settle_ops().await;
         assert!(completed > 0);
     });
     drop(rt);

@@ -20,6 +20,7 @@ macro_rules! on_fd {
 }
 
 mod deadline;
+mod fs;
 mod lookup;
 mod multi;
 mod net;
@@ -29,6 +30,7 @@ mod udp;
 mod unix;
 
 pub(crate) use deadline::Deadline;
+pub(crate) use fs::{Fsync, OpenAt, PoolCall, ReadAt, SetLen, Statx, WriteAt};
 pub(crate) use lookup::LookupHost;
 pub(crate) use multi::{try_recv_pooled, AcceptMulti, MultiReceive, RecvMulti, RecvPooled};
 pub(crate) use net::{

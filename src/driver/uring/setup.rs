@@ -10,6 +10,11 @@ use std::os::fd::{AsRawFd, RawFd};
 const REQUIRED_OPCODES: &[(u8, &str)] = &[
     (opcode::Nop::CODE, "NOP"),
     (opcode::Read::CODE, "READ"),
+    // File I/O (all since 5.6, below the 5.11 floor).
+    (opcode::Write::CODE, "WRITE"),
+    (opcode::OpenAt::CODE, "OPENAT"),
+    (opcode::Fsync::CODE, "FSYNC"),
+    (opcode::Statx::CODE, "STATX"),
     (opcode::RecvMsg::CODE, "RECVMSG"),
     (opcode::SendMsg::CODE, "SENDMSG"),
     (opcode::Accept::CODE, "ACCEPT"),

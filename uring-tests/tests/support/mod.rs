@@ -35,6 +35,51 @@ pub fn paused(driver: Driver) -> Runtime {
     rt
 }
 
+/// Polls `fut` once with a no-op waker; `Some` if it finished.
+pub fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::Pin::new(fut).poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// Awaits `fut` while a 5 ms timer keeps the worker waking up. A blocking operation
+/// completes when a pool thread posts; under valgrind, a worker blocked in
+/// `io_uring_enter` with no deadline can keep that thread from ever running (DESIGN.md),
+/// so tests that also run under memcheck never wait for the pool without one.
+pub async fn ticking<F: std::future::Future>(fut: F) -> F::Output {
+    use std::future::Future;
+    use std::time::Duration;
+    let mut fut = std::pin::pin!(fut);
+    let mut tick = Box::pin(ringio::time::sleep(Duration::from_millis(5)));
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return std::task::Poll::Ready(v);
+        }
+        while tick.as_mut().poll(cx).is_ready() {
+            let next = ringio::time::Instant::now() + Duration::from_millis(5);
+            tick.as_mut().reset(next);
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// Waits (bounded, about 5 s) until no operation holds a slot.
+pub async fn settle_ops() {
+    for _ in 0..500 {
+        if ringio::runtime::metrics().ops_in_flight == 0 {
+            return;
+        }
+        ringio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!(
+        "operations still in flight: {:?}",
+        ringio::runtime::metrics()
+    );
+}
+
 /// Entries in /proc/self/fd right now.
 pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd")

@@ -1,0 +1,323 @@
+//! `ringio::fs` on both drivers: files opened, read and written at offsets, synced,
+//! truncated and stat'ed (ring entries on io_uring, blocking-pool jobs on epoll), the
+//! path operations, and opens, reads and writes dropped in flight without losing an fd
+//! or a slot.
+
+mod support;
+
+use ringio::fs::{self, File, OpenOptions};
+use ringio::runtime::{metrics, Driver};
+use std::future::Future;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use support::{fd_count, poll_once, rt, settle_ops, ticking, Rng};
+
+/// One test at a time: some count the process's fds, which the others' runtimes use.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A unique path under the temp directory, removed (file or tree) when dropped.
+struct TempPath(PathBuf);
+
+impl TempPath {
+    fn new(tag: &str) -> TempPath {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        TempPath(
+            std::env::temp_dir().join(format!("ringio-fs-test-{}-{tag}-{n}", std::process::id())),
+        )
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Opens `path` for reading and writing, creating it with `mode` if missing.
+async fn open_rw(path: &Path, mode: u32) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(mode)
+        .open(path)
+        .await
+}
+
+fn write_then_read_back_at_offsets(driver: Driver) {
+    let _serial = serial();
+    let tmp = TempPath::new("rw");
+    rt(driver).block_on(async {
+        let file = ticking(open_rw(tmp.path(), 0o666)).await.unwrap();
+        let (res, _) = ticking(file.write_all_at(b"hello world".to_vec(), 0)).await;
+        res.unwrap();
+        let (n, _) = ticking(file.write_at(b"WORLD".to_vec(), 6)).await;
+        assert_eq!(n.unwrap(), 5);
+        let (n, buf) = ticking(file.read_at(Vec::with_capacity(64), 0)).await;
+        assert_eq!(n.unwrap(), 11);
+        assert_eq!(buf, b"hello WORLD");
+        let (n, buf) = ticking(file.read_at(vec![0u8; 3], 2)).await;
+        assert_eq!(n.unwrap(), 3);
+        assert_eq!(buf, b"llo");
+        let (res, buf) = ticking(file.read_exact_at(vec![0u8; 5], 6)).await;
+        res.unwrap();
+        assert_eq!(buf, b"WORLD");
+        // Past the end: 0 bytes, and read_exact_at is UnexpectedEof.
+        let (n, _) = ticking(file.read_at(Vec::with_capacity(8), 100)).await;
+        assert_eq!(n.unwrap(), 0);
+        let (res, _) = ticking(file.read_exact_at(Vec::with_capacity(8), 8)).await;
+        assert_eq!(res.unwrap_err().kind(), ErrorKind::UnexpectedEof);
+        // A big write and read, in several pieces if the kernel likes.
+        let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let (res, big) = ticking(file.write_all_at(big, 4096)).await;
+        res.unwrap();
+        let (res, back) = ticking(file.read_exact_at(vec![0u8; big.len()], 4096)).await;
+        res.unwrap();
+        assert!(back == big);
+        assert_eq!(metrics().ops_in_flight, 0);
+    });
+    assert_eq!(std::fs::read(tmp.path()).unwrap()[..11], *b"hello WORLD");
+}
+
+fn open_errors_name_the_path(driver: Driver) {
+    let _serial = serial();
+    let tmp = TempPath::new("excl");
+    std::fs::write(tmp.path(), b"x").unwrap();
+    rt(driver).block_on(async {
+        let err = ticking(
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(tmp.path()),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+        let shown = tmp.path().display().to_string();
+        assert!(err.to_string().contains(&shown), "{err}");
+        let missing = tmp.path().with_extension("nope");
+        let err = ticking(File::open(&missing)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(
+            err.to_string().contains(&missing.display().to_string()),
+            "{err}"
+        );
+        let err = ticking(fs::metadata(&missing)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(err.to_string().contains("nope"), "{err}");
+        // Contradictory options, and a NUL in the path.
+        let err = ticking(OpenOptions::new().open(tmp.path()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let err = ticking(File::open("a\0b")).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    });
+}
+
+fn metadata_sync_and_set_len(driver: Driver) {
+    let _serial = serial();
+    let tmp = TempPath::new("meta");
+    rt(driver).block_on(async {
+        let file = ticking(open_rw(tmp.path(), 0o640)).await.unwrap();
+        ticking(file.write_all_at(vec![1u8; 1000], 0))
+            .await
+            .0
+            .unwrap();
+        ticking(file.sync_all()).await.unwrap();
+        ticking(file.sync_data()).await.unwrap();
+        let meta = ticking(file.metadata()).await.unwrap();
+        assert_eq!(meta.len(), 1000);
+        assert!(meta.is_file() && !meta.is_dir() && !meta.is_symlink());
+        assert_eq!(meta.permissions_mode() & 0o700, 0o600);
+        let age = std::time::SystemTime::now()
+            .duration_since(meta.modified())
+            .unwrap_or_default();
+        assert!(age < Duration::from_secs(600), "modified {age:?} ago");
+        ticking(file.set_len(10)).await.unwrap();
+        assert_eq!(ticking(file.metadata()).await.unwrap().len(), 10);
+        ticking(file.set_len(5000)).await.unwrap();
+        let by_path = ticking(fs::metadata(tmp.path())).await.unwrap();
+        assert_eq!(by_path.len(), 5000);
+        let dir = ticking(fs::metadata(std::env::temp_dir())).await.unwrap();
+        assert!(dir.is_dir() && !dir.is_file());
+        // A file opened read-only cannot be truncated.
+        let ro = ticking(File::open(tmp.path())).await.unwrap();
+        assert!(ticking(ro.set_len(0)).await.is_err());
+    });
+}
+
+fn whole_file_and_path_operations(driver: Driver) {
+    let _serial = serial();
+    let top = TempPath::new("tree");
+    rt(driver).block_on(async {
+        let dir = top.path().join("a/b/c");
+        ticking(fs::create_dir_all(&dir)).await.unwrap();
+        ticking(fs::create_dir_all(&dir)).await.unwrap(); // exists: fine
+        let err = ticking(fs::create_dir(&dir)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+        assert!(err.to_string().contains("a/b/c"), "{err}");
+        ticking(fs::create_dir(dir.join("d"))).await.unwrap();
+        assert!(ticking(fs::metadata(dir.join("d"))).await.unwrap().is_dir());
+
+        let one = dir.join("one.txt");
+        let two = dir.join("two.txt");
+        ticking(fs::write(&one, "first line\n")).await.unwrap();
+        assert_eq!(ticking(fs::read(&one)).await.unwrap(), b"first line\n");
+        ticking(fs::write(&one, "short")).await.unwrap(); // truncates
+        assert_eq!(ticking(fs::read_to_string(&one)).await.unwrap(), "short");
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
+        ticking(fs::write(&one, &big)).await.unwrap();
+        assert!(ticking(fs::read(&one)).await.unwrap() == big);
+        ticking(fs::write(&one, [0xffu8, 0xfe])).await.unwrap();
+        let err = ticking(fs::read_to_string(&one)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData);
+        ticking(fs::write(&one, "")).await.unwrap();
+        assert!(ticking(fs::read(&one)).await.unwrap().is_empty());
+
+        ticking(fs::rename(&one, &two)).await.unwrap();
+        assert_eq!(
+            ticking(fs::metadata(&one)).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        let err = ticking(fs::rename(&one, &two)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(err.to_string().contains("one.txt"), "{err}");
+        ticking(fs::remove_file(&two)).await.unwrap();
+        let err = ticking(fs::remove_file(&two)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(err.to_string().contains("two.txt"), "{err}");
+        assert_eq!(metrics().ops_in_flight, 0);
+    });
+}
+
+/// Runs `fut` as `how` says, dropping it at one of the points a cancel can find it: 0
+/// before its first poll, 1 queued or running (after one poll), 2 possibly done but not
+/// collected (after a poll and a short sleep); 3 awaits it and returns its output.
+async fn drop_or_finish<F: Future>(fut: F, how: u64) -> Option<F::Output> {
+    let mut fut = Box::pin(fut);
+    match how {
+        0 => {}
+        1 => {
+            let _ = poll_once(&mut fut);
+        }
+        2 => {
+            let _ = poll_once(&mut fut);
+            ringio::time::sleep(Duration::from_micros(200)).await;
+        }
+        _ => return Some(ticking(fut).await),
+    }
+    None
+}
+
+/// Opens, reads and writes dropped at random points (before their first poll, queued
+/// or running, done but not collected), in a loop: no fd and no slot is lost, and the
+/// survivors' results are right.
+fn file_ops_dropped_in_flight_in_a_loop(driver: Driver) {
+    let _serial = serial();
+    let iters: u64 = std::env::var("RINGIO_CANCEL_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(3000, |n: u64| (n / 5).max(200));
+    let tmp = TempPath::new("drops");
+    std::fs::write(tmp.path(), vec![b'z'; 8192]).unwrap();
+    let fds = fd_count();
+    let rt = rt(driver);
+    rt.block_on(async {
+        let file = ticking(OpenOptions::new().read(true).write(true).open(tmp.path()))
+            .await
+            .unwrap();
+        let mut rng = Rng::new(0xf11e);
+        let (mut completed, mut orphaned) = (0, 0);
+        for i in 0..iters {
+            let how = rng.below(4);
+            let offset = rng.below(8192 - 64);
+            match rng.below(3) {
+                0 => {
+                    if let Some(opened) = drop_or_finish(File::open(tmp.path()), how).await {
+                        let f = opened.unwrap();
+                        let (n, buf) = ticking(f.read_at(vec![0u8; 4], 0)).await;
+                        assert_eq!((n.unwrap(), &buf[..]), (4, &b"zzzz"[..]));
+                        completed += 1;
+                    }
+                }
+                1 => {
+                    let read = file.read_at(vec![0u8; 64], offset);
+                    if let Some((n, buf)) = drop_or_finish(read, how).await {
+                        assert_eq!(n.unwrap(), 64);
+                        assert!(buf.iter().all(|&b| b == b'z'));
+                        completed += 1;
+                    }
+                }
+                _ => {
+                    let write = file.write_at(vec![b'z'; 64], offset);
+                    if let Some((n, _)) = drop_or_finish(write, how).await {
+                        assert_eq!(n.unwrap(), 64);
+                        completed += 1;
+                    }
+                }
+            }
+            if metrics().ops_in_flight > 0 {
+                orphaned += 1; // dropped in flight: its slot waits for the completion
+            }
+            if i % 256 == 0 {
+                ringio::yield_now().await;
+            }
+        }
+        settle_ops().await;
+        assert!(completed > 0);
+        assert!(orphaned > 0, "no operation was dropped in flight");
+        drop(file);
+    });
+    drop(rt);
+    assert_eq!(fd_count(), fds, "fds leaked");
+    assert!(std::fs::read(tmp.path())
+        .unwrap()
+        .iter()
+        .all(|&b| b == b'z'));
+}
+
+/// A runtime dropped with opens and reads in flight waits for them and closes the
+/// files they opened.
+fn runtime_drop_with_file_ops_in_flight(driver: Driver) {
+    let _serial = serial();
+    let tmp = TempPath::new("rtdrop");
+    std::fs::write(tmp.path(), b"data").unwrap();
+    let fds = fd_count();
+    let rt = rt(driver);
+    let path = tmp.path().to_path_buf();
+    rt.block_on(async move {
+        for _ in 0..16 {
+            let path = path.clone();
+            drop(ringio::spawn(async move {
+                if let Ok(f) = ticking(File::open(&path)).await {
+                    let _ = ticking(f.read_at(vec![0u8; 4], 0)).await;
+                }
+            }));
+        }
+        ringio::yield_now().await;
+    });
+    drop(rt);
+    assert_eq!(fd_count(), fds, "fds leaked");
+}
+
+both_drivers!(
+    write_then_read_back_at_offsets,
+    open_errors_name_the_path,
+    metadata_sync_and_set_len,
+    whole_file_and_path_operations,
+    file_ops_dropped_in_flight_in_a_loop,
+    runtime_drop_with_file_ops_in_flight,
+);
