@@ -252,6 +252,8 @@ pub(crate) struct DriverConfig {
     pub(crate) fixed_buffers: u16,
     /// Use multishot operations and buffer rings where the kernel has them.
     pub(crate) multishot: bool,
+    /// The ring's io-wq worker caps (bounded, unbounded); 0 keeps the kernel's.
+    pub(crate) io_workers: [u32; 2],
 }
 
 /// Wakes a parked backend from any thread (an eventfd write; the backend keeps a read

@@ -1,6 +1,10 @@
 //! [`Builder`]: how a runtime is configured.
 
 use super::blocking::BlockingPool;
+
+/// Kernel worker threads per ring by default: (bounded, unbounded); see
+/// [`Builder::io_workers`].
+const DEFAULT_IO_WORKERS: [u32; 2] = [8, 64];
 use super::debug::{
     default_debug_handler, default_exception_handler, DebugHandler, ExceptionHandler,
 };
@@ -36,6 +40,7 @@ pub struct Builder {
     pub(crate) sqpoll_idle: Option<Duration>,
     pub(crate) fixed_files: u32,
     pub(crate) fixed_buffers: u16,
+    pub(crate) io_workers: [u32; 2],
     pub(crate) multishot: bool,
     pub(crate) blocking_threads: usize,
     pub(crate) shutdown_timeout: Duration,
@@ -79,6 +84,7 @@ impl Builder {
             sqpoll_idle: None,
             fixed_files: 0,
             fixed_buffers: 0,
+            io_workers: DEFAULT_IO_WORKERS,
             multishot: true,
             blocking_threads: BlockingPool::default_size(),
             shutdown_timeout: Duration::from_secs(300),
@@ -281,6 +287,24 @@ impl Builder {
     /// ```
     pub fn fixed_buffers(&mut self, slots: u16) -> &mut Builder {
         self.fixed_buffers = slots;
+        self
+    }
+
+    /// io_uring: the most kernel worker threads (io-wq) each worker's ring may start,
+    /// `bounded` for work on regular files and block devices (buffered file I/O,
+    /// `fsync`) and `unbounded` for the rest (operations that would block forever).
+    /// Without a cap a burst of buffered file I/O can start a thread per operation,
+    /// hundreds of them (IORING_REGISTER_IOWQ_MAX_WORKERS, Linux 5.15). The default is
+    /// 8 bounded and 64 unbounded; 0 leaves that kind at the kernel's own limit.
+    /// `DriverInfo::flags` shows `"IOWQ_MAX_WORKERS"` when it took effect; ignored on
+    /// epoll, whose file operations run on the blocking pool (`blocking_threads`).
+    ///
+    /// ```
+    /// let rt = ringio::Builder::new().io_workers(4, 16).build().unwrap();
+    /// # let _ = rt;
+    /// ```
+    pub fn io_workers(&mut self, bounded: u32, unbounded: u32) -> &mut Builder {
+        self.io_workers = [bounded, unbounded];
         self
     }
 

@@ -113,6 +113,7 @@ impl Runtime {
                 fixed_files: builder.fixed_files,
                 fixed_buffers: builder.fixed_buffers,
                 multishot: builder.multishot,
+                io_workers: builder.io_workers,
                 sqpoll_idle: builder
                     .sqpoll_idle
                     .map(|d| d.as_millis().min(u32::MAX as u128) as u32),

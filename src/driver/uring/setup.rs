@@ -118,6 +118,19 @@ pub(super) fn build(config: &DriverConfig) -> io::Result<Built> {
     if fixed_buffers.is_some() {
         flags.push("FIXED_BUFFERS");
     }
+    // Cap the kernel's worker threads for this ring (Linux 5.15): buffered file I/O
+    // would otherwise start one per blocked operation. An older kernel refuses; the
+    // ring works without the cap.
+    if config.io_workers != [0, 0] {
+        let mut caps = config.io_workers;
+        if ring
+            .submitter()
+            .register_iowq_max_workers(&mut caps)
+            .is_ok()
+        {
+            flags.push("IOWQ_MAX_WORKERS");
+        }
+    }
     // Enter by a registered index instead of the fd: no fd table look-up per enter.
     let ring_index = register_ring_fd(ring.as_raw_fd());
     if ring_index.is_some() {
