@@ -361,8 +361,10 @@ fn vectored_round_trip_and_fallocate(driver: Driver) {
         assert!(back[2].is_empty());
         assert_eq!(back[3], vec![b'g'; 5000]);
         // At the end of the file: 0 bytes, buffers left empty.
-        let (n, back) =
-            ticking(file.read_vectored_at(vec![Vec::with_capacity(4); 2], 1 << 20)).await;
+        let (n, back) = ticking(
+            file.read_vectored_at(vec![Vec::with_capacity(4), Vec::with_capacity(4)], 1 << 20),
+        )
+        .await;
         assert_eq!(n.unwrap(), 0);
         assert!(back.iter().all(Vec::is_empty));
 
@@ -402,10 +404,12 @@ async fn drop_or_finish<F: Future>(fut: F, how: u64) -> Option<F::Output> {
     None
 }
 
-/// Opens, reads and writes dropped at random points (before their first poll, queued
-/// or running, done but not collected), in a loop: no fd and no slot is lost, and the
-/// survivors' results are right.
+/// Opens, reads and writes (plain and vectored), fallocates and directory listings
+/// dropped at random points (before their first poll, queued or running, done but not
+/// collected), in a loop: no fd and no slot is lost, and the survivors' results are
+/// right.
 fn file_ops_dropped_in_flight_in_a_loop(driver: Driver) {
+    use futures_core::Stream as _;
     let _serial = serial();
     let iters: u64 = std::env::var("RINGIO_CANCEL_ITERS")
         .ok()
@@ -413,6 +417,9 @@ fn file_ops_dropped_in_flight_in_a_loop(driver: Driver) {
         .map_or(3000, |n: u64| (n / 5).max(200));
     let tmp = TempPath::new("drops");
     std::fs::write(tmp.path(), vec![b'z'; 8192]).unwrap();
+    let dir = TempPath::new("drops-dir");
+    std::fs::create_dir(dir.path()).unwrap();
+    std::fs::write(dir.path().join("only"), b"").unwrap();
     let fds = fd_count();
     let rt = rt(driver);
     rt.block_on(async {
@@ -424,7 +431,7 @@ fn file_ops_dropped_in_flight_in_a_loop(driver: Driver) {
         for i in 0..iters {
             let how = rng.below(4);
             let offset = rng.below(8192 - 64);
-            match rng.below(3) {
+            match rng.below(7) {
                 0 => {
                     if let Some(opened) = drop_or_finish(File::open(tmp.path()), how).await {
                         let f = opened.unwrap();
@@ -441,10 +448,40 @@ fn file_ops_dropped_in_flight_in_a_loop(driver: Driver) {
                         completed += 1;
                     }
                 }
-                _ => {
+                2 => {
                     let write = file.write_at(vec![b'z'; 64], offset);
                     if let Some((n, _)) = drop_or_finish(write, how).await {
                         assert_eq!(n.unwrap(), 64);
+                        completed += 1;
+                    }
+                }
+                3 => {
+                    let bufs = vec![vec![0u8; 20], vec![0u8; 44]];
+                    let read = file.read_vectored_at(bufs, offset);
+                    if let Some((n, bufs)) = drop_or_finish(read, how).await {
+                        assert_eq!(n.unwrap(), 64);
+                        assert!(bufs.iter().flatten().all(|&b| b == b'z'));
+                        completed += 1;
+                    }
+                }
+                4 => {
+                    let bufs = vec![vec![b'z'; 40], vec![b'z'; 24]];
+                    let write = file.write_vectored_at(bufs, offset);
+                    if let Some((n, _)) = drop_or_finish(write, how).await {
+                        assert_eq!(n.unwrap(), 64);
+                        completed += 1;
+                    }
+                }
+                5 => {
+                    // Inside the file: allocates, changes neither length nor bytes.
+                    if let Some(res) = drop_or_finish(file.fallocate(offset, 64), how).await {
+                        res.unwrap();
+                        completed += 1;
+                    }
+                }
+                _ => {
+                    if let Some(listed) = drop_or_finish(fs::read_dir(dir.path()), how).await {
+                        assert_eq!(listed.unwrap().size_hint(), (1, Some(1)));
                         completed += 1;
                     }
                 }
@@ -463,10 +500,9 @@ fn file_ops_dropped_in_flight_in_a_loop(driver: Driver) {
     });
     drop(rt);
     assert_eq!(fd_count(), fds, "fds leaked");
-    assert!(std::fs::read(tmp.path())
-        .unwrap()
-        .iter()
-        .all(|&b| b == b'z'));
+    let bytes = std::fs::read(tmp.path()).unwrap();
+    assert_eq!(bytes.len(), 8192);
+    assert!(bytes.iter().all(|&b| b == b'z'));
 }
 
 /// A runtime dropped with opens and reads in flight waits for them and closes the
