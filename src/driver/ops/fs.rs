@@ -1,8 +1,8 @@
-//! File operations: open, positional read and write, sync, statx, truncate, and path
-//! operations run on the blocking pool.
+//! File operations: open, positional read and write (plain and vectored), sync, statx,
+//! fallocate, truncate, and path operations run on the blocking pool.
 //!
-//! On io_uring, opening, reading, writing, syncing and `statx` are entries
-//! (IORING_OP_OPENAT, READ, WRITE, FSYNC, STATX). On epoll they take the decision
+//! On io_uring, opening, reading, writing, syncing, `statx` and `fallocate` are entries
+//! (IORING_OP_OPENAT, READ, WRITE, READV, WRITEV, FSYNC, STATX, FALLOCATE). On epoll they take the decision
 //! face's [`Decision::Blocking`]: a regular file is always "ready" (epoll refuses to
 //! watch one) and its I/O blocks in the page cache or on the disk, so the syscall runs
 //! on a pool thread. The job is given raw pointers into memory the operation owns (the
