@@ -2,7 +2,9 @@
 
 use super::{cstring, named, Metadata};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::driver::ops::{Fsync, OpenAt, ReadAt, SetLen, Statx, WriteAt};
+use crate::driver::ops::{
+    Fallocate, Fsync, OpenAt, ReadAt, ReadvAt, SetLen, Statx, WriteAt, WritevAt,
+};
 use crate::driver::{Fd, Op};
 use crate::io::{drain_with, fill_with};
 use std::fmt;
@@ -83,6 +85,53 @@ impl File {
         Op::new(WriteAt::new(self.fd.for_op(), buf, offset)).await
     }
 
+    /// Reads into `bufs` in order, each from its start up to its capacity, starting at
+    /// byte `offset` of the file, and returns how many bytes came in all (0 at end of
+    /// file). Each buffer's initialised length becomes what landed in it. IORING_OP_READV
+    /// on io_uring, `preadv(2)` on the blocking pool on epoll.
+    ///
+    /// ```
+    /// # ringio::run(async {
+    /// use ringio::fs::File;
+    /// let path = std::env::temp_dir().join(format!("ringio-doc-readv-{}", std::process::id()));
+    /// ringio::fs::write(&path, b"hello world").await.unwrap();
+    /// let file = File::open(&path).await.unwrap();
+    /// let bufs = vec![Vec::with_capacity(5), Vec::with_capacity(4)];
+    /// let (n, bufs) = file.read_vectored_at(bufs, 1).await;
+    /// assert_eq!(n.unwrap(), 9);
+    /// assert_eq!((&bufs[0][..], &bufs[1][..]), (&b"ello "[..], &b"worl"[..]));
+    /// drop(file);
+    /// ringio::fs::remove_file(&path).await.unwrap();
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`read_at`](File::read_at): dropping the future loses what was read, and the
+    /// buffers stay alive until the kernel (or the pool thread) is done with them.
+    pub async fn read_vectored_at<B: IoBufMut>(
+        &self,
+        bufs: Vec<B>,
+        offset: u64,
+    ) -> BufResult<usize, Vec<B>> {
+        Op::new(ReadvAt::new(self.fd.for_op(), bufs, offset)).await
+    }
+
+    /// Writes `bufs`' initialised bytes in order from byte `offset`, and returns how
+    /// many bytes were written in all (possibly fewer than all of them).
+    /// IORING_OP_WRITEV on io_uring, `pwritev(2)` on the blocking pool on epoll.
+    ///
+    /// # Cancel safety
+    ///
+    /// If the future is dropped the bytes may or may not have been written.
+    pub async fn write_vectored_at<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+        offset: u64,
+    ) -> BufResult<usize, Vec<B>> {
+        Op::new(WritevAt::new(self.fd.for_op(), bufs, offset)).await
+    }
+
     /// Fills `buf` to its capacity from byte `offset`. End of file first is an
     /// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof) error; the bytes that did come
     /// are in the buffer.
@@ -115,6 +164,30 @@ impl File {
         Op::new(Statx::of_fd(self.fd.for_op()))
             .await
             .map(Metadata::from_statx)
+    }
+
+    /// Allocates disk space for bytes `offset..offset + len`, extending the file if that
+    /// range ends past its end (`fallocate(2)` with mode 0: IORING_OP_FALLOCATE on
+    /// io_uring, the blocking pool on epoll). The file must be open for writing.
+    ///
+    /// ```
+    /// # ringio::run(async {
+    /// use ringio::fs::OpenOptions;
+    /// let path = std::env::temp_dir().join(format!("ringio-doc-falloc-{}", std::process::id()));
+    /// let file = OpenOptions::new().write(true).create(true).open(&path).await.unwrap();
+    /// file.fallocate(0, 4096).await.unwrap();
+    /// assert_eq!(file.metadata().await.unwrap().len(), 4096);
+    /// drop(file);
+    /// ringio::fs::remove_file(&path).await.unwrap();
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As `fallocate(2)`: `EOPNOTSUPP` on a file system that cannot preallocate,
+    /// `EBADF` on a file not open for writing, `EINVAL` for a zero `len`.
+    pub async fn fallocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        Op::new(Fallocate::new(self.fd.for_op(), offset, len)).await
     }
 
     /// Truncates or extends the file to `len` bytes (`ftruncate(2)`, on the blocking

@@ -7,10 +7,15 @@
 //! page cache or the disk), each of them runs on the runtime's blocking pool, and the
 //! worker goes on meanwhile.
 //!
-//! [`File::set_len`] and the directory operations ([`remove_file`], [`rename`],
-//! [`create_dir`], [`create_dir_all`]) run on the blocking pool on both drivers: the
-//! kernels ringio supports (5.11 and later) do not all have ring forms of them, and
-//! they are rare enough that the pool's hop does not matter.
+//! Vectored reads and writes ([`File::read_vectored_at`], [`File::write_vectored_at`])
+//! and [`File::fallocate`] are ring entries on io_uring and pool jobs on epoll, like
+//! the others.
+//!
+//! [`File::set_len`] and the path operations ([`remove_file`], [`remove_dir`],
+//! [`rename`], [`hard_link`], [`symlink`], [`copy`], [`create_dir`], [`create_dir_all`],
+//! [`read_dir`]) run on the blocking pool on both drivers: the kernels ringio supports
+//! (5.11 and later) do not all have ring forms of them, and they are rare enough that
+//! the pool's hop does not matter.
 //!
 //! Errors of an operation on a path name the path (`"/tmp/x: No such file or
 //! directory (os error 2)"`), keeping the error's kind.
@@ -25,8 +30,10 @@
 //! # });
 //! ```
 
+mod dir;
 mod file;
 
+pub use dir::{read_dir, DirEntry, ReadDir};
 pub use file::{File, OpenOptions};
 
 use crate::buf::IoBuf;
@@ -257,8 +264,7 @@ pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
 /// As `rename(2)`; the message names both paths.
 pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
     let (from, to): (PathBuf, PathBuf) = (from.as_ref().into(), to.as_ref().into());
-    let both = PathBuf::from(format!("{} -> {}", from.display(), to.display()));
-    on_pool(&both, move || std::fs::rename(from, to)).await
+    on_pool(&two_paths(&from, &to), move || std::fs::rename(from, to)).await
 }
 
 /// Creates the directory `path`; its parent must exist (`mkdir(2)`, on the blocking
@@ -293,4 +299,107 @@ pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref();
     let owned = path.to_path_buf();
     on_pool(path, move || std::fs::create_dir_all(owned)).await
+}
+
+/// Removes the empty directory `path` (`rmdir(2)`, on the blocking pool).
+///
+/// ```
+/// # ringio::run(async {
+/// let dir = std::env::temp_dir().join(format!("ringio-doc-rmdir-{}", std::process::id()));
+/// ringio::fs::create_dir(&dir).await.unwrap();
+/// ringio::fs::remove_dir(&dir).await.unwrap();
+/// assert!(ringio::fs::metadata(&dir).await.is_err());
+/// # });
+/// ```
+///
+/// # Errors
+///
+/// As `rmdir(2)` (a directory that is not empty, or a file, is an error); the message
+/// names the path.
+pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = path.as_ref();
+    let owned = path.to_path_buf();
+    on_pool(path, move || std::fs::remove_dir(owned)).await
+}
+
+/// `"from -> to"`, the name an error of a two-path operation carries.
+fn two_paths(from: &Path, to: &Path) -> PathBuf {
+    PathBuf::from(format!("{} -> {}", from.display(), to.display()))
+}
+
+/// Makes `to` a new hard link to the file `from` (`link(2)`, on the blocking pool).
+///
+/// ```
+/// # ringio::run(async {
+/// let dir = std::env::temp_dir();
+/// let (a, b) = (dir.join(format!("ringio-doc-link-a-{}", std::process::id())),
+///               dir.join(format!("ringio-doc-link-b-{}", std::process::id())));
+/// ringio::fs::write(&a, b"shared").await.unwrap();
+/// ringio::fs::hard_link(&a, &b).await.unwrap();
+/// assert_eq!(ringio::fs::read(&b).await.unwrap(), b"shared");
+/// ringio::fs::remove_file(&a).await.unwrap();
+/// ringio::fs::remove_file(&b).await.unwrap();
+/// # });
+/// ```
+///
+/// # Errors
+///
+/// As `link(2)` (an existing `to` is [`AlreadyExists`](io::ErrorKind::AlreadyExists));
+/// the message names both paths.
+pub async fn hard_link(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
+    let (from, to): (PathBuf, PathBuf) = (from.as_ref().into(), to.as_ref().into());
+    on_pool(&two_paths(&from, &to), move || std::fs::hard_link(from, to)).await
+}
+
+/// Makes `link` a symbolic link whose content is `target` (`symlink(2)`, on the
+/// blocking pool). `target` need not exist; a relative one is relative to `link`'s
+/// directory when the link is followed.
+///
+/// ```
+/// # ringio::run(async {
+/// let dir = std::env::temp_dir();
+/// let link = dir.join(format!("ringio-doc-symlink-{}", std::process::id()));
+/// ringio::fs::symlink(&dir, &link).await.unwrap();
+/// assert!(ringio::fs::symlink_metadata(&link).await.unwrap().is_symlink());
+/// assert!(ringio::fs::metadata(&link).await.unwrap().is_dir());
+/// ringio::fs::remove_file(&link).await.unwrap();
+/// # });
+/// ```
+///
+/// # Errors
+///
+/// As `symlink(2)` (an existing `link` is
+/// [`AlreadyExists`](io::ErrorKind::AlreadyExists)); the message names both paths.
+pub async fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
+    let (target, link): (PathBuf, PathBuf) = (target.as_ref().into(), link.as_ref().into());
+    on_pool(&two_paths(&target, &link), move || {
+        std::os::unix::fs::symlink(target, link)
+    })
+    .await
+}
+
+/// Copies the content and permission bits of the file `from` to `to`, creating or
+/// truncating `to`, and returns the number of bytes copied (`std::fs::copy`, on the
+/// blocking pool: `copy_file_range(2)` in the kernel where the file systems allow it).
+///
+/// ```
+/// # ringio::run(async {
+/// let dir = std::env::temp_dir();
+/// let (a, b) = (dir.join(format!("ringio-doc-copy-a-{}", std::process::id())),
+///               dir.join(format!("ringio-doc-copy-b-{}", std::process::id())));
+/// ringio::fs::write(&a, b"copied").await.unwrap();
+/// assert_eq!(ringio::fs::copy(&a, &b).await.unwrap(), 6);
+/// assert_eq!(ringio::fs::read(&b).await.unwrap(), b"copied");
+/// ringio::fs::remove_file(&a).await.unwrap();
+/// ringio::fs::remove_file(&b).await.unwrap();
+/// # });
+/// ```
+///
+/// # Errors
+///
+/// As opening, reading and writing the files (`from` missing is
+/// [`NotFound`](io::ErrorKind::NotFound)); the message names both paths.
+pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u64> {
+    let (from, to): (PathBuf, PathBuf) = (from.as_ref().into(), to.as_ref().into());
+    on_pool(&two_paths(&from, &to), move || std::fs::copy(from, to)).await
 }

@@ -203,6 +203,188 @@ fn whole_file_and_path_operations(driver: Driver) {
     });
 }
 
+/// `err` names `what` (a path, or part of one) in its message.
+fn names(err: &std::io::Error, what: &Path) {
+    let shown = what.display().to_string();
+    assert!(
+        err.to_string().contains(&shown),
+        "{err} does not name {shown}"
+    );
+}
+
+/// Every item of `dir`'s listing, through the `Stream`.
+async fn listing(dir: &Path) -> Vec<fs::DirEntry> {
+    use futures_core::Stream;
+    let mut entries = std::pin::pin!(ticking(fs::read_dir(dir)).await.unwrap());
+    let mut out = Vec::new();
+    while let Some(entry) = std::future::poll_fn(|cx| entries.as_mut().poll_next(cx)).await {
+        out.push(entry.unwrap());
+    }
+    out
+}
+
+fn links_copies_and_remove_dir(driver: Driver) {
+    let _serial = serial();
+    let top = TempPath::new("links");
+    rt(driver).block_on(async {
+        let dir = top.path();
+        ticking(fs::create_dir(dir)).await.unwrap();
+        let (a, b, c, l) = (
+            dir.join("a.txt"),
+            dir.join("b.txt"),
+            dir.join("c.txt"),
+            dir.join("l.lnk"),
+        );
+        ticking(fs::write(&a, "content")).await.unwrap();
+
+        ticking(fs::hard_link(&a, &b)).await.unwrap();
+        assert_eq!(ticking(fs::read(&b)).await.unwrap(), b"content");
+        let err = ticking(fs::hard_link(&a, &b)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+        names(&err, &a);
+        names(&err, &b);
+
+        ticking(fs::symlink("a.txt", &l)).await.unwrap();
+        assert!(ticking(fs::symlink_metadata(&l))
+            .await
+            .unwrap()
+            .is_symlink());
+        assert_eq!(ticking(fs::read(&l)).await.unwrap(), b"content");
+        let err = ticking(fs::symlink("a.txt", &l)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+        names(&err, &l);
+
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i * 13) as u8).collect();
+        ticking(fs::write(&a, &big)).await.unwrap();
+        assert_eq!(ticking(fs::copy(&a, &c)).await.unwrap(), big.len() as u64);
+        assert!(ticking(fs::read(&c)).await.unwrap() == big);
+        let missing = dir.join("missing.txt");
+        let err = ticking(fs::copy(&missing, &c)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        names(&err, &missing);
+
+        let sub = dir.join("sub");
+        ticking(fs::create_dir(&sub)).await.unwrap();
+        ticking(fs::write(sub.join("f"), "x")).await.unwrap();
+        let err = ticking(fs::remove_dir(&sub)).await.unwrap_err(); // not empty
+        names(&err, &sub);
+        ticking(fs::remove_file(sub.join("f"))).await.unwrap();
+        ticking(fs::remove_dir(&sub)).await.unwrap();
+        let err = ticking(fs::remove_dir(&sub)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        names(&err, &sub);
+        assert_eq!(metrics().ops_in_flight, 0);
+    });
+}
+
+fn read_dir_lists_exactly_the_entries(driver: Driver) {
+    let _serial = serial();
+    let top = TempPath::new("readdir");
+    rt(driver).block_on(async {
+        let dir = top.path();
+        ticking(fs::create_dir(dir)).await.unwrap();
+        assert!(listing(dir).await.is_empty());
+        let mut want = Vec::new();
+        for i in 0..40 {
+            let name = format!("file-{i}");
+            ticking(fs::write(dir.join(&name), "x")).await.unwrap();
+            want.push((name, false));
+        }
+        for name in ["d1", "d2"] {
+            ticking(fs::create_dir(dir.join(name))).await.unwrap();
+            want.push((name.to_string(), true));
+        }
+        ticking(fs::symlink("file-0", dir.join("link")))
+            .await
+            .unwrap();
+        want.sort();
+        let entries = listing(dir).await;
+        let mut got: Vec<(String, bool)> = Vec::new();
+        let mut links = 0;
+        for e in &entries {
+            let name = e.file_name().into_string().unwrap();
+            assert_eq!(e.path(), dir.join(&name));
+            let ft = e.file_type().unwrap();
+            if ft.is_symlink() {
+                assert_eq!(name, "link");
+                links += 1;
+                continue;
+            }
+            assert_eq!(ft.is_file(), !ft.is_dir());
+            got.push((name, ft.is_dir()));
+        }
+        got.sort();
+        assert_eq!(links, 1);
+        assert_eq!(got, want);
+
+        let missing = dir.join("nope");
+        let err = ticking(fs::read_dir(&missing)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        names(&err, &missing);
+        let file = dir.join("file-1");
+        let err = ticking(fs::read_dir(&file)).await.unwrap_err();
+        names(&err, &file);
+        assert_eq!(metrics().ops_in_flight, 0);
+    });
+}
+
+fn vectored_round_trip_and_fallocate(driver: Driver) {
+    let _serial = serial();
+    let tmp = TempPath::new("vec");
+    rt(driver).block_on(async {
+        let file = ticking(open_rw(tmp.path(), 0o644)).await.unwrap();
+        let bufs = vec![
+            b"alpha ".to_vec(),
+            Vec::new(),
+            b"beta ".to_vec(),
+            vec![b'g'; 5000],
+        ];
+        let total: usize = bufs.iter().map(Vec::len).sum();
+        let (n, bufs) = ticking(file.write_vectored_at(bufs, 100)).await;
+        assert_eq!(n.unwrap(), total);
+        assert_eq!(bufs.len(), 4);
+        assert_eq!(
+            ticking(file.metadata()).await.unwrap().len(),
+            100 + total as u64
+        );
+
+        let back = vec![
+            Vec::with_capacity(3),
+            Vec::with_capacity(8),
+            Vec::with_capacity(0),
+            Vec::with_capacity(10_000),
+        ];
+        let (n, back) = ticking(file.read_vectored_at(back, 100)).await;
+        assert_eq!(n.unwrap(), total);
+        assert_eq!(back[0], b"alp");
+        assert_eq!(back[1], b"ha beta ");
+        assert!(back[2].is_empty());
+        assert_eq!(back[3], vec![b'g'; 5000]);
+        // At the end of the file: 0 bytes, buffers left empty.
+        let (n, back) = ticking(
+            file.read_vectored_at(vec![Vec::with_capacity(4), Vec::with_capacity(4)], 1 << 20),
+        )
+        .await;
+        assert_eq!(n.unwrap(), 0);
+        assert!(back.iter().all(Vec::is_empty));
+
+        let len = 100 + total as u64;
+        ticking(file.fallocate(0, len + 65_536)).await.unwrap();
+        assert_eq!(ticking(file.metadata()).await.unwrap().len(), len + 65_536);
+        ticking(file.fallocate(0, 10)).await.unwrap(); // inside: no shrink
+        assert_eq!(ticking(file.metadata()).await.unwrap().len(), len + 65_536);
+        let err = ticking(file.fallocate(0, 0)).await.unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+        let ro = ticking(File::open(tmp.path())).await.unwrap();
+        assert!(ticking(ro.fallocate(0, 1 << 20)).await.is_err());
+        let (res, _) = ticking(ro.write_vectored_at(vec![b"x".to_vec()], 0)).await;
+        assert!(res.is_err());
+        assert_eq!(metrics().ops_in_flight, 0);
+    });
+    let bytes = std::fs::read(tmp.path()).unwrap();
+    assert_eq!(&bytes[100..111], b"alpha beta ");
+}
+
 /// Runs `fut` as `how` says, dropping it at one of the points a cancel can find it: 0
 /// before its first poll, 1 queued or running (after one poll), 2 possibly done but not
 /// collected (after a poll and a short sleep); 3 awaits it and returns its output.
@@ -222,10 +404,12 @@ async fn drop_or_finish<F: Future>(fut: F, how: u64) -> Option<F::Output> {
     None
 }
 
-/// Opens, reads and writes dropped at random points (before their first poll, queued
-/// or running, done but not collected), in a loop: no fd and no slot is lost, and the
-/// survivors' results are right.
+/// Opens, reads and writes (plain and vectored), fallocates and directory listings
+/// dropped at random points (before their first poll, queued or running, done but not
+/// collected), in a loop: no fd and no slot is lost, and the survivors' results are
+/// right.
 fn file_ops_dropped_in_flight_in_a_loop(driver: Driver) {
+    use futures_core::Stream as _;
     let _serial = serial();
     let iters: u64 = std::env::var("RINGIO_CANCEL_ITERS")
         .ok()
@@ -233,6 +417,9 @@ fn file_ops_dropped_in_flight_in_a_loop(driver: Driver) {
         .map_or(3000, |n: u64| (n / 5).max(200));
     let tmp = TempPath::new("drops");
     std::fs::write(tmp.path(), vec![b'z'; 8192]).unwrap();
+    let dir = TempPath::new("drops-dir");
+    std::fs::create_dir(dir.path()).unwrap();
+    std::fs::write(dir.path().join("only"), b"").unwrap();
     let fds = fd_count();
     let rt = rt(driver);
     rt.block_on(async {
@@ -244,7 +431,7 @@ fn file_ops_dropped_in_flight_in_a_loop(driver: Driver) {
         for i in 0..iters {
             let how = rng.below(4);
             let offset = rng.below(8192 - 64);
-            match rng.below(3) {
+            match rng.below(7) {
                 0 => {
                     if let Some(opened) = drop_or_finish(File::open(tmp.path()), how).await {
                         let f = opened.unwrap();
@@ -261,10 +448,40 @@ fn file_ops_dropped_in_flight_in_a_loop(driver: Driver) {
                         completed += 1;
                     }
                 }
-                _ => {
+                2 => {
                     let write = file.write_at(vec![b'z'; 64], offset);
                     if let Some((n, _)) = drop_or_finish(write, how).await {
                         assert_eq!(n.unwrap(), 64);
+                        completed += 1;
+                    }
+                }
+                3 => {
+                    let bufs = vec![vec![0u8; 20], vec![0u8; 44]];
+                    let read = file.read_vectored_at(bufs, offset);
+                    if let Some((n, bufs)) = drop_or_finish(read, how).await {
+                        assert_eq!(n.unwrap(), 64);
+                        assert!(bufs.iter().flatten().all(|&b| b == b'z'));
+                        completed += 1;
+                    }
+                }
+                4 => {
+                    let bufs = vec![vec![b'z'; 40], vec![b'z'; 24]];
+                    let write = file.write_vectored_at(bufs, offset);
+                    if let Some((n, _)) = drop_or_finish(write, how).await {
+                        assert_eq!(n.unwrap(), 64);
+                        completed += 1;
+                    }
+                }
+                5 => {
+                    // Inside the file: allocates, changes neither length nor bytes.
+                    if let Some(res) = drop_or_finish(file.fallocate(offset, 64), how).await {
+                        res.unwrap();
+                        completed += 1;
+                    }
+                }
+                _ => {
+                    if let Some(listed) = drop_or_finish(fs::read_dir(dir.path()), how).await {
+                        assert_eq!(listed.unwrap().size_hint(), (1, Some(1)));
                         completed += 1;
                     }
                 }
@@ -283,10 +500,9 @@ fn file_ops_dropped_in_flight_in_a_loop(driver: Driver) {
     });
     drop(rt);
     assert_eq!(fd_count(), fds, "fds leaked");
-    assert!(std::fs::read(tmp.path())
-        .unwrap()
-        .iter()
-        .all(|&b| b == b'z'));
+    let bytes = std::fs::read(tmp.path()).unwrap();
+    assert_eq!(bytes.len(), 8192);
+    assert!(bytes.iter().all(|&b| b == b'z'));
 }
 
 /// A runtime dropped with opens and reads in flight waits for them and closes the
@@ -320,4 +536,7 @@ both_drivers!(
     whole_file_and_path_operations,
     file_ops_dropped_in_flight_in_a_loop,
     runtime_drop_with_file_ops_in_flight,
+    links_copies_and_remove_dir,
+    read_dir_lists_exactly_the_entries,
+    vectored_round_trip_and_fallocate,
 );

@@ -1,8 +1,8 @@
-//! File operations: open, positional read and write, sync, statx, truncate, and path
-//! operations run on the blocking pool.
+//! File operations: open, positional read and write (plain and vectored), sync, statx,
+//! fallocate, truncate, and path operations run on the blocking pool.
 //!
-//! On io_uring, opening, reading, writing, syncing and `statx` are entries
-//! (IORING_OP_OPENAT, READ, WRITE, FSYNC, STATX). On epoll they take the decision
+//! On io_uring, opening, reading, writing, syncing, `statx` and `fallocate` are entries
+//! (IORING_OP_OPENAT, READ, WRITE, READV, WRITEV, FSYNC, STATX, FALLOCATE). On epoll they take the decision
 //! face's [`Decision::Blocking`]: a regular file is always "ready" (epoll refuses to
 //! watch one) and its I/O blocks in the page cache or on the disk, so the syscall runs
 //! on a pool thread. The job is given raw pointers into memory the operation owns (the
@@ -405,5 +405,170 @@ unsafe impl<T: std::marker::Send + 'static> Operation for PoolCall<T> {
             (None, Err(e)) => Err(e),
             (None, Ok(_)) => Err(io::Error::other("a pool call finished without an answer")),
         }
+    }
+}
+
+/// Allocates (or, past the end, extends the file over) the byte range `offset..offset +
+/// len` (`fallocate(2)` with mode 0): IORING_OP_FALLOCATE on io_uring, the pool on epoll.
+pub(crate) struct Fallocate {
+    fd: Fd,
+    offset: u64,
+    len: u64,
+}
+
+impl Fallocate {
+    pub(crate) fn new(fd: Fd, offset: u64, len: u64) -> Fallocate {
+        Fallocate { fd, offset, len }
+    }
+}
+
+// SAFETY: neither the entry nor the job holds a pointer; the op's `Fd` clone keeps the
+// fd open until the job posts.
+unsafe impl Operation for Fallocate {
+    type Output = io::Result<()>;
+
+    fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        Some(on_fd!(self.fd, |fd| opcode::Fallocate::new(fd, self.len)
+            .offset(self.offset)
+            .build()))
+    }
+
+    fn decide(&mut self) -> Decision<'_> {
+        let fd = self.fd.raw();
+        let offset = i64::try_from(self.offset).unwrap_or(i64::MAX);
+        let len = i64::try_from(self.len).unwrap_or(i64::MAX);
+        Decision::Blocking(Box::new(move || {
+            // SAFETY: a plain syscall on an fd the op keeps open.
+            raw(unsafe { libc::fallocate(fd, 0, offset, len) } as i64)
+        }))
+    }
+
+    fn complete(self, result: io::Result<u32>, _flags: u32) -> io::Result<()> {
+        result.map(drop)
+    }
+}
+
+/// Reads into several buffers in order, from a file offset (IORING_OP_READV; `preadv`
+/// on the pool on epoll). Each buffer is filled from its start up to its capacity.
+pub(crate) struct ReadvAt<B> {
+    fd: Fd,
+    bufs: Vec<B>,
+    /// Built once; heap memory owned by the op, never resized, so stable while it lives.
+    iovecs: Vec<libc::iovec>,
+    offset: u64,
+}
+
+impl<B: IoBufMut> ReadvAt<B> {
+    pub(crate) fn new(fd: Fd, mut bufs: Vec<B>, offset: u64) -> ReadvAt<B> {
+        let iovecs = bufs
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.stable_mut_ptr().cast(),
+                iov_len: b.bytes_total(),
+            })
+            .collect();
+        ReadvAt {
+            fd,
+            bufs,
+            iovecs,
+            offset,
+        }
+    }
+}
+
+// SAFETY: the entry and the job point at `self.iovecs` (a Vec the op owns, never
+// resized), whose entries point into `self.bufs`, stable by the `IoBufMut` contract;
+// the op's `Fd` clone keeps the fd open.
+unsafe impl<B: IoBufMut> Operation for ReadvAt<B> {
+    type Output = BufResult<usize, Vec<B>>;
+
+    fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        let (ptr, n) = (self.iovecs.as_ptr(), self.iovecs.len() as u32);
+        Some(on_fd!(self.fd, |fd| opcode::Readv::new(fd, ptr, n)
+            .offset(self.offset)
+            .build()))
+    }
+
+    fn decide(&mut self) -> Decision<'_> {
+        let n = self.iovecs.len().min(i32::MAX as usize) as i32;
+        let iov = JobPtr(self.iovecs.as_mut_ptr());
+        let (fd, offset) = (self.fd.raw(), self.offset as libc::off_t);
+        Decision::Blocking(Box::new(move || {
+            // SAFETY: `iov` holds `n` iovecs describing writable buffer memory, all owned
+            // by the op and alive until this job posts (see `JobPtr`).
+            raw(unsafe { libc::preadv(fd, iov.get().cast_const(), n, offset) } as i64)
+        }))
+    }
+
+    fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
+        let result = result.map(|n| {
+            let mut left = n as usize;
+            for b in &mut self.bufs {
+                let take = left.min(b.bytes_total());
+                // SAFETY: the read filled the buffers in order; this one got `take` bytes.
+                unsafe { b.set_init(take) };
+                left -= take;
+            }
+            n as usize
+        });
+        (result, self.bufs)
+    }
+}
+
+/// Writes several buffers' initialised bytes in order at a file offset
+/// (IORING_OP_WRITEV; `pwritev` on the pool on epoll).
+pub(crate) struct WritevAt<B> {
+    fd: Fd,
+    bufs: Vec<B>,
+    /// Heap memory the op owns, never resized.
+    iovecs: Vec<libc::iovec>,
+    offset: u64,
+}
+
+impl<B: IoBuf> WritevAt<B> {
+    pub(crate) fn new(fd: Fd, bufs: Vec<B>, offset: u64) -> WritevAt<B> {
+        let iovecs = bufs
+            .iter()
+            .map(|b| libc::iovec {
+                iov_base: b.stable_ptr().cast_mut().cast(),
+                iov_len: b.bytes_init(),
+            })
+            .collect();
+        WritevAt {
+            fd,
+            bufs,
+            iovecs,
+            offset,
+        }
+    }
+}
+
+// SAFETY: the entry and the job point at `self.iovecs` (a Vec the op owns, never
+// resized), whose entries point into `self.bufs`, stable by the `IoBuf` contract; the
+// op's `Fd` clone keeps the fd open.
+unsafe impl<B: IoBuf> Operation for WritevAt<B> {
+    type Output = BufResult<usize, Vec<B>>;
+
+    fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        let (ptr, n) = (self.iovecs.as_ptr(), self.iovecs.len() as u32);
+        Some(on_fd!(self.fd, |fd| opcode::Writev::new(fd, ptr, n)
+            .offset(self.offset)
+            .build()))
+    }
+
+    fn decide(&mut self) -> Decision<'_> {
+        let n = self.iovecs.len().min(i32::MAX as usize) as i32;
+        let iov = JobPtr(self.iovecs.as_mut_ptr());
+        let (fd, offset) = (self.fd.raw(), self.offset as libc::off_t);
+        Decision::Blocking(Box::new(move || {
+            // SAFETY: `iov` holds `n` iovecs describing initialised buffer memory, all
+            // owned by the op and alive until this job posts (see `JobPtr`); `pwritev`
+            // only reads it.
+            raw(unsafe { libc::pwritev(fd, iov.get().cast_const(), n, offset) } as i64)
+        }))
+    }
+
+    fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {
+        (result.map(|n| n as usize), self.bufs)
     }
 }

@@ -30,7 +30,9 @@ mod udp;
 mod unix;
 
 pub(crate) use deadline::Deadline;
-pub(crate) use fs::{Fsync, OpenAt, PoolCall, ReadAt, SetLen, Statx, WriteAt};
+pub(crate) use fs::{
+    Fallocate, Fsync, OpenAt, PoolCall, ReadAt, ReadvAt, SetLen, Statx, WriteAt, WritevAt,
+};
 pub(crate) use lookup::LookupHost;
 pub(crate) use multi::{try_recv_pooled, AcceptMulti, MultiReceive, RecvMulti, RecvPooled};
 pub(crate) use net::{
