@@ -59,7 +59,7 @@ memcheck streams --skip emfile_on_accept_does_not_stop_the_server \
     --skip per_worker_servers_spread_connections
 # Unix sockets: fd passing with fds in flight, connect+accept drops; senders are tasks.
 memcheck unix
-# Files: every file operation dropped in flight (both drivers; the pool posts on epoll).
+# Files: every file operation dropped in flight; every blocking-pool wait has a timer.
 memcheck fs
 # UDP: every datagram is sent from a runtime task, and every wait has a timer.
 memcheck udp
