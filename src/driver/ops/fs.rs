@@ -11,6 +11,7 @@
 //! Truncation and the directory operations have no io_uring form on the kernels we
 //! support (5.11 and later), so they run on the pool on both backends.
 
+use super::net::{iovecs, iovecs_mut, set_init_in_order};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::{Decision, Fd, Operation};
 use io_uring::{opcode, squeue, types};
@@ -460,13 +461,7 @@ pub(crate) struct ReadvAt<B> {
 
 impl<B: IoBufMut> ReadvAt<B> {
     pub(crate) fn new(fd: Fd, mut bufs: Vec<B>, offset: u64) -> ReadvAt<B> {
-        let iovecs = bufs
-            .iter_mut()
-            .map(|b| libc::iovec {
-                iov_base: b.stable_mut_ptr().cast(),
-                iov_len: b.bytes_total(),
-            })
-            .collect();
+        let iovecs = iovecs_mut(&mut bufs);
         ReadvAt {
             fd,
             bufs,
@@ -502,13 +497,7 @@ unsafe impl<B: IoBufMut> Operation for ReadvAt<B> {
 
     fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
         let result = result.map(|n| {
-            let mut left = n as usize;
-            for b in &mut self.bufs {
-                let take = left.min(b.bytes_total());
-                // SAFETY: the read filled the buffers in order; this one got `take` bytes.
-                unsafe { b.set_init(take) };
-                left -= take;
-            }
+            set_init_in_order(&mut self.bufs, n as usize);
             n as usize
         });
         (result, self.bufs)
@@ -527,13 +516,7 @@ pub(crate) struct WritevAt<B> {
 
 impl<B: IoBuf> WritevAt<B> {
     pub(crate) fn new(fd: Fd, bufs: Vec<B>, offset: u64) -> WritevAt<B> {
-        let iovecs = bufs
-            .iter()
-            .map(|b| libc::iovec {
-                iov_base: b.stable_ptr().cast_mut().cast(),
-                iov_len: b.bytes_init(),
-            })
-            .collect();
+        let iovecs = iovecs(&bufs);
         WritevAt {
             fd,
             bufs,

@@ -339,13 +339,34 @@ fn fixed_buf_index<B: IoBuf>(buf: &B) -> Option<u16> {
 }
 
 /// Builds the iovec array of `bufs`: for reading, each buffer's whole capacity.
-fn iovecs_mut<B: IoBufMut>(bufs: &mut [B]) -> Vec<libc::iovec> {
+pub(super) fn iovecs_mut<B: IoBufMut>(bufs: &mut [B]) -> Vec<libc::iovec> {
     bufs.iter_mut()
         .map(|b| libc::iovec {
             iov_base: b.stable_mut_ptr().cast(),
             iov_len: b.bytes_total(),
         })
         .collect()
+}
+
+/// Builds the iovec array of `bufs`: for writing, each buffer's initialised bytes.
+pub(super) fn iovecs<B: IoBuf>(bufs: &[B]) -> Vec<libc::iovec> {
+    bufs.iter()
+        .map(|b| libc::iovec {
+            iov_base: b.stable_ptr().cast_mut().cast(),
+            iov_len: b.bytes_init(),
+        })
+        .collect()
+}
+
+/// After a vectored read of `n` bytes: each buffer's initialised length, in order.
+pub(super) fn set_init_in_order<B: IoBufMut>(bufs: &mut [B], n: usize) {
+    let mut left = n;
+    for b in bufs {
+        let take = left.min(b.bytes_total());
+        // SAFETY: a vectored read fills the buffers in order; this one got `take` bytes.
+        unsafe { b.set_init(take) };
+        left -= take;
+    }
 }
 
 /// Receives into several buffers in order (recvmsg: a socket opcode, for which
@@ -399,13 +420,7 @@ unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
 
     fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
         let result = result.map(|n| {
-            let mut left = n as usize;
-            for b in &mut self.bufs {
-                let take = left.min(b.bytes_total());
-                // SAFETY: recvmsg filled the buffers in order; this one got `take` bytes.
-                unsafe { b.set_init(take) };
-                left -= take;
-            }
+            set_init_in_order(&mut self.bufs, n as usize);
             n as usize
         });
         (result, self.bufs)
@@ -425,13 +440,7 @@ pub(crate) struct SendVectored<B> {
 
 impl<B: IoBuf> SendVectored<B> {
     pub(crate) fn new(fd: Fd, bufs: Vec<B>) -> SendVectored<B> {
-        let mut iovecs: Vec<libc::iovec> = bufs
-            .iter()
-            .map(|b| libc::iovec {
-                iov_base: b.stable_ptr() as *mut _,
-                iov_len: b.bytes_init(),
-            })
-            .collect();
+        let mut iovecs = iovecs(&bufs);
         // SAFETY: msghdr is plain data for which all-zeroes is valid (no name, no control).
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         msg.msg_iov = iovecs.as_mut_ptr();
