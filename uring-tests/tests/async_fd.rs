@@ -9,19 +9,11 @@ use ringio::io::AsyncFd;
 use ringio::runtime::{metrics, Driver};
 use ringio::time::{sleep, timeout};
 use std::fs::File;
-use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::rc::Rc;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use support::{fd_count, rt, Rng};
-
-/// One test at a time: some count the process's fds.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+use support::{fd_count, poll_once, rt, serial, Rng};
 
 /// A non-blocking pipe: (read end, write end).
 fn pipe() -> (File, File) {
@@ -35,15 +27,6 @@ fn pipe() -> (File, File) {
             File::from(OwnedFd::from_raw_fd(fds[0])),
             File::from(OwnedFd::from_raw_fd(fds[1])),
         )
-    }
-}
-
-/// Polls `fut` once with a no-op waker; `Some` if it finished.
-fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match std::pin::Pin::new(fut).poll(&mut cx) {
-        std::task::Poll::Ready(v) => Some(v),
-        std::task::Poll::Pending => None,
     }
 }
 

@@ -10,15 +10,9 @@ use ringio::net::lookup_host;
 use ringio::runtime::{metrics, Builder, Driver, Runtime};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::mpsc;
 use std::time::Duration;
-use support::{fd_count, poll_once, rt, settle_ops, ticking, Rng};
-
-/// One test at a time: some count the process's fds, which the others' runtimes use.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+use support::{fd_count, poll_once, rt, serial, settle_ops, ticking, Rng};
 
 /// A runtime whose blocking pool has one thread, so a job can be held up behind
 /// another.

@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Duration;
-use support::{fd_count, rt, Rng};
+use support::{fd_count, pair, rt, Rng};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -75,13 +75,6 @@ async fn settle(baseline: usize) {
         ringio::yield_now().await;
     }
     panic!("{} ops still in flight (expected {baseline})", pending());
-}
-
-async fn pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-    let (s, _) = l.accept().await.unwrap();
-    (c, s)
 }
 
 async fn assert_flows(a: &TcpStream, b: &TcpStream) {

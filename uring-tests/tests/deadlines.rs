@@ -8,36 +8,12 @@
 mod support;
 
 use ringio::io::{AsyncReadOwned, AsyncWriteOwned};
-use ringio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
+use ringio::net::{UdpSocket, UnixStream};
 use ringio::runtime::{metrics, Driver};
 use ringio::time::{sleep, Instant};
-use std::future::Future;
 use std::io::ErrorKind;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use support::{fd_count, rt, Rng};
-
-/// One test at a time: one counts the process's fds.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-async fn pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-    let (s, _) = l.accept().await.unwrap();
-    (c, s)
-}
-
-/// Polls `fut` once with a no-op waker; `Some` if it finished.
-fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match std::pin::Pin::new(fut).poll(&mut cx) {
-        std::task::Poll::Ready(v) => Some(v),
-        std::task::Poll::Pending => None,
-    }
-}
+use support::{fd_count, pair, poll_once, rt, serial, Rng};
 
 /// Waits (bounded) until no one-shot operation holds a slot.
 async fn settle() {

@@ -34,17 +34,9 @@ use std::future::{poll_fn, Future};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::sync::{Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use support::rt;
-
-/// One test at a time: two of them need the kernel to hand out a given fd number
-/// again, and others opening fds meanwhile would take it.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+use support::{rt, serial};
 
 /// A connected loopback pair of std streams, (client, server): the client's fd is
 /// opened first, then the server's.

@@ -11,22 +11,8 @@ use ringio::net::{TcpListener, TcpStream};
 use ringio::runtime::{metrics, Driver};
 use std::future::Future;
 use std::io::ErrorKind;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use support::{fd_count, reset, rt, Rng};
-
-/// One test at a time: one of them lowers the process's fd limit.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-async fn pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-    let (s, _) = l.accept().await.unwrap();
-    (c, s)
-}
+use support::{fd_count, pair, reset, rt, serial, set_fd_limit, Rng};
 
 /// Polls `fut` once with a no-op waker; `Some` if it finished.
 fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
@@ -329,22 +315,6 @@ fn lowest_free_fd() -> i32 {
     // SAFETY: closes the fd just made, owned by nobody else.
     unsafe { libc::close(fd) };
     fd
-}
-
-/// Sets the soft fd limit; returns the old one.
-fn set_fd_limit(soft: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read and write a live rlimit.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        let old = lim.rlim_cur;
-        lim.rlim_cur = soft;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
-        old
-    }
 }
 
 /// Out of fds, accept reports EMFILE and the listener goes on: once fds free up, every

@@ -11,15 +11,8 @@ use std::future::Future;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use support::{fd_count, poll_once, rt, settle_ops, ticking, Rng};
-
-/// One test at a time: some count the process's fds, which the others' runtimes use.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+use support::{fd_count, poll_once, rt, serial, settle_ops, ticking, Rng};
 
 /// A unique path under the temp directory, removed (file or tree) when dropped.
 struct TempPath(PathBuf);

@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::serial;
+
 use ringio::fs::File;
 use ringio::runtime::{Builder, Driver};
 use std::cell::Cell;
@@ -25,12 +27,6 @@ fn io_wq_threads() -> usize {
                 .count()
         })
         .unwrap_or(0)
-}
-
-/// One test at a time: they count the process's threads.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn io_workers_are_capped(driver: Driver) {

@@ -9,26 +9,9 @@ use ringio::io::{AsyncWriteOwned, ReadError, StreamReader};
 use ringio::net::{TcpListener, TcpStream};
 use ringio::runtime::Driver;
 use ringio::time::sleep;
-use std::future::Future;
 use std::io::ErrorKind;
 use std::time::Duration;
-use support::{reset, rt, Rng};
-
-async fn pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-    let (s, _) = l.accept().await.unwrap();
-    (c, s)
-}
-
-/// Polls `fut` once with a no-op waker; `Some` if it finished.
-fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match std::pin::Pin::new(fut).poll(&mut cx) {
-        std::task::Poll::Ready(v) => Some(v),
-        std::task::Poll::Pending => None,
-    }
-}
+use support::{pair, poll_once, reset, rt, Rng};
 
 async fn send(c: &TcpStream, bytes: &[u8]) {
     c.write_all(bytes.to_vec()).await.0.unwrap();

@@ -10,36 +10,12 @@ use ringio::net::{open_connection, start_server, Server, TcpListener, TcpStream}
 use ringio::runtime::{Builder, Driver, Runtime};
 use ringio::time::{sleep, timeout};
 use std::cell::Cell;
-use std::future::Future;
 use std::io::ErrorKind;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{fd_count, reset, rt};
-
-/// One test at a time: some count the process's fds, and one lowers its fd limit,
-/// which would make the others fail.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Polls `fut` once with a no-op waker; `Some` if it finished.
-fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match std::pin::Pin::new(fut).poll(&mut cx) {
-        std::task::Poll::Ready(v) => Some(v),
-        std::task::Poll::Pending => None,
-    }
-}
-
-async fn pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-    let (s, _) = l.accept().await.unwrap();
-    (c, s)
-}
+use support::{fd_count, pair, poll_once, reset, rt, serial, set_fd_limit};
 
 /// Deterministic bytes: byte `i` of the stream.
 fn pattern(len: usize) -> Vec<u8> {
@@ -510,22 +486,6 @@ fn close_clients_and_abort_clients(driver: Driver) {
             .expect("abort_clients left a handler running");
         assert_eq!(stubborn.clients(), 0);
     });
-}
-
-/// Sets the soft fd limit; returns the old one.
-fn set_fd_limit(soft: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read and write a live rlimit.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        let old = lim.rlim_cur;
-        lim.rlim_cur = soft;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
-        old
-    }
 }
 
 /// Out of fds, the server's accept fails with EMFILE; it backs off and serves the

@@ -23,15 +23,9 @@ use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Duration;
-use support::{fd_count, rt, Rng};
-
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+use support::{fd_count, rt, serial, Rng};
 
 /// Iterations of the cancellation loops: `RINGIO_CANCEL_ITERS` (as in
 /// cancel_safety.rs), default 10,000.

@@ -21,15 +21,9 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Duration;
-use support::{fd_count, rt, Rng};
-
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+use support::{fd_count, rt, serial, Rng};
 
 fn iters() -> u64 {
     std::env::var("RINGIO_CANCEL_ITERS")

@@ -152,3 +152,36 @@ pub fn reset(s: std::net::TcpStream) {
     assert_eq!(rc, 0);
     drop(s);
 }
+
+/// One test at a time within a test binary: for tests that count the process's fds or
+/// threads, or change its fd limit, which the others' runtimes would disturb.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A connected loopback TCP pair: (client, server).
+pub async fn pair() -> (ringio::net::TcpStream, ringio::net::TcpStream) {
+    let l = ringio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = ringio::net::TcpStream::connect(l.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (s, _) = l.accept().await.unwrap();
+    (c, s)
+}
+
+/// Sets the soft fd limit; returns the old one.
+pub fn set_fd_limit(soft: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write a live rlimit.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        let old = lim.rlim_cur;
+        lim.rlim_cur = soft;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        old
+    }
+}
