@@ -6,14 +6,14 @@
 mod support;
 
 use ringio::io::AsyncFd;
-use ringio::runtime::{metrics, Driver};
+use ringio::runtime::Driver;
 use ringio::time::{sleep, timeout};
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
-use support::{fd_count, poll_once, rt, serial, Rng};
+use support::{fd_count, poll_once, rt, serial, settle_ops, Rng};
 
 /// A non-blocking pipe: (read end, write end).
 fn pipe() -> (File, File) {
@@ -28,17 +28,6 @@ fn pipe() -> (File, File) {
             File::from(OwnedFd::from_raw_fd(fds[1])),
         )
     }
-}
-
-/// Waits (bounded) until no operation holds a slot.
-async fn settle() {
-    for _ in 0..500 {
-        if metrics().ops_in_flight == 0 {
-            return;
-        }
-        sleep(Duration::from_millis(2)).await;
-    }
-    panic!("operations still in flight: {:?}", metrics());
 }
 
 /// Reads everything the pipe holds through `fd`, clearing readiness at `WouldBlock`.
@@ -177,7 +166,7 @@ fn dropped_async_fd_leaves_nothing_behind(driver: Driver) {
             let _ = tx.write_all(b"late");
             ringio::yield_now().await;
         }
-        settle().await;
+        settle_ops().await;
     });
     assert_eq!(fd_count(), fds, "fds leaked");
 }
@@ -231,7 +220,7 @@ fn readable_waits_dropped_at_random(driver: Driver) {
         let want: Vec<u8> = (0..total).map(|i| (i % 256) as u8).collect();
         assert_eq!(got, want);
         drop(rx);
-        settle().await;
+        settle_ops().await;
     });
 }
 

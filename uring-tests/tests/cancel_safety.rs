@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Duration;
-use support::{fd_count, pair, rt, Rng};
+use support::{fd_count, pair, poll_then_drop, rt, Rng};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -45,19 +45,6 @@ async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
         })
     })
     .await
-}
-
-/// Polls `fut` up to `polls` times with a loop turn (submit + reap) between polls, then
-/// drops it. Returns the output if it finished first.
-async fn poll_then_drop<F: Future>(fut: F, polls: u64) -> Option<F::Output> {
-    let mut fut = Box::pin(fut);
-    for _ in 0..polls {
-        if let Some(v) = poll_once(&mut fut).await {
-            return Some(v);
-        }
-        ringio::yield_now().await;
-    }
-    None
 }
 
 /// Waits (a bounded number of loop turns) until the driver holds at most `baseline` ops,

@@ -9,23 +9,11 @@ mod support;
 
 use ringio::io::{AsyncReadOwned, AsyncWriteOwned};
 use ringio::net::{UdpSocket, UnixStream};
-use ringio::runtime::{metrics, Driver};
+use ringio::runtime::Driver;
 use ringio::time::{sleep, Instant};
 use std::io::ErrorKind;
 use std::time::Duration;
-use support::{fd_count, pair, poll_once, rt, serial, Rng};
-
-/// Waits (bounded) until no one-shot operation holds a slot.
-async fn settle() {
-    for _ in 0..500 {
-        let m = metrics();
-        if m.ops_in_flight == m.multishot_armed {
-            return;
-        }
-        sleep(Duration::from_millis(2)).await;
-    }
-    panic!("operations still in flight: {:?}", metrics());
-}
+use support::{fd_count, pair, poll_once, rt, serial, settle, Rng};
 
 /// No data: `TimedOut` after about the deadline, the buffer back, and the stream
 /// still reads what comes next.

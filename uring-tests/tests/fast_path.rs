@@ -12,7 +12,7 @@ use ringio::runtime::{metrics, Driver};
 use std::future::Future;
 use std::io::ErrorKind;
 use std::time::Duration;
-use support::{fd_count, pair, reset, rt, serial, set_fd_limit, Rng};
+use support::{fd_count, pair, pool_full, reset, rt, serial, set_fd_limit, settle, Rng};
 
 /// Polls `fut` once with a no-op waker; `Some` if it finished.
 fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
@@ -22,33 +22,6 @@ fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
         std::task::Poll::Ready(v) => Some(v),
         std::task::Poll::Pending => None,
     }
-}
-
-/// Waits (bounded) until no one-shot operation is in flight.
-async fn settle() {
-    for _ in 0..100_000 {
-        let m = metrics();
-        if m.ops_in_flight == m.multishot_armed {
-            return;
-        }
-        ringio::yield_now().await;
-    }
-    panic!("operations still in flight: {:?}", metrics());
-}
-
-/// Waits (bounded) until the pool has all its buffers back.
-async fn pool_full(pool: &BufPool) {
-    for _ in 0..100_000 {
-        if pool.available() == pool.capacity() {
-            return;
-        }
-        ringio::yield_now().await;
-    }
-    panic!(
-        "pool has {} of {} buffers",
-        pool.available(),
-        pool.capacity()
-    );
 }
 
 /// Messages of varying sizes arrive intact and in order, each in a pooled buffer, and

@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
-use support::{fd_count, rt, serial, Rng};
+use support::{fd_count, poll_then_drop, pool_full, rt, serial, settle, Rng};
 
 /// Iterations of the cancellation loops: `RINGIO_CANCEL_ITERS` (as in
 /// cancel_safety.rs), default 10,000.
@@ -58,43 +58,6 @@ async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
         })
     })
     .await
-}
-
-/// Polls `fut` up to `polls` times with a loop turn (submit + reap) between polls, then
-/// drops it. Returns the output if it finished first.
-async fn poll_then_drop<F: Future>(fut: F, polls: u64) -> Option<F::Output> {
-    let mut fut = Box::pin(fut);
-    for _ in 0..polls {
-        if let Some(v) = poll_once(&mut fut).await {
-            return Some(v);
-        }
-        ringio::yield_now().await;
-    }
-    None
-}
-
-/// Waits (bounded) until no one-shot operation is in flight: what is left is the
-/// multishot receives, armed while their sockets live.
-async fn settle() {
-    for _ in 0..100_000 {
-        let m = metrics();
-        if m.ops_in_flight == m.multishot_armed {
-            return;
-        }
-        ringio::yield_now().await;
-    }
-    panic!("operations still in flight: {:?}", metrics());
-}
-
-/// Waits (bounded) until the pool has all its buffers back.
-async fn pool_full(pool: &BufPool) {
-    for _ in 0..100_000 {
-        if pool.available() == pool.capacity() {
-            return;
-        }
-        ringio::yield_now().await;
-    }
-    panic!("pool has {} of {}", pool.available(), pool.capacity());
 }
 
 /// ASYNCIO 7.3 Check 3: three datagrams of different sizes arrive as exactly those

@@ -15,15 +15,14 @@ use futures_core::Stream;
 use ringio::buf::BufPool;
 use ringio::io::{AsyncReadOwned, AsyncWriteOwned, StreamReader};
 use ringio::net::{UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};
-use ringio::runtime::{metrics, Driver};
+use ringio::runtime::Driver;
 use std::future::{poll_fn, Future};
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::Poll;
 use std::time::Duration;
-use support::{fd_count, rt, serial, Rng};
+use support::{fd_count, poll_then_drop, rt, serial, settle, Rng};
 
 fn iters() -> u64 {
     std::env::var("RINGIO_CANCEL_ITERS")
@@ -69,31 +68,6 @@ async fn bounded<F: Future>(fut: F) -> F::Output {
     ringio::time::timeout(Duration::from_secs(10), fut)
         .await
         .expect("timed out")
-}
-
-/// Polls `fut` up to `polls` times with a loop turn between polls, then drops it.
-async fn poll_then_drop<F: Future>(fut: F, polls: u64) -> Option<F::Output> {
-    let mut fut = Box::pin(fut);
-    for _ in 0..polls {
-        let polled = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
-        if let Poll::Ready(v) = polled {
-            return Some(v);
-        }
-        ringio::yield_now().await;
-    }
-    None
-}
-
-/// Waits (bounded) until the driver holds no operation but armed multishot ones.
-async fn settle() {
-    for _ in 0..100_000 {
-        let m = metrics();
-        if m.ops_in_flight - m.multishot_armed == 0 {
-            return;
-        }
-        ringio::yield_now().await;
-    }
-    panic!("operations still in flight: {:?}", metrics());
 }
 
 /// Echoes one connection until end of stream.

@@ -185,3 +185,44 @@ pub fn set_fd_limit(soft: u64) -> u64 {
         old
     }
 }
+
+/// Waits (bounded, 100,000 loop turns) until no one-shot operation holds a slot: what
+/// is left is the multishot operations, armed while their sockets live.
+pub async fn settle() {
+    for _ in 0..100_000 {
+        let m = ringio::runtime::metrics();
+        if m.ops_in_flight == m.multishot_armed {
+            return;
+        }
+        ringio::yield_now().await;
+    }
+    panic!(
+        "operations still in flight: {:?}",
+        ringio::runtime::metrics()
+    );
+}
+
+/// Waits (bounded) until `pool` has all its buffers back.
+pub async fn pool_full(pool: &ringio::buf::BufPool) {
+    for _ in 0..100_000 {
+        if pool.available() == pool.capacity() {
+            return;
+        }
+        ringio::yield_now().await;
+    }
+    panic!("pool has {} of {}", pool.available(), pool.capacity());
+}
+
+/// Polls `fut` up to `polls` times with a loop turn (submit + reap) between polls, then
+/// drops it. Returns the output if it finished first.
+pub async fn poll_then_drop<F: std::future::Future>(fut: F, polls: u64) -> Option<F::Output> {
+    let mut fut = Box::pin(fut);
+    for _ in 0..polls {
+        let polled = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+        if let std::task::Poll::Ready(v) = polled {
+            return Some(v);
+        }
+        ringio::yield_now().await;
+    }
+    None
+}
