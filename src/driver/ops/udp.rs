@@ -470,11 +470,11 @@ pub(crate) struct DatagramMulti {
 }
 
 struct DatagramState {
-    /// Received datagrams (and whether each still holds a pool buffer), or the errno of
-    /// a failed receive.
-    queue: VecDeque<Result<(PooledDatagram, bool), i32>>,
-    /// Datagrams in `queue` that hold a pool buffer.
-    queued_bufs: usize,
+    /// Received datagrams, or the errno of a failed receive.
+    queue: VecDeque<Result<PooledDatagram, i32>>,
+    /// Datagrams in `queue` (in pool buffers or copied out): the receive pauses at
+    /// [`DATAGRAM_QUEUE_LIMIT`].
+    queued: usize,
     /// The op table slot while the kernel holds the receive armed.
     armed: Option<usize>,
     waiters: Vec<Waker>,
@@ -504,7 +504,7 @@ impl DatagramMulti {
             msg,
             state: RefCell::new(DatagramState {
                 queue: VecDeque::new(),
-                queued_bufs: 0,
+                queued: 0,
                 armed: None,
                 waiters: Vec::new(),
                 pausing: false,
@@ -563,8 +563,8 @@ impl DatagramMulti {
     fn pop(&self) -> Option<io::Result<PooledDatagram>> {
         let mut state = self.state.borrow_mut();
         Some(match state.queue.pop_front()? {
-            Ok((datagram, holds_buffer)) => {
-                state.queued_bufs -= holds_buffer as usize;
+            Ok(datagram) => {
+                state.queued -= 1;
                 Ok(datagram)
             }
             Err(errno) => Err(io::Error::from_raw_os_error(errno)),
@@ -577,7 +577,7 @@ impl DatagramMulti {
             let mut state = self.state.borrow_mut();
             state.closed = true;
             state.waiters.clear();
-            state.queued_bufs = 0;
+            state.queued = 0;
             (state.armed, std::mem::take(&mut state.queue))
         };
         drop(queued);
@@ -631,13 +631,15 @@ impl Multishot for DatagramMulti {
                     return false;
                 }
                 match self.parse(buf) {
-                    Ok(mut d) if state.queued_bufs >= DATAGRAM_QUEUE_LIMIT => {
-                        // At the limit (a burst landed before the pause): keep the
-                        // bytes, give the buffer back.
+                    Ok(mut d) if state.queued >= DATAGRAM_QUEUE_LIMIT || self.pool.is_low() => {
+                        // At the limit (a burst landed before the pause), or the pool
+                        // is nearly dry (a socket whose task does not receive must not
+                        // hold the buffers every other socket needs): keep the bytes,
+                        // give the buffer back.
                         d.buf = PooledBuf::spilled(Box::new(d.buf.to_vec()));
-                        Ok((d, false))
+                        Ok(d)
                     }
-                    Ok(d) => Ok((d, true)),
+                    Ok(d) => Ok(d),
                     Err(_) => Err(libc::EINVAL),
                 }
             }
@@ -647,11 +649,11 @@ impl Multishot for DatagramMulti {
         if state.closed {
             return false;
         }
-        if let Ok((_, true)) = &item {
-            state.queued_bufs += 1;
+        if item.is_ok() {
+            state.queued += 1;
         }
         state.queue.push_back(item);
-        let pause = state.queued_bufs >= DATAGRAM_QUEUE_LIMIT
+        let pause = state.queued >= DATAGRAM_QUEUE_LIMIT
             && state.armed.is_some()
             && !std::mem::replace(&mut state.pausing, true);
         // Waking only queues the tasks (wakers never poll), so the state may stay
