@@ -41,7 +41,7 @@ mod fd;
 pub(crate) mod fixed;
 mod op;
 pub(crate) mod ops;
-mod sigint;
+pub(crate) mod signal;
 mod sys;
 pub(crate) mod table;
 mod uring;
@@ -50,7 +50,6 @@ pub(crate) use backend::{Backend, DriverHandle, WeakDriver};
 pub(crate) use blocking::{BlockingJob, BlockingSpawner};
 pub(crate) use fd::Fd;
 pub(crate) use op::{Op, Timed};
-pub(crate) use sigint::{sigint_count, SigintGuard};
 pub(crate) use sys::RawSockAddr;
 
 use std::fmt;

@@ -7,9 +7,8 @@ use super::handle::{Handle, RuntimeShared};
 use super::metrics::{Metrics, TaskSnapshot};
 use super::worker::{Core, Hooks, Shared};
 use super::{context, Builder};
-use crate::driver::{
-    sigint_count, Backend, BlockingSpawner, Driver, DriverConfig, DriverInfo, SigintGuard,
-};
+use crate::driver::signal::ExitOnSecondSigint;
+use crate::driver::{Backend, BlockingSpawner, Driver, DriverConfig, DriverInfo};
 use crate::task::JoinHandle;
 use crate::time::{Clock, Timers};
 use nix::sched::CpuSet;
@@ -320,8 +319,9 @@ impl Runtime {
 
     /// [`block_on`](Runtime::block_on) that Ctrl-C can stop: the first SIGINT drops
     /// `future` and returns [`Interrupted`]; a second one exits the process with
-    /// status 130, which also stops a loop that never yields. The previous SIGINT
-    /// handler is restored afterwards.
+    /// status 130, which also stops a loop that never yields. Built on
+    /// [`signal::ctrl_c`](crate::signal::ctrl_c): the previous SIGINT disposition is
+    /// restored afterwards, unless other subscribers still listen.
     ///
     /// # Panics
     ///
@@ -329,22 +329,18 @@ impl Runtime {
     /// installed.
     #[track_caller]
     pub fn block_on_interruptible<F: Future>(&self, future: F) -> Result<F::Output, Interrupted> {
-        let wake_fd = self.core.driver.backend_ref().unparker().raw_fd();
-        let guard = SigintGuard::install(wake_fd).expect("cannot install a SIGINT handler");
-        self.core.watch_sigint.set(Some(0));
+        let mut ctrl_c = crate::signal::ctrl_c().expect("cannot install a SIGINT handler");
+        let _exit_on_second = ExitOnSecondSigint::arm();
         let mut future = std::pin::pin!(future);
-        let out = self.block_on(std::future::poll_fn(|cx| {
+        self.block_on(std::future::poll_fn(|cx| {
             if let std::task::Poll::Ready(v) = future.as_mut().poll(cx) {
                 return std::task::Poll::Ready(Ok(v));
             }
-            if sigint_count() > 0 {
+            if ctrl_c.poll_recv(cx).is_ready() {
                 return std::task::Poll::Ready(Err(Interrupted(())));
             }
             std::task::Poll::Pending
-        }));
-        self.core.watch_sigint.set(None);
-        drop(guard);
-        out
+        }))
     }
 }
 

@@ -189,8 +189,6 @@ pub(crate) struct Core {
     hooks: Hooks,
     spawned: Cell<u64>,
     polls: Cell<u64>,
-    /// `block_on_interruptible` is running: SIGINTs wake the main future.
-    pub(crate) watch_sigint: Cell<Option<u64>>,
     /// Inside `block_on`'s loop (so queued entries will be submitted soon).
     in_loop: Cell<bool>,
     /// The receive buffers `StreamReader`s share on this worker, made on first use.
@@ -244,7 +242,6 @@ impl Core {
             hooks,
             spawned: Cell::new(0),
             polls: Cell::new(0),
-            watch_sigint: Cell::new(None),
             in_loop: Cell::new(false),
             stream_pool: std::cell::OnceCell::new(),
         }
@@ -571,11 +568,6 @@ impl Core {
         let res = self.driver.backend().park(timeout);
         if let Err(e) = res {
             panic!("ringio: the I/O driver failed: {e}");
-        }
-        if let Some(seen) = self.watch_sigint.get() {
-            if crate::driver::sigint_count() != seen {
-                self.shared.main_woken.store(true, Ordering::Release);
-            }
         }
     }
 

@@ -6,6 +6,10 @@ mod support;
 #[allow(dead_code)]
 mod chat_server;
 
+#[path = "../../examples/graceful_shutdown.rs"]
+#[allow(dead_code)]
+mod graceful_shutdown;
+
 use ringio::io::{StreamReader, StreamWriter};
 use ringio::net::{open_connection, OwnedReadHalf, OwnedWriteHalf};
 use ringio::runtime::Driver;
@@ -80,4 +84,69 @@ fn chat_server_broadcasts_and_stops_cleanly(driver: Driver) {
     });
 }
 
-both_drivers!(chat_server_broadcasts_and_stops_cleanly);
+/// SIGTERM stops the server gracefully: a request in progress is answered, an idle
+/// client and the busy one read end of stream, new connections are refused, and
+/// `serve` returns having aborted nobody. A second run shows a request that outlives
+/// the grace period is aborted.
+fn graceful_shutdown_answers_running_requests_then_stops(driver: Driver) {
+    use ringio::signal::SignalKind;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let _serial = support::serial();
+    rt(driver).block_on(async {
+        for (request, grace, aborted) in [(300u64, 10_000u64, 0usize), (60_000, 100, 1)] {
+            let addr = Rc::new(Cell::new(None));
+            let server = {
+                let addr = addr.clone();
+                ringio::spawn(async move {
+                    graceful_shutdown::serve(
+                        "127.0.0.1:0",
+                        Duration::from_millis(grace),
+                        move |a| addr.set(Some(a)),
+                    )
+                    .await
+                })
+            };
+            while addr.get().is_none() {
+                ringio::task::yield_now().await;
+            }
+            let addr = addr.get().unwrap();
+            let mut busy = open_connection(addr).await.unwrap();
+            let mut idle = open_connection(addr).await.unwrap();
+            say(&mut busy, "sleep 1\n").await;
+            assert_eq!(line(&mut busy).await, b"slept 1\n");
+            say(&mut busy, &format!("sleep {request}\n")).await;
+            // Let the request start before the signal.
+            ringio::time::sleep(Duration::from_millis(50)).await;
+            // SAFETY: raise with a valid signal number; `serve` subscribed to it before
+            // it reported its address.
+            assert_eq!(unsafe { libc::raise(libc::SIGTERM) }, 0);
+
+            assert_eq!(line(&mut idle).await, b"", "the idle client is closed");
+            if aborted == 0 {
+                assert_eq!(
+                    line(&mut busy).await,
+                    format!("slept {request}\n").as_bytes()
+                );
+            }
+            assert_eq!(line(&mut busy).await, b"", "then the busy one");
+            let report = timeout(Duration::from_secs(10), server)
+                .await
+                .expect("serve did not return")
+                .unwrap()
+                .unwrap();
+            assert_eq!(report.stopped_by, Some(SignalKind::terminate()));
+            assert_eq!(report.aborted, aborted);
+            assert_eq!(report.answered, 2 - aborted as u64);
+            assert!(
+                std::net::TcpStream::connect(addr).is_err(),
+                "a new connection is refused"
+            );
+        }
+    });
+}
+
+both_drivers!(
+    chat_server_broadcasts_and_stops_cleanly,
+    graceful_shutdown_answers_running_requests_then_stops
+);

@@ -20,6 +20,7 @@ macro_rules! on_fd {
 }
 
 mod deadline;
+mod eventfd;
 mod fs;
 mod lookup;
 mod multi;
@@ -30,6 +31,7 @@ mod udp;
 mod unix;
 
 pub(crate) use deadline::Deadline;
+pub(crate) use eventfd::EventfdRead;
 pub(crate) use fs::{
     Fallocate, Fsync, OpenAt, PoolCall, ReadAt, ReadvAt, SetLen, Statx, WriteAt, WritevAt,
 };
