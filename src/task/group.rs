@@ -35,6 +35,10 @@ impl ReadyList {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(idx);
+        self.wake_parent();
+    }
+
+    fn wake_parent(&self) {
         let parent = self
             .parent
             .lock()
@@ -78,6 +82,8 @@ type ChildEntry<'a, E> = Option<(Child<'a, E>, Waker)>;
 struct Inner<'a, E> {
     children: RefCell<slab::Slab<ChildEntry<'a, E>>>,
     closed: Cell<bool>,
+    /// [`TaskGroup::cancel`] was called: drop everything at the group's next poll.
+    cancelled: Cell<bool>,
     list: Arc<ReadyList>,
 }
 
@@ -108,15 +114,27 @@ impl fmt::Display for GroupClosed {
 impl std::error::Error for GroupClosed {}
 
 /// Every error of a failed [`task_group`]: the children's and the body's, in the
-/// order they happened (asyncio's `ExceptionGroup`).
+/// order they happened (asyncio's `ExceptionGroup`). Empty only when the group was
+/// cancelled before its body finished ([`is_cancelled`](GroupError::is_cancelled)).
 #[derive(Debug)]
 pub struct GroupError<E> {
-    /// The errors, at least one.
+    /// The errors: at least one, unless the group was cancelled.
     pub errors: Vec<E>,
+}
+
+impl<E> GroupError<E> {
+    /// Whether the group ended because [`TaskGroup::cancel`] dropped its unfinished
+    /// body, with no error before that (so `errors` is empty).
+    pub fn is_cancelled(&self) -> bool {
+        self.errors.is_empty()
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for GroupError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_cancelled() {
+            return f.write_str("the task group was cancelled before its body finished");
+        }
         write!(f, "{} task(s) of the group failed", self.errors.len())?;
         if let Some(first) = self.errors.first() {
             write!(f, "; the first: {first}")?;
@@ -159,6 +177,14 @@ impl<T> Drop for ChildDone<T> {
         if !s.done {
             s.finish(None);
         }
+    }
+}
+
+impl<T> fmt::Debug for ChildHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildHandle")
+            .field("finished", &self.is_finished())
+            .finish_non_exhaustive()
     }
 }
 
@@ -239,6 +265,58 @@ impl<'a, E: 'a> TaskGroup<'a, E> {
         Ok(ChildHandle { slot })
     }
 
+    /// Cancels the group (asyncio 3.14's `TaskGroup.cancel`): it takes no new
+    /// children, and before its next poll the body and every child are dropped. The
+    /// group then returns without error: `Ok` with the body's output if the body had
+    /// already returned. A body dropped unfinished has no output to give, so the group
+    /// returns a [`GroupError`] with no errors, which
+    /// [`is_cancelled`](GroupError::is_cancelled) tells apart; errors that happened
+    /// before the cancel are still reported.
+    ///
+    /// Called from the body or a child, it takes effect when that poll returns (a
+    /// future cannot be dropped while it runs); the code after the call runs up to the
+    /// next `.await`.
+    ///
+    /// ```
+    /// # ringio::Builder::new().start_paused(true).build().unwrap().block_on(async {
+    /// use ringio::task::task_group;
+    /// use std::time::Duration;
+    ///
+    /// // Searchers that stop once one of them has found what all were looking for.
+    /// let start = ringio::time::Instant::now();
+    /// let res = task_group(|tg| async move {
+    ///     for i in 0..4u64 {
+    ///         let group = tg.clone();
+    ///         tg.spawn(async move {
+    ///             ringio::time::sleep(Duration::from_secs(i + 1)).await;
+    ///             if i == 1 {
+    ///                 group.cancel(); // found it: stop the siblings
+    ///             }
+    ///             Ok::<_, String>(())
+    ///         })
+    ///         .unwrap();
+    ///     }
+    ///     Ok(())
+    /// })
+    /// .await;
+    /// assert!(res.is_ok(), "the body had finished, so its output comes back");
+    /// let took = start.elapsed();
+    /// assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(3));
+    /// # });
+    /// ```
+    pub fn cancel(&self) {
+        if self.inner.cancelled.replace(true) {
+            return;
+        }
+        self.inner.closed.set(true);
+        self.inner.list.wake_parent();
+    }
+
+    /// Whether [`cancel`](TaskGroup::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancelled.get()
+    }
+
     /// Children still running.
     pub fn len(&self) -> usize {
         self.inner.children.borrow().len()
@@ -295,6 +373,7 @@ where
     let inner = Rc::new(Inner {
         children: RefCell::new(slab::Slab::new()),
         closed: Cell::new(false),
+        cancelled: Cell::new(false),
         list: Arc::new(ReadyList::default()),
     });
     let mut body: Option<Pin<Box<Fut>>> = Some(Box::pin(body(TaskGroup {
@@ -308,8 +387,25 @@ where
         let children: Vec<_> = inner.children.borrow_mut().drain().collect();
         drop(children);
     };
+    // A cancelled group drops the body and every child, then returns what it has.
+    let cancel = |inner: &Inner<'a, E>,
+                  body: &mut Option<Pin<Box<Fut>>>,
+                  body_out: &mut Option<R>,
+                  errors: &mut Vec<E>| {
+        *body = None;
+        drop_all(inner);
+        match body_out.take() {
+            Some(v) if errors.is_empty() => Ok(v),
+            _ => Err(GroupError {
+                errors: std::mem::take(errors),
+            }),
+        }
+    };
     std::future::poll_fn(move |cx| {
         inner.list.set_parent(cx.waker());
+        if inner.cancelled.get() {
+            return Poll::Ready(cancel(&inner, &mut body, &mut body_out, &mut errors));
+        }
         if let Some(b) = body.as_mut() {
             match catch_unwind(AssertUnwindSafe(|| b.as_mut().poll(cx))) {
                 Ok(Poll::Ready(Ok(v))) => {
@@ -375,6 +471,9 @@ where
             .is_empty()
         {
             cx.waker().wake_by_ref();
+        }
+        if inner.cancelled.get() {
+            return Poll::Ready(cancel(&inner, &mut body, &mut body_out, &mut errors));
         }
         if !errors.is_empty() {
             body = None;

@@ -363,6 +363,81 @@ fn as_completed_yields_in_completion_order(d: Driver) {
 
 // §2.9 TaskGroup
 
+/// `tg.cancel()` from the body (asyncio 3.14's `TaskGroup.cancel`): every child and
+/// the body are dropped at the body's next await, new children are refused, and the
+/// group returns a cancellation, not an error.
+fn group_cancel_from_the_body_drops_everything(d: Driver) {
+    paused(d).block_on(async {
+        let t0 = Instant::now();
+        let (a_dropped, after) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(false)));
+        let (flag, seen_after) = (DropFlag(a_dropped.clone()), after.clone());
+        let res: Result<(), ringio::task::GroupError<String>> = task_group(|tg| async move {
+            tg.spawn(async move {
+                let _f = flag;
+                sleep(secs(10)).await;
+                Ok(())
+            })
+            .unwrap();
+            sleep(secs(1)).await;
+            assert!(!tg.is_cancelled());
+            tg.cancel();
+            assert!(tg.is_cancelled());
+            assert_eq!(tg.spawn(async { Ok(()) }).unwrap_err(), GroupClosed);
+            sleep(secs(1)).await;
+            seen_after.set(true);
+            Ok(())
+        })
+        .await;
+        let err = res.unwrap_err();
+        assert!(err.is_cancelled(), "{err}");
+        assert!(err.errors.is_empty());
+        assert_eq!(t0.elapsed(), secs(1), "returned at the cancel, not later");
+        assert!(a_dropped.get(), "the child was dropped");
+        assert!(!after.get(), "the body did not run past its next await");
+    });
+}
+
+/// `cancel()` from a child after the body returned: the siblings are dropped and the
+/// group returns `Ok` with the body's output; an error that came first still counts.
+fn group_cancel_from_a_child_returns_the_body_output(d: Driver) {
+    paused(d).block_on(async {
+        let t0 = Instant::now();
+        let res: Result<u32, ringio::task::GroupError<String>> = task_group(|tg| async move {
+            for i in 0..4u64 {
+                let group = tg.clone();
+                tg.spawn(async move {
+                    sleep(secs(i + 1)).await;
+                    if i == 1 {
+                        group.cancel();
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            }
+            Ok(7)
+        })
+        .await;
+        assert_eq!(res.unwrap(), 7);
+        assert_eq!(t0.elapsed(), secs(2));
+
+        // A failure in the same turn as the cancel is still reported.
+        let res: Result<(), ringio::task::GroupError<&str>> = task_group(|tg| async move {
+            let group = tg.clone();
+            tg.spawn(async { Err::<(), _>("failed first") }).unwrap();
+            tg.spawn(async move {
+                group.cancel();
+                Ok(())
+            })
+            .unwrap();
+            Ok(())
+        })
+        .await;
+        let err = res.unwrap_err();
+        assert!(!err.is_cancelled());
+        assert_eq!(err.errors, ["failed first"]);
+    });
+}
+
 fn group_first_failure_cancels_siblings(d: Driver) {
     paused(d).block_on(async {
         let t0 = Instant::now();
@@ -790,6 +865,8 @@ both_drivers!(
     group_refuses_spawn_once_finished,
     group_panic_aborts_siblings_then_propagates,
     group_children_borrow_locals_and_spawn_more,
+    group_cancel_from_the_body_drops_everything,
+    group_cancel_from_a_child_returns_the_body_output,
     current_task_matches_handle_and_tasks_snapshot,
     task_locals_are_per_task,
     callbacks_run_fifo_and_cancel,
