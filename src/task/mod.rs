@@ -21,6 +21,7 @@ mod group;
 mod id;
 mod join;
 mod local;
+mod macros;
 pub(crate) mod remote;
 pub(crate) mod waker;
 

@@ -361,6 +361,99 @@ fn as_completed_yields_in_completion_order(d: Driver) {
     });
 }
 
+// §2.4 join! / try_join!: gather over unspawned futures, polled in place
+
+fn join_runs_futures_concurrently_in_place(d: Driver) {
+    paused(d)
+        .block_on(async {
+            ringio::spawn(async {
+                let t0 = Instant::now();
+                let polls = Cell::new(0u32);
+                let local = String::from("borrowed");
+                let (a, b, c, (), e) = ringio::join!(
+                    async {
+                        sleep(secs(3)).await;
+                        local.len()
+                    },
+                    async {
+                        sleep(secs(1)).await;
+                        "b"
+                    },
+                    std::future::poll_fn(|_| {
+                        polls.set(polls.get() + 1);
+                        std::task::Poll::Ready('c')
+                    }),
+                    async {},
+                    async { task::current().map(|t| t.id()) },
+                );
+                assert_eq!((a, b, c), (8, "b", 'c'));
+                assert!(e.is_some());
+                assert_eq!(
+                    e,
+                    task::current().map(|t| t.id()),
+                    "polled by this task: no spawn"
+                );
+                assert_eq!(t0.elapsed(), secs(3), "concurrently");
+                assert_eq!(polls.get(), 1, "a finished future is not polled again");
+            })
+            .await
+        })
+        .unwrap();
+}
+
+fn try_join_returns_the_first_error_and_drops_the_rest(d: Driver) {
+    paused(d).block_on(async {
+        let t0 = Instant::now();
+        let dropped = Rc::new(Cell::new(false));
+        let flag = DropFlag(dropped.clone());
+        let res: Result<(u8, u8, u8), String> = ringio::try_join!(
+            async move {
+                let _f = flag;
+                sleep(secs(60)).await;
+                Ok(1)
+            },
+            async {
+                sleep(secs(2)).await;
+                Err("second".to_string())
+            },
+            async {
+                sleep(secs(1)).await;
+                Err("first".to_string())
+            },
+        );
+        assert_eq!(res, Err("first".to_string()));
+        assert_eq!(t0.elapsed(), secs(1));
+        assert!(dropped.get(), "the unfinished sibling was dropped");
+
+        let ok: Result<(u8, &str), String> = ringio::try_join!(async { Ok(1) }, async {
+            sleep(secs(1)).await;
+            Ok("two")
+        });
+        assert_eq!(ok, Ok((1, "two")));
+    });
+}
+
+fn dropping_a_join_drops_every_future(d: Driver) {
+    paused(d).block_on(async {
+        let (a, b) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(false)));
+        let (fa, fb) = (DropFlag(a.clone()), DropFlag(b.clone()));
+        let res = timeout(secs(1), async move {
+            ringio::join!(
+                async move {
+                    let _f = fa;
+                    sleep(secs(10)).await;
+                },
+                async move {
+                    let _f = fb;
+                },
+            )
+        })
+        .await;
+        assert!(res.is_err());
+        assert!(a.get() && b.get(), "finished or not, both dropped");
+    });
+}
+
 // §2.9 TaskGroup
 
 /// `tg.cancel()` from the body (asyncio 3.14's `TaskGroup.cancel`): every child and
@@ -847,6 +940,9 @@ both_drivers!(
     eager_body_that_never_suspends_is_done_at_once,
     eager_inline_poll_sees_itself_as_current,
     gather_keeps_input_order,
+    join_runs_futures_concurrently_in_place,
+    try_join_returns_the_first_error_and_drops_the_rest,
+    dropping_a_join_drops_every_future,
     gather_fails_fast_and_leaves_siblings_running,
     dropping_gather_aborts_children,
     gather_settled_marks_only_the_aborted_child,
