@@ -191,6 +191,8 @@ pub(crate) struct Core {
     polls: Cell<u64>,
     /// Inside `block_on`'s loop (so queued entries will be submitted soon).
     in_loop: Cell<bool>,
+    /// A MSG_RING wake for another worker waits in this worker's submission queue.
+    wake_queued: Cell<bool>,
     /// The receive buffers `StreamReader`s share on this worker, made on first use.
     stream_pool: std::cell::OnceCell<BufPool>,
 }
@@ -243,6 +245,7 @@ impl Core {
             spawned: Cell::new(0),
             polls: Cell::new(0),
             in_loop: Cell::new(false),
+            wake_queued: Cell::new(false),
             stream_pool: std::cell::OnceCell::new(),
         }
     }
@@ -352,9 +355,22 @@ impl Core {
         if !self.use_msg_ring || !self.in_loop.get() {
             return false;
         }
-        match self.driver.try_backend() {
+        let queued = match self.driver.try_backend() {
             Some(mut driver) => driver.send_msg_ring(target_fd),
             None => false,
+        };
+        self.wake_queued.set(self.wake_queued.get() | queued);
+        queued
+    }
+
+    /// After a poll: if it queued a wake for another worker and this one has more to
+    /// run before it next enters the kernel, submits now, so the other worker waits for
+    /// the end of this poll, not for the end of this worker's whole batch. With nothing
+    /// else to run, the park that follows submits it anyway, for no extra syscall.
+    fn send_queued_wakes(&self) {
+        if self.wake_queued.get() && self.has_ready_work() {
+            self.wake_queued.set(false);
+            self.flush_submissions();
         }
     }
 
@@ -495,6 +511,7 @@ impl Core {
         let finished =
             self.timed_poll(|| Some(TaskInfo::from_header(task.header())), || task.run());
         self.current.set(Current::Nobody);
+        self.send_queued_wakes();
         if finished {
             let removed = self.tasks.borrow_mut().remove(key);
             if let Some(handle) = task.take_waker() {
@@ -553,6 +570,10 @@ impl Core {
         let mut timeout = timeout;
         if let Some(spin) = self.busy_poll {
             if timeout != Some(Duration::ZERO) {
+                // The spin only reaps: send queued wakes before it, not after.
+                if self.wake_queued.replace(false) {
+                    self.flush_submissions();
+                }
                 match self.spin_for_events(spin, timeout) {
                     None => return,
                     // Sleep only for what is left of the wait: the spin used the rest.
@@ -565,6 +586,8 @@ impl Core {
                 }
             }
         }
+        // The park's io_uring_enter submits queued MSG_RING wakes too.
+        self.wake_queued.set(false);
         let res = self.driver.backend().park(timeout);
         if let Err(e) = res {
             panic!("ringio: the I/O driver failed: {e}");
@@ -676,6 +699,7 @@ impl Core {
                 if let Poll::Ready(v) = polled {
                     return v;
                 }
+                self.send_queued_wakes();
             }
             self.turn();
         }

@@ -480,6 +480,48 @@ fn msg_ring_and_eventfd_wakes_both_work(d: Driver) {
     }
 }
 
+/// A cross-core wake leaves at the end of the poll that made it, not at the end of the
+/// waking worker's batch: on worker 1, task A wakes worker 0's main future, then task
+/// B (already queued) spins until worker 0 has run. If the wake waited for worker 1's
+/// next park, B's poll would never end (a MSG_RING is submitted with the next
+/// io_uring_enter), and the test fails at its 10 s bound instead of hanging.
+fn cross_core_wake_leaves_before_the_next_task_runs(d: Driver) {
+    for msg_ring in [true, false] {
+        let rt = Builder::new()
+            .driver(d)
+            .workers(2)
+            .msg_ring(msg_ring)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (tx, mut rx) = mpsc::channel::<()>(1);
+            let seen = Arc::new(AtomicBool::new(false));
+            let seen_far = seen.clone();
+            let far = Handle::current()
+                .spawn_local_on(1, move || async move {
+                    let spinner = ringio::spawn(async move {
+                        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                        while !seen_far.load(Ordering::Acquire) {
+                            assert!(
+                                std::time::Instant::now() < deadline,
+                                "the wake did not leave worker 1 during the next poll"
+                            );
+                            std::hint::spin_loop();
+                        }
+                    });
+                    // The spinner is queued; this send wakes worker 0, then this
+                    // poll ends and the spinner's begins.
+                    tx.try_send(()).unwrap();
+                    spinner.await.unwrap();
+                })
+                .unwrap();
+            rx.recv().await.unwrap();
+            seen.store(true, Ordering::Release);
+            far.await.unwrap();
+        });
+    }
+}
+
 /// ASYNCIO.md §2.11 check 4: 100k callbacks from 4 threads each run exactly once, in
 /// per-thread FIFO order.
 fn call_soon_threadsafe_100k_from_4_threads(d: Driver) {
@@ -550,6 +592,7 @@ fn runtime_dropped_inside_a_task_shuts_down(d: Driver) {
 }
 
 both_drivers!(
+    cross_core_wake_leaves_before_the_next_task_runs,
     wake_sent_as_block_on_returns_is_not_lost,
     runtime_dropped_inside_a_task_shuts_down,
     call_soon_threadsafe_100k_from_4_threads,
