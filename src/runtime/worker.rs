@@ -16,17 +16,17 @@
 //! `io_uring_enter`, so a busy worker makes one syscall per turn.
 
 use super::context;
-use super::debug::{DebugConfig, DebugEvent, ExceptionHandler, PanicReport, Watch};
+use super::debug::{DebugConfig, DebugEvent, ExceptionHandler, PanicKind, PanicReport, Watch};
 use super::handle::RuntimeShared;
 use super::metrics::{Metrics, TaskSnapshot, TaskState};
 use crate::buf::BufPool;
 use crate::driver::{Backend, DriverHandle, Unparker};
-use crate::task::waker::{MainWaker, TaskWaker};
-use crate::task::{Header, JoinHandle, Task, TaskCell, TaskId, TaskInfo};
+use crate::task::raw::{RawTask, TaskRef, SCHEDULED};
+use crate::task::scheduler::Scheduler;
+use crate::task::waker::MainWaker;
+use crate::task::{JoinError, JoinHandle, TaskId, TaskInfo};
 use crate::time::Timers;
-use slab::Slab;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::os::fd::RawFd;
 use std::panic::Location;
@@ -47,8 +47,8 @@ const BUDGET: usize = 256;
 
 /// Work sent to a worker from another thread.
 pub(crate) enum Remote {
-    /// Run task `(slab key, id)`.
-    Wake(usize, TaskId),
+    /// Run this task (the reference is dropped once it is queued).
+    Wake(TaskRef),
     /// Run this closure on the worker (spawns, `call_soon_threadsafe`).
     Job(Box<dyn FnOnce() + Send>),
 }
@@ -82,9 +82,10 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Queues a wake from another thread, waking the worker if it may be parked.
-    pub(crate) fn schedule_remote(&self, key: usize, id: TaskId) {
-        // A wake after shutdown has no task to run; dropping it is right.
-        let _ = self.push(Remote::Wake(key, id));
+    pub(crate) fn schedule_remote(&self, task: TaskRef) {
+        // A wake after shutdown has no task to run; dropping it (and its reference)
+        // is right.
+        let _ = self.push(Remote::Wake(task));
     }
 
     /// Queues a closure to run on the worker; gives it back if the worker has shut down.
@@ -151,19 +152,11 @@ impl Shared {
 }
 
 /// Who is being polled, for `task::current()`.
-/// A task in the worker's slab, with what scheduling needs kept beside it.
-struct TaskEntry {
-    id: TaskId,
-    /// In the run queue (set by a wake, cleared when the task is run).
-    scheduled: Cell<bool>,
-    task: Rc<dyn Task>,
-}
-
 #[derive(Clone, Copy)]
 enum Current {
     Nobody,
     Main,
-    Task(usize),
+    Task(RawTask),
 }
 
 /// One worker's state, owned by its thread.
@@ -171,10 +164,8 @@ pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
     pub(crate) driver: DriverHandle,
     pub(crate) timers: Rc<Timers>,
-    tasks: RefCell<Slab<TaskEntry>>,
-    run_queue: RefCell<VecDeque<(usize, TaskId)>>,
-    /// Finished tasks' waker handles that nobody else holds, for reuse.
-    waker_pool: RefCell<Vec<Arc<TaskWaker>>>,
+    /// The tasks and their run queue.
+    sched: Scheduler,
     current: Cell<Current>,
     main_info: RefCell<Option<TaskInfo>>,
     /// Scratch space reused every turn.
@@ -227,13 +218,12 @@ impl Core {
             watch: Arc::new(Watch::default()),
             published: Mutex::new(Metrics::default()),
         });
+        let sched = Scheduler::new(&shared);
         Core {
             shared,
             driver: DriverHandle::new(driver),
             timers: Rc::new(timers),
-            tasks: RefCell::new(Slab::with_capacity(64)),
-            run_queue: RefCell::new(VecDeque::with_capacity(64)),
-            waker_pool: RefCell::new(Vec::new()),
+            sched,
             current: Cell::new(Current::Nobody),
             main_info: RefCell::new(None),
             fired: RefCell::new(Vec::new()),
@@ -299,29 +289,27 @@ impl Core {
     /// A snapshot of every task on this worker.
     pub(crate) fn task_snapshots(&self) -> Vec<TaskSnapshot> {
         let current = match self.current.get() {
-            Current::Task(k) => Some(k),
+            Current::Task(t) => Some(t),
             _ => None,
         };
-        self.tasks
-            .borrow()
-            .iter()
-            .map(|(key, t)| {
-                let h = t.task.header();
-                let state = if current == Some(key) {
-                    TaskState::Running
-                } else if t.scheduled.get() {
-                    TaskState::Scheduled
-                } else {
-                    TaskState::Waiting
-                };
-                TaskSnapshot::new(
-                    TaskInfo::from_header(h),
-                    state,
-                    h.polls.get(),
-                    h.last_poll.get(),
-                )
-            })
-            .collect()
+        let mut out = Vec::with_capacity(self.sched.len());
+        self.sched.for_each(|task| {
+            let h = task.header();
+            let state = if current == Some(task) {
+                TaskState::Running
+            } else if task.is(SCHEDULED) {
+                TaskState::Scheduled
+            } else {
+                TaskState::Waiting
+            };
+            out.push(TaskSnapshot::new(
+                TaskInfo::from_header(h),
+                state,
+                h.polls.get(),
+                h.last_poll.get(),
+            ));
+        });
+        out
     }
 
     /// Times a poll in debug mode and tells the watchdog about it.
@@ -399,42 +387,11 @@ impl Core {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let mut tasks = self.tasks.borrow_mut();
-        let entry = tasks.vacant_entry();
-        let key = entry.key();
-        let waker_handle = match self.waker_pool.borrow_mut().pop() {
-            Some(mut handle) => {
-                let w = Arc::get_mut(&mut handle).expect("pooled waker handles are unshared");
-                w.key = key;
-                w.id = id;
-                handle
-            }
-            None => Arc::new(TaskWaker {
-                shared: self.shared.clone(),
-                key,
-                id,
-            }),
-        };
-        let header = Header {
-            id,
-            name,
-            location,
-            aborted: Cell::new(false),
-            finished: Cell::new(false),
-            detached: Cell::new(false),
-            polls: Cell::new(0),
-            last_poll: Cell::new(None),
-        };
         self.spawned.set(self.spawned.get() + 1);
-        let cell = Rc::new(TaskCell::new(header, Box::pin(future), waker_handle));
-        entry.insert(TaskEntry {
-            id,
-            scheduled: Cell::new(true),
-            task: cell.clone(),
-        });
-        drop(tasks);
-        self.run_queue.borrow_mut().push_back((key, id));
-        JoinHandle::new(cell)
+        let task = self
+            .sched
+            .spawn(self.shared.clone(), future, id, name, location, false);
+        JoinHandle::new(task)
     }
 
     /// Spawns and polls once at once (see `task::spawn_eager`).
@@ -448,80 +405,67 @@ impl Core {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let handle = self.spawn(future, name, location);
-        // Take it back off the run queue: it runs here instead.
-        let (key, id) = self
-            .run_queue
-            .borrow_mut()
-            .pop_back()
-            .expect("spawn queued the task");
-        debug_assert_eq!(id, handle.id());
+        self.spawned.set(self.spawned.get() + 1);
+        let task = self.sched.spawn(
+            self.shared.clone(),
+            future,
+            TaskId::next(),
+            name,
+            location,
+            true,
+        );
+        let handle = JoinHandle::new(task);
         let caller = self.current.get();
         let budget = self.driver.budget();
-        self.run_task(key, id);
+        self.run_task(task);
         self.current.set(caller);
         self.driver.set_budget(budget);
         handle
-    }
-
-    /// Queues task `(key, id)` to run, unless it is queued already or gone.
-    pub(crate) fn schedule(&self, key: usize, id: TaskId) {
-        // The slab entry alone decides, without touching the task: a finished task
-        // leaves the slab as soon as its last poll returns.
-        let tasks = self.tasks.borrow();
-        let Some(entry) = tasks.get(key) else { return };
-        if entry.id == id && !entry.scheduled.get() {
-            entry.scheduled.set(true);
-            self.run_queue.borrow_mut().push_back((key, id));
-        }
     }
 
     pub(crate) fn current_task(&self) -> Option<TaskInfo> {
         match self.current.get() {
             Current::Nobody => None,
             Current::Main => self.main_info.borrow().clone(),
-            Current::Task(key) => self
-                .tasks
-                .borrow()
-                .get(key)
-                .map(|t| TaskInfo::from_header(t.task.header())),
+            Current::Task(task) => Some(TaskInfo::from_header(task.header())),
         }
     }
 
     /// Tasks alive on this worker.
     pub(crate) fn task_count(&self) -> usize {
-        self.tasks.borrow().len()
+        self.sched.len()
     }
 
-    fn run_task(&self, key: usize, id: TaskId) {
-        let task = match self.tasks.borrow().get(key) {
-            Some(entry) if entry.id == id => {
-                // Wakes from here on queue it again.
-                entry.scheduled.set(false);
-                entry.task.clone()
-            }
-            _ => return,
-        };
-        self.current.set(Current::Task(key));
-        self.driver.reset_budget();
-        self.polls.set(self.polls.get() + 1);
-        if self.hooks.debug.is_some() {
-            task.header().last_poll.set(Some(std::time::Instant::now()));
-        }
-        let finished =
-            self.timed_poll(|| Some(TaskInfo::from_header(task.header())), || task.run());
-        self.current.set(Current::Nobody);
-        self.send_queued_wakes();
-        if finished {
-            let removed = self.tasks.borrow_mut().remove(key);
-            if let Some(handle) = task.take_waker() {
-                if Arc::strong_count(&handle) == 1 {
-                    self.waker_pool.borrow_mut().push(handle);
+    /// Runs a task taken off the run queue (or just spawned eagerly).
+    fn run_task(&self, task: RawTask) {
+        self.sched.run(
+            task,
+            |task| {
+                self.current.set(Current::Task(task));
+                self.driver.reset_budget();
+                self.polls.set(self.polls.get() + 1);
+                if self.hooks.debug.is_some() {
+                    task.header().last_poll.set(Some(std::time::Instant::now()));
                 }
-            }
-            // Dropped outside the slab's borrow: a drop may wake or spawn.
-            drop(removed);
-        }
+                let finished = self.timed_poll(
+                    || Some(TaskInfo::from_header(task.header())),
+                    || task.poll(),
+                );
+                self.current.set(Current::Nobody);
+                finished
+            },
+            |task, panic| self.report_task_panic(task, PanicKind::DetachedTask, &panic),
+        );
+        self.send_queued_wakes();
+    }
+
+    /// Hands a task's panic that nobody will observe to the exception handler.
+    fn report_task_panic(&self, task: RawTask, kind: PanicKind, err: &JoinError) {
+        self.report_panic(&PanicReport {
+            kind,
+            task: TaskInfo::from_header(task.header()),
+            message: err.panic_text(),
+        });
     }
 
     fn drain_inbox(&self) {
@@ -535,7 +479,7 @@ impl Core {
         }
         for item in scratch.drain(..) {
             match item {
-                Remote::Wake(key, id) => self.schedule(key, id),
+                Remote::Wake(task) => task.wake_here(),
                 // A job reports its own panics through its join slot.
                 Remote::Job(job) => job(),
             }
@@ -553,7 +497,7 @@ impl Core {
     }
 
     fn has_ready_work(&self) -> bool {
-        !self.run_queue.borrow().is_empty()
+        self.sched.has_queued()
             || self.shared.main_woken.load(Ordering::Acquire)
             || self.shared.inbox_nonempty.load(Ordering::Acquire)
     }
@@ -625,9 +569,8 @@ impl Core {
     fn turn(&self) {
         self.drain_inbox();
         for _ in 0..BUDGET {
-            let next = self.run_queue.borrow_mut().pop_front();
-            let Some((key, id)) = next else { break };
-            self.run_task(key, id);
+            let Some(task) = self.sched.pop() else { break };
+            self.run_task(task);
         }
         self.fire_timers();
         if self.has_ready_work() {
@@ -667,6 +610,7 @@ impl Core {
         location: &'static Location<'static>,
     ) -> F::Output {
         let _guard = context::enter(self.clone());
+        let _active = self.sched.enter();
         let mut future = pin!(future);
         let waker = Waker::from(Arc::new(MainWaker {
             shared: self.shared.clone(),
@@ -726,20 +670,10 @@ impl Core {
     /// cancel and drain what the kernel still holds when the last reference goes.
     pub(crate) fn shut_down(self: &Rc<Self>) {
         let _guard = context::enter_for_shutdown(self.clone());
+        let _active = self.sched.enter();
         // Jobs that never ran are dropped here, completing their join slots.
         drop(self.shared.close());
-        loop {
-            // A future's drop may spawn; repeat until nothing is left.
-            let tasks: Vec<Rc<dyn Task>> =
-                self.tasks.borrow_mut().drain().map(|e| e.task).collect();
-            if tasks.is_empty() {
-                break;
-            }
-            for task in tasks {
-                task.shut_down();
-            }
-        }
-        self.run_queue.borrow_mut().clear();
-        self.waker_pool.borrow_mut().clear();
+        self.sched
+            .shut_down(|task, panic| self.report_task_panic(task, PanicKind::DetachedTask, &panic));
     }
 }

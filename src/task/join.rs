@@ -1,13 +1,14 @@
 //! [`JoinHandle`] and [`JoinError`].
 
-use super::cell::TaskCell;
 use super::error::JoinError;
-use super::TaskId;
+use super::raw::{JoinRef, RawTask};
+use super::{TaskId, TaskInfo};
+use crate::runtime::context;
+use crate::runtime::{PanicKind, PanicReport};
 use crate::time::Elapsed;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,12 +31,15 @@ use std::time::Duration;
 /// comes for free); the output can still be taken by awaiting the same handle again.
 #[must_use = "dropping a JoinHandle detaches the task; await it or call abort()"]
 pub struct JoinHandle<T> {
-    cell: Rc<TaskCell<T>>,
+    task: JoinRef<T>,
 }
 
 impl<T: 'static> JoinHandle<T> {
-    pub(crate) fn new(cell: Rc<TaskCell<T>>) -> JoinHandle<T> {
-        JoinHandle { cell }
+    /// Takes the handle's reference of a task just spawned with output type `T`.
+    pub(crate) fn new(task: RawTask) -> JoinHandle<T> {
+        JoinHandle {
+            task: JoinRef::new(task),
+        }
     }
 
     /// Cancels the task: its future is dropped before its next poll (never during one)
@@ -51,32 +55,25 @@ impl<T: 'static> JoinHandle<T> {
     /// # });
     /// ```
     pub fn abort(&self) -> bool {
-        let header = self.cell.header_ref();
-        if header.finished.get() {
-            return false;
-        }
-        if !header.aborted.replace(true) {
-            // Run it soon so the drop happens within one turn; outside its runtime the
-            // task's own waker queues it for the next `block_on`.
-            self.cell.wake();
-        }
-        true
+        // Runs it soon so the drop happens within one turn; outside its runtime the
+        // wake queues it for the next `block_on`.
+        self.task.abort()
     }
 
     /// Whether the task has finished (with output, error or cancellation).
     pub fn is_finished(&self) -> bool {
-        self.cell.header_ref().finished.get()
+        self.task.is_complete()
     }
 
     /// The task's id.
     pub fn id(&self) -> TaskId {
-        self.cell.header_ref().id
+        self.task.header().id
     }
 
     /// The output if the task has finished, without waiting; `None` while it runs (or
     /// once the output has been taken).
     pub fn try_join(&mut self) -> Option<Result<T, JoinError>> {
-        self.cell.try_take_output()
+        self.task.try_take()
     }
 }
 
@@ -121,14 +118,14 @@ impl<T: 'static> JoinHandle<T> {
         if self.is_finished() {
             Poll::Ready(())
         } else {
-            self.cell.register_join_waker(cx.waker());
+            self.task.register(cx.waker());
             Poll::Pending
         }
     }
 
     /// Whether the task finished by panicking (its output not yet taken).
     pub(crate) fn finished_with_panic(&self) -> bool {
-        self.cell.finished_with_panic()
+        self.task.holds_panic()
     }
 }
 
@@ -179,13 +176,30 @@ impl<T: 'static> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.cell.poll_join(cx.waker())
+        if let Some(out) = self.task.try_take() {
+            return Poll::Ready(out);
+        }
+        assert!(
+            !self.task.is_complete(),
+            "JoinHandle polled after it returned its output"
+        );
+        self.task.register(cx.waker());
+        Poll::Pending
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        self.cell.detach();
+        if let Some(panic) = self.task.detach() {
+            let report = PanicReport {
+                kind: PanicKind::Unobserved,
+                task: TaskInfo::from_header(self.task.header()),
+                message: panic.panic_text(),
+            };
+            if context::try_with_core(|core| core.report_panic(&report)).is_none() {
+                eprintln!("ringio: {report}");
+            }
+        }
     }
 }
 

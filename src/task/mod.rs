@@ -14,7 +14,6 @@
 //! });
 //! ```
 
-mod cell;
 mod combinators;
 mod error;
 mod group;
@@ -22,10 +21,11 @@ mod id;
 mod join;
 mod local;
 mod macros;
+pub(crate) mod raw;
 pub(crate) mod remote;
+pub(crate) mod scheduler;
 pub(crate) mod waker;
 
-pub(crate) use cell::{Header, Task, TaskCell};
 pub use combinators::{
     as_completed, gather, gather_settled, shield, wait, AsCompleted, ReturnWhen,
 };
@@ -35,6 +35,7 @@ pub use group::{task_group, ChildHandle, GroupClosed, GroupError, TaskGroup};
 pub use id::TaskId;
 pub use join::{AbortOnDrop, JoinHandle};
 pub use local::{AccessError, LocalKey};
+pub(crate) use raw::Header;
 pub use remote::RemoteJoinHandle;
 
 use crate::runtime::Handle;
