@@ -42,6 +42,11 @@ impl<T: 'static> JoinHandle<T> {
         }
     }
 
+    #[cfg(test)]
+    pub(crate) fn raw(&self) -> RawTask {
+        self.task.raw()
+    }
+
     /// Cancels the task: its future is dropped before its next poll (never during one)
     /// and the join yields [`JoinError::is_cancelled`]. Returns `false` if the task had
     /// already finished, in which case its output stays available.

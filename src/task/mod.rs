@@ -20,10 +20,14 @@ mod group;
 mod id;
 mod join;
 mod local;
+#[cfg(all(test, loom))]
+mod loom_model;
 mod macros;
 pub(crate) mod raw;
 pub(crate) mod remote;
 pub(crate) mod scheduler;
+#[cfg(test)]
+mod tests;
 pub(crate) mod waker;
 
 pub use combinators::{

@@ -344,6 +344,11 @@ impl<T> JoinRef<T> {
         self.task.header()
     }
 
+    #[cfg(test)]
+    pub(crate) fn raw(&self) -> RawTask {
+        self.task
+    }
+
     pub(crate) fn is_complete(&self) -> bool {
         self.task.is(COMPLETE)
     }
