@@ -86,7 +86,8 @@ fn wake_after_complete_does_nothing() {
             assert!(dropped.get(), "the future is dropped at completion");
             let waker = kept.take().unwrap();
             waker.wake_by_ref();
-            waker.clone().wake();
+            let second = waker.clone();
+            second.wake(); // by value: takes the clone's reference with it
             crate::yield_now().await;
             assert_eq!(polls.get(), 1, "a complete task is never polled again");
             drop(waker); // the last reference frees the block
