@@ -205,6 +205,7 @@ fn panic_in_drop_of_the_output_is_contained() {
 }
 
 #[test]
+#[allow(clippy::async_yields_async)] // the handle is meant to outlive the runtime
 fn wakers_outliving_their_runtime_are_harmless() {
     for rt in runtimes() {
         let kept: Arc<Mutex<Vec<Waker>>> = Arc::default();
@@ -310,6 +311,7 @@ fn state_bits_follow_the_table() {
 }
 
 #[test]
+#[allow(clippy::async_yields_async)] // the handles are meant to outlive the runtime
 fn shutdown_cancels_queued_and_waiting_tasks_and_joins_see_it() {
     for rt in runtimes() {
         let (queued, waiting) = rt.block_on(async {
