@@ -293,6 +293,7 @@ impl Core {
             enters,
             sq_full_events,
             cq_overflows,
+            fixed_file_ops: crate::driver::ops::fixed_rw_count(),
         }
     }
 

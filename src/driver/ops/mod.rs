@@ -31,7 +31,8 @@ mod unix;
 
 pub(crate) use deadline::Deadline;
 pub(crate) use fs::{
-    Fallocate, Fsync, OpenAt, PoolCall, ReadAt, ReadvAt, SetLen, Statx, WriteAt, WritevAt,
+    fixed_rw_count, Fallocate, Fsync, OpenAt, PoolCall, ReadAt, ReadvAt, SetLen, Statx, WriteAt,
+    WritevAt,
 };
 pub(crate) use lookup::LookupHost;
 pub(crate) use multi::{try_recv_pooled, AcceptMulti, MultiReceive, RecvMulti, RecvPooled};
