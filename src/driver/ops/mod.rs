@@ -26,6 +26,7 @@ mod multi;
 mod net;
 mod nop;
 mod poll;
+mod splice;
 mod udp;
 mod unix;
 
@@ -41,6 +42,7 @@ pub(crate) use net::{
 };
 pub(crate) use nop::Nop;
 pub(crate) use poll::{FdReadiness, PollIn};
+pub(crate) use splice::Pipe;
 pub(crate) use udp::{
     try_recv_from_pooled, Datagram, DatagramMulti, LateDatagrams, PooledDatagram, RecvFromPooled,
     RecvMsg as RecvDatagram, SendMsg as SendDatagram, POOL_HEADROOM,
