@@ -57,6 +57,7 @@ async fn read_to_end(stream: impl AsyncReadOwned) -> Vec<u8> {
 /// 5 MiB and a bit through a TCP connection in two calls (the whole file, then a range
 /// from an odd offset), read concurrently by a task: every byte arrives, in order.
 fn tcp_send_file_arrives_intact(driver: Driver) {
+    let _serial = serial();
     let file = TempFile::new("tcp", (5 << 20) + 123, 1);
     rt(driver).block_on(async {
         let (client, server) = pair().await;
@@ -80,6 +81,7 @@ fn tcp_send_file_arrives_intact(driver: Driver) {
 
 /// The same through a Unix stream, with a range that runs past the end of the file.
 fn unix_send_file_arrives_intact(driver: Driver) {
+    let _serial = serial();
     let file = TempFile::new("unix", (3 << 20) + 7, 2);
     rt(driver).block_on(async {
         let (a, b) = UnixStream::pair().unwrap();
@@ -100,6 +102,7 @@ fn unix_send_file_arrives_intact(driver: Driver) {
 /// Offsets at and past the end of the file send nothing; a length of 0 sends nothing;
 /// a range across the end sends up to the end.
 fn send_file_at_and_past_the_end(driver: Driver) {
+    let _serial = serial();
     let file = TempFile::new("eof", 10_000, 3);
     rt(driver).block_on(async {
         let (client, server) = pair().await;
@@ -119,6 +122,7 @@ fn send_file_at_and_past_the_end(driver: Driver) {
 /// /proc/self/environ cannot be spliced (EINVAL): its bytes are read and written
 /// instead, and arrive as they are.
 fn send_file_copies_what_cannot_be_spliced(driver: Driver) {
+    let _serial = serial();
     let path = Path::new("/proc/self/environ");
     let want = std::fs::read(path).unwrap();
     rt(driver).block_on(async {

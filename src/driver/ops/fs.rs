@@ -2,7 +2,8 @@
 //! fallocate, truncate, and path operations run on the blocking pool.
 //!
 //! On io_uring, opening, reading, writing, syncing, `statx` and `fallocate` are entries
-//! (IORING_OP_OPENAT, READ, WRITE, READV, WRITEV, FSYNC, STATX, FALLOCATE). On epoll they take the decision
+//! (IORING_OP_OPENAT, READ, WRITE, READV, WRITEV, FSYNC, STATX, FALLOCATE; READ_FIXED and
+//! WRITE_FIXED for a buffer in registered memory). On epoll they take the decision
 //! face's [`Decision::Blocking`]: a regular file is always "ready" (epoll refuses to
 //! watch one) and its I/O blocks in the page cache or on the disk, so the syscall runs
 //! on a pool thread. The job is given raw pointers into memory the operation owns (the
