@@ -59,8 +59,12 @@ memcheck streams --skip emfile_on_accept_does_not_stop_the_server \
     --skip per_worker_servers_spread_connections
 # Unix sockets: fd passing with fds in flight, connect+accept drops; senders are tasks.
 memcheck unix
-# Files: every file operation dropped in flight; every blocking-pool wait has a timer.
+# Files: every file operation dropped in flight (direct and fixed reads and direct
+# opens too); every blocking-pool wait has a timer.
 memcheck fs
+# send_file: splices dropped in flight; readers are runtime tasks, and every wait for
+# the blocking pool (epoll's file-to-pipe splice) has a timer.
+memcheck send_file
 # UDP: every datagram is sent from a runtime task, and every wait has a timer.
 memcheck udp
 # Signals: raised from the worker itself, so the handler and the eventfd write run on

@@ -12,10 +12,12 @@
 //! the value is moved around (the buffer's bytes live on the heap, or are `'static`).
 //! [`Slice`] narrows a buffer to a range without copying it.
 
+mod aligned;
 mod io_buf;
 mod pool;
 mod slice;
 
+pub use aligned::AlignedBuf;
 pub use io_buf::{IoBuf, IoBufMut};
 pub use pool::{BufPool, PooledBuf, MAX_BUFFERS};
 pub(crate) use pool::{PoolInner, PoolMode};
@@ -45,3 +47,23 @@ pub use slice::Slice;
 /// # });
 /// ```
 pub type BufResult<T, B> = (std::io::Result<T>, B);
+
+/// The registered buffer slot `buf`'s memory lies in, if it has one: a [`PooledBuf`] of
+/// a pool registered with `Builder::fixed_buffers`, an [`AlignedBuf`] that was
+/// [registered](AlignedBuf::register), or a [`Slice`] of either. The kernel checks that
+/// the bytes an operation names lie inside the slot's memory, so a wrong answer is an
+/// error, never a stray access.
+pub(crate) fn fixed_index<B: IoBuf>(buf: &B) -> Option<u16> {
+    let any = buf as &dyn std::any::Any;
+    if let Some(pooled) = any.downcast_ref::<PooledBuf>() {
+        return pooled.fixed_index();
+    }
+    if let Some(aligned) = any.downcast_ref::<AlignedBuf>() {
+        return aligned.fixed_index();
+    }
+    if let Some(slice) = any.downcast_ref::<Slice<PooledBuf>>() {
+        return slice.get_ref().fixed_index();
+    }
+    any.downcast_ref::<Slice<AlignedBuf>>()
+        .and_then(|s| s.get_ref().fixed_index())
+}

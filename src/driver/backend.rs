@@ -392,6 +392,8 @@ pub(crate) struct DriverCore {
     /// What is left of [`OP_BUDGET`] in the current task poll; the worker resets it
     /// before each poll.
     budget: Cell<u32>,
+    /// An empty pipe kept for the next `send_file` (one per worker; closed with it).
+    spare_pipe: Cell<Option<super::ops::Pipe>>,
 }
 
 /// A shared handle to one worker's driver.
@@ -414,6 +416,7 @@ impl DriverHandle {
         DriverHandle(Rc::new(DriverCore {
             backend: RefCell::new(backend),
             budget: Cell::new(OP_BUDGET),
+            spare_pipe: Cell::new(None),
         }))
     }
 
@@ -457,6 +460,19 @@ impl DriverHandle {
 
     pub(crate) fn set_budget(&self, left: u32) {
         self.0.budget.set(left);
+    }
+
+    /// The worker's spare empty pipe, or a new one, for a `send_file`.
+    pub(crate) fn take_pipe(&self) -> io::Result<super::ops::Pipe> {
+        match self.0.spare_pipe.take() {
+            Some(pipe) => Ok(pipe),
+            None => super::ops::Pipe::new(),
+        }
+    }
+
+    /// Keeps `pipe`, which must be empty, for the next `send_file` on this worker.
+    pub(crate) fn keep_pipe(&self, pipe: super::ops::Pipe) {
+        self.0.spare_pipe.set(Some(pipe));
     }
 
     /// One step of `data`'s life in slot `*key`; see [`Backend::poll_op`].

@@ -1,6 +1,6 @@
 //! [`File`] and [`OpenOptions`].
 
-use super::{cstring, named, Metadata};
+use super::{cstring, named, DirectIoAlignment, Metadata};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::ops::{
     Fallocate, Fsync, OpenAt, ReadAt, ReadvAt, SetLen, Statx, WriteAt, WritevAt,
@@ -34,6 +34,8 @@ use std::path::Path;
 /// ```
 pub struct File {
     fd: Fd,
+    /// Opened with `O_DIRECT`: what its transfers must be aligned to.
+    direct: Option<DirectIoAlignment>,
 }
 
 impl File {
@@ -72,7 +74,21 @@ impl File {
     ///
     /// Dropping the future loses what was read, never memory safety: the buffer stays
     /// alive until the kernel (or the pool thread) is done with it.
+    ///
+    /// A buffer in registered memory (a [registered](crate::buf::AlignedBuf::register)
+    /// `AlignedBuf`, a `PooledBuf` of a registered pool, or a slice of either) is read
+    /// with IORING_OP_READ_FIXED on io_uring.
+    ///
+    /// # Errors
+    ///
+    /// As `pread(2)`. On a file opened with [`direct`](OpenOptions::direct), an
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) error naming what is misaligned
+    /// (the buffer's address, the offset, or the buffer's capacity) before anything is
+    /// submitted.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> BufResult<usize, B> {
+        if let Err(e) = self.check_direct([(buf.stable_ptr(), buf.bytes_total())], offset) {
+            return (Err(e), buf);
+        }
         Op::new(ReadAt::new(self.fd.for_op(), buf, offset)).await
     }
 
@@ -81,8 +97,43 @@ impl File {
     /// # Cancel safety
     ///
     /// If the future is dropped the bytes may or may not have been written.
+    ///
+    /// A buffer in registered memory is written with IORING_OP_WRITE_FIXED on io_uring,
+    /// as for [`read_at`](File::read_at).
+    ///
+    /// # Errors
+    ///
+    /// As `pwrite(2)`; on a direct file, misalignment as for [`read_at`](File::read_at)
+    /// (the length checked is the buffer's initialised length).
     pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> BufResult<usize, B> {
+        if let Err(e) = self.check_direct([(buf.stable_ptr(), buf.bytes_init())], offset) {
+            return (Err(e), buf);
+        }
         Op::new(WriteAt::new(self.fd.for_op(), buf, offset)).await
+    }
+
+    /// The alignment direct I/O on this file needs, if it was opened with
+    /// [`direct`](OpenOptions::direct) (`None` otherwise).
+    pub fn direct_io_alignment(&self) -> Option<DirectIoAlignment> {
+        self.direct
+    }
+
+    /// On a direct file, checks that `bufs` (address and length of each) at `offset`
+    /// are aligned as it needs.
+    fn check_direct(
+        &self,
+        bufs: impl IntoIterator<Item = (*const u8, usize)>,
+        offset: u64,
+    ) -> io::Result<()> {
+        match &self.direct {
+            Some(align) => align.check(bufs, offset),
+            None => Ok(()),
+        }
+    }
+
+    /// The file's shared fd (for `send_file`).
+    pub(crate) fn fd(&self) -> &Fd {
+        &self.fd
     }
 
     /// Reads into `bufs` in order, each from its start up to its capacity, starting at
@@ -114,6 +165,10 @@ impl File {
         bufs: Vec<B>,
         offset: u64,
     ) -> BufResult<usize, Vec<B>> {
+        let parts = bufs.iter().map(|b| (b.stable_ptr(), b.bytes_total()));
+        if let Err(e) = self.check_direct(parts, offset) {
+            return (Err(e), bufs);
+        }
         Op::new(ReadvAt::new(self.fd.for_op(), bufs, offset)).await
     }
 
@@ -129,6 +184,10 @@ impl File {
         bufs: Vec<B>,
         offset: u64,
     ) -> BufResult<usize, Vec<B>> {
+        let parts = bufs.iter().map(|b| (b.stable_ptr(), b.bytes_init()));
+        if let Err(e) = self.check_direct(parts, offset) {
+            return (Err(e), bufs);
+        }
         Op::new(WritevAt::new(self.fd.for_op(), bufs, offset)).await
     }
 
@@ -237,6 +296,7 @@ pub struct OpenOptions {
     truncate: bool,
     create: bool,
     create_new: bool,
+    direct: bool,
     mode: u32,
 }
 
@@ -256,6 +316,7 @@ impl OpenOptions {
             truncate: false,
             create: false,
             create_new: false,
+            direct: false,
             mode: 0o666,
         }
     }
@@ -298,6 +359,18 @@ impl OpenOptions {
         self
     }
 
+    /// Direct I/O (`O_DIRECT`): reads and writes move data between the device and the
+    /// buffer, bypassing the page cache. Every buffer's address, file offset and length
+    /// must then be aligned as [`File::direct_io_alignment`] says (an
+    /// [`AlignedBuf`](crate::buf::AlignedBuf) meets the memory part); a misaligned
+    /// one is an [`InvalidInput`](io::ErrorKind::InvalidInput) error before anything is
+    /// submitted. Some file systems (procfs; tmpfs before Linux 6.6) refuse `O_DIRECT`:
+    /// opening then fails with an error that says so.
+    pub fn direct(&mut self, direct: bool) -> &mut OpenOptions {
+        self.direct = direct;
+        self
+    }
+
     /// The permission bits of a file this call creates (before the umask).
     pub fn mode(&mut self, mode: u32) -> &mut OpenOptions {
         self.mode = mode;
@@ -332,7 +405,8 @@ impl OpenOptions {
             (if self.create { libc::O_CREAT } else { 0 })
                 | (if self.truncate { libc::O_TRUNC } else { 0 })
         };
-        Ok(access | creation)
+        let direct = if self.direct { libc::O_DIRECT } else { 0 };
+        Ok(access | creation | direct)
     }
 
     /// Opens `path` with these options (IORING_OP_OPENAT on io_uring, `openat(2)` on
@@ -353,8 +427,32 @@ impl OpenOptions {
         let c_path = cstring(path)?;
         let fd = Op::new(OpenAt::new(c_path, flags, self.mode))
             .await
-            .map_err(|e| named(e, path))?;
-        Ok(File { fd: Fd::new(fd) })
+            .map_err(|e| named(self.refused_direct(e), path))?;
+        let mut file = File {
+            fd: Fd::new(fd),
+            direct: None,
+        };
+        if self.direct {
+            // A file system that cannot say (or a kernel before 6.1) gets the default.
+            let stx = Op::new(Statx::dio_align_of_fd(file.fd.for_op())).await;
+            file.direct = Some(stx.map_or_else(
+                |_| DirectIoAlignment::default(),
+                |stx| DirectIoAlignment::from_statx(&stx),
+            ));
+        }
+        Ok(file)
+    }
+
+    /// `open(2)`'s error, saying so where it means the file system refuses `O_DIRECT`
+    /// (EINVAL: procfs, or tmpfs before Linux 6.6).
+    fn refused_direct(&self, e: io::Error) -> io::Error {
+        if !self.direct || e.raw_os_error() != Some(libc::EINVAL) {
+            return e;
+        }
+        io::Error::new(
+            e.kind(),
+            format!("the file system refuses direct I/O (O_DIRECT): {e}"),
+        )
     }
 }
 

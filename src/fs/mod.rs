@@ -17,6 +17,13 @@
 //! (5.11 and later) do not all have ring forms of them, and they are rare enough that
 //! the pool's hop does not matter.
 //!
+//! Direct I/O is opt-in: [`OpenOptions::direct`] opens with `O_DIRECT`,
+//! [`File::direct_io_alignment`] says what the file needs (STATX_DIOALIGN, or 4096
+//! bytes), [`AlignedBuf`](crate::buf::AlignedBuf) is a buffer that meets it, and a
+//! misaligned read or write is refused before it is submitted. A buffer in registered
+//! memory (a registered `AlignedBuf`, a `PooledBuf` of a registered pool) is read and
+//! written with IORING_OP_READ_FIXED / WRITE_FIXED on io_uring.
+//!
 //! Errors of an operation on a path name the path (`"/tmp/x: No such file or
 //! directory (os error 2)"`), keeping the error's kind.
 //!
@@ -31,9 +38,11 @@
 //! ```
 
 mod dir;
+mod direct;
 mod file;
 
 pub use dir::{read_dir, DirEntry, ReadDir};
+pub use direct::DirectIoAlignment;
 pub use file::{File, OpenOptions};
 
 use crate::buf::IoBuf;

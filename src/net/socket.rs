@@ -10,6 +10,7 @@ use crate::driver::ops::{
 use crate::driver::{Fd, Op, Timed};
 use crate::io::{AsyncReadOwned, AsyncWriteOwned};
 use crate::net::pooled::{pool_path, MultiSlot, PoolPath};
+use crate::runtime::context;
 use std::future::Future;
 use std::io;
 use std::net::Shutdown;
@@ -194,9 +195,113 @@ impl StreamSocket {
         Timed::new(Send::new(self.fd.for_op(), buf), timeout)
     }
 
+    /// `send_file` of the public stream types (see `TcpStream::send_file`).
+    pub(crate) async fn send_file(
+        &self,
+        file: &crate::fs::File,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<usize> {
+        if len == 0 || offset > i64::MAX as u64 {
+            return Ok(0); // nothing asked, or past the end of any file
+        }
+        let mut lease = PipeLease {
+            driver: context::driver(),
+            pipe: None,
+            empty: true,
+        };
+        let pipe = lease.pipe.insert(lease.driver.take_pipe()?);
+        let mut sent = 0;
+        while sent < len {
+            // Not empty from here until drained: dropped in between, the pipe is closed.
+            lease.empty = false;
+            let at = offset + sent as u64;
+            let n = match Op::new(pipe.fill(file.fd(), at, len - sent)).await {
+                Ok(0) => {
+                    lease.empty = true;
+                    break; // end of file
+                }
+                Ok(n) => n,
+                Err(e) if is_refusal(&e) => {
+                    // The file cannot be spliced (its file system has no splice_read):
+                    // nothing moved, so the pipe is still empty. Copy the rest.
+                    lease.empty = true;
+                    return Ok(sent + self.send_file_copying(file, at, len - sent).await?);
+                }
+                Err(e) => return Err(e),
+            };
+            let mut left = n;
+            while left > 0 {
+                match Op::new(pipe.drain(&self.fd, left)).await? {
+                    0 => return Err(io::ErrorKind::WriteZero.into()),
+                    m => left -= m,
+                }
+            }
+            lease.empty = true;
+            sent += n;
+        }
+        Ok(sent)
+    }
+
+    /// `send_file` the plain way, through memory: a read then a write per 64 KiB.
+    async fn send_file_copying(
+        &self,
+        file: &crate::fs::File,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<usize> {
+        const CHUNK: usize = 64 * 1024;
+        let mut buf = Vec::with_capacity(CHUNK.min(len));
+        let mut sent = 0;
+        while sent < len {
+            buf.clear();
+            let want = (len - sent).min(buf.capacity());
+            let (res, slice) = file.read_at(buf.slice(0..want), offset + sent as u64).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let (res, back) = self.write_all(buf).await;
+            buf = back;
+            res?;
+            sent += buf.len();
+        }
+        Ok(sent)
+    }
+
     /// `shutdown(2)` through the driver.
     pub(crate) async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         Op::new(ShutdownOp::new(self.fd.for_op(), how)).await
+    }
+}
+
+/// Whether a splice error means the file cannot be spliced at all (so copying is the
+/// way), rather than an I/O error.
+fn is_refusal(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+    )
+}
+
+/// The worker's splice pipe, lent to one `send_file`. Given back for the next call only
+/// when empty: dropped with bytes in it (or a splice into it in flight), it is closed
+/// instead, so no later call can send another call's bytes.
+struct PipeLease {
+    driver: crate::driver::DriverHandle,
+    pipe: Option<crate::driver::ops::Pipe>,
+    /// No bytes in the pipe and no splice into it in flight.
+    empty: bool,
+}
+
+impl Drop for PipeLease {
+    fn drop(&mut self) {
+        if let (true, Some(pipe)) = (self.empty, self.pipe.take()) {
+            self.driver.keep_pipe(pipe);
+        }
     }
 }
 
@@ -261,6 +366,55 @@ macro_rules! stream_socket_impls {
                 timeout: std::time::Duration,
             ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
                 self.sock.write_timeout(buf, timeout)
+            }
+
+            /// Sends `len` bytes of `file` from byte `offset` (the file's data, not a
+            /// copy through memory) and returns how many were sent: fewer than `len`
+            /// only when the file ends first (0 for an offset at or past its end).
+            ///
+            /// The bytes go file → pipe → socket with `splice(2)`: IORING_OP_SPLICE
+            /// from the file on io_uring (the blocking pool on epoll), then a
+            /// non-blocking splice into the socket that waits for room when it is
+            /// full. Each worker keeps one pipe (up to 1 MiB) for this. A file whose
+            /// file system cannot splice (some of /proc, for one) is sent by reading and
+            /// writing instead.
+            ///
+            /// ```
+            /// # ringio::run(async {
+            /// use ringio::io::AsyncReadOwned;
+            /// use ringio::net::{TcpListener, TcpStream};
+            /// let path = std::env::temp_dir().join(format!("ringio-doc-sendfile-{}", std::process::id()));
+            /// ringio::fs::write(&path, b"hello, sendfile").await.unwrap();
+            /// let file = ringio::fs::File::open(&path).await.unwrap();
+            /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            /// let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            /// let (server, _) = listener.accept().await.unwrap();
+            /// assert_eq!(server.send_file(&file, 7, 100).await.unwrap(), 8);
+            /// let (res, buf) = client.read_exact(vec![0; 8]).await;
+            /// res.unwrap();
+            /// assert_eq!(&buf, b"sendfile");
+            /// ringio::fs::remove_file(&path).await.unwrap();
+            /// # });
+            /// ```
+            ///
+            /// # Errors
+            ///
+            /// As `splice(2)` (or the reads and writes of the fallback): a peer that
+            /// closed is `BrokenPipe` or `ConnectionReset`. Some bytes may have been
+            /// sent before an error.
+            ///
+            /// # Cancel safety
+            ///
+            /// Dropping the future stops the transfer at an unknown point: some bytes
+            /// may have been sent. Bytes already in the pipe are never sent later: a
+            /// pipe that is not empty is closed, not reused.
+            pub async fn send_file(
+                &self,
+                file: &$crate::fs::File,
+                offset: u64,
+                len: usize,
+            ) -> std::io::Result<usize> {
+                self.sock.send_file(file, offset, len).await
             }
 
             /// Borrowed halves, for reading and writing from two futures of one task

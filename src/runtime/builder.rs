@@ -275,7 +275,10 @@ impl Builder {
     /// (IORING_REGISTER_BUFFERS2, sparse). Each [`BufPool`](crate::buf::BufPool) first
     /// used on the worker registers its memory in one slot, and
     /// [`TcpStream::send_zc`](crate::net::TcpStream::send_zc) of its buffers then names
-    /// the slot, so the kernel pins no pages per send. Registered memory counts against
+    /// the slot, so the kernel pins no pages per send; `File::read_at` and `write_at` of
+    /// a buffer in registered memory (a pool's, or an
+    /// [`AlignedBuf::register`](crate::buf::AlignedBuf::register)ed one) use
+    /// READ_FIXED / WRITE_FIXED. Registered memory counts against
     /// `RLIMIT_MEMLOCK`; a pool the kernel refuses (or that finds the table full) works
     /// as before. Off by default; ignored on epoll. `DriverInfo::flags` shows
     /// `"FIXED_BUFFERS"` when it took effect, and

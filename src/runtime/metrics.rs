@@ -46,6 +46,11 @@ pub struct Metrics {
     /// io_uring: times the kernel held completions that overflowed the completion
     /// queue, and the worker flushed them.
     pub cq_overflows: u64,
+    /// io_uring: file reads and writes submitted as IORING_OP_READ_FIXED /
+    /// WRITE_FIXED, their buffer lying in registered memory (a registered
+    /// [`AlignedBuf`](crate::buf::AlignedBuf), or a [`PooledBuf`](crate::buf::PooledBuf)
+    /// of a registered pool); 0 on epoll.
+    pub fixed_file_ops: u64,
 }
 
 /// The current worker's counters, right now.

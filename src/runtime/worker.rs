@@ -283,6 +283,7 @@ impl Core {
             enters,
             sq_full_events,
             cq_overflows,
+            fixed_file_ops: crate::driver::ops::fixed_rw_count(),
         }
     }
 

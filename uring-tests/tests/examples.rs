@@ -10,6 +10,10 @@ mod chat_server;
 #[allow(dead_code)]
 mod graceful_shutdown;
 
+#[path = "../../examples/file_copy.rs"]
+#[allow(dead_code)]
+mod file_copy;
+
 use ringio::io::{StreamReader, StreamWriter};
 use ringio::net::{open_connection, OwnedReadHalf, OwnedWriteHalf};
 use ringio::runtime::Driver;
@@ -146,7 +150,43 @@ fn graceful_shutdown_answers_running_requests_then_stops(driver: Driver) {
     });
 }
 
+/// The file copy example copies byte for byte: a file of several chunks and a ragged
+/// end through a window smaller and larger than the chunk count, an empty file, and a
+/// missing source is an error naming it.
+fn file_copy_copies_exactly(driver: Driver) {
+    let dir = std::env::temp_dir();
+    let tag = format!("{}-{driver:?}", std::process::id());
+    let (from, to) = (
+        dir.join(format!("ringio-example-copy-src-{tag}")),
+        dir.join(format!("ringio-example-copy-dst-{tag}")),
+    );
+    let mut rng = support::Rng::new(7);
+    let data: Vec<u8> = (0..(3 << 20) + 4321)
+        .map(|_| rng.next_u64() as u8)
+        .collect();
+    std::fs::write(&from, &data).unwrap();
+    rt(driver).block_on(async {
+        for (chunk, window) in [(64 << 10, 4), (1 << 20, 8), (1 << 20, 1)] {
+            let copied = file_copy::copy(&from, &to, chunk, window).await.unwrap();
+            assert_eq!(copied, data.len() as u64);
+            assert!(
+                std::fs::read(&to).unwrap() == data,
+                "chunk {chunk}, window {window}"
+            );
+        }
+        std::fs::write(&from, b"").unwrap();
+        assert_eq!(file_copy::copy(&from, &to, 4096, 4).await.unwrap(), 0);
+        assert!(std::fs::read(&to).unwrap().is_empty());
+        std::fs::remove_file(&from).unwrap();
+        let err = file_copy::copy(&from, &to, 4096, 4).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+        assert!(err.to_string().contains(&*from.to_string_lossy()), "{err}");
+    });
+    let _ = std::fs::remove_file(&to);
+}
+
 both_drivers!(
     chat_server_broadcasts_and_stops_cleanly,
-    graceful_shutdown_answers_running_requests_then_stops
+    graceful_shutdown_answers_running_requests_then_stops,
+    file_copy_copies_exactly,
 );

@@ -5,14 +5,15 @@
 
 mod support;
 
+use ringio::buf::{AlignedBuf, BufPool, IoBuf};
 use ringio::fs::{self, File, OpenOptions};
-use ringio::runtime::{metrics, Driver};
+use ringio::runtime::{metrics, Builder, Driver, Runtime};
 use std::future::Future;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use support::{fd_count, poll_once, rt, serial, settle_ops, ticking, Rng};
+use support::{fd_count, pair, poll_once, rt, serial, settle_ops, ticking, Rng};
 
 /// A unique path under the temp directory, removed (file or tree) when dropped.
 struct TempPath(PathBuf);
@@ -36,6 +37,54 @@ impl Drop for TempPath {
         let _ = std::fs::remove_file(&self.0);
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A directory on a file system that allows `O_DIRECT`: the temp directory, else the
+/// test target's scratch directory (tmpfs, a common /tmp, refuses it). `None`, with the
+/// reason printed, if neither does.
+fn direct_dir() -> Option<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let candidates = [
+        std::env::temp_dir(),
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+    ];
+    for dir in &candidates {
+        let probe = dir.join(format!("ringio-direct-probe-{}", std::process::id()));
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&probe);
+        let _ = std::fs::remove_file(&probe);
+        if opened.is_ok() {
+            return Some(dir.clone());
+        }
+    }
+    eprintln!("skipped: no file system here allows O_DIRECT (tried {candidates:?})");
+    None
+}
+
+/// A runtime on `driver` with a registered buffer table of `slots` (io_uring).
+fn rt_fixed(driver: Driver, slots: u16) -> Runtime {
+    let rt = Builder::new()
+        .driver(driver)
+        .fixed_buffers(slots)
+        .build()
+        .unwrap_or_else(|e| panic!("{driver:?} runtime failed to start: {e}"));
+    assert_eq!(rt.driver_info().driver(), driver);
+    rt
+}
+
+/// `blocks` blocks of `block` bytes, block `i` all bytes `i + 1`.
+fn pattern(blocks: usize, block: usize) -> Vec<u8> {
+    (0..blocks * block).map(|i| (i / block + 1) as u8).collect()
+}
+
+/// An aligned buffer holding `bytes`.
+fn aligned_with(bytes: &[u8], align: usize) -> AlignedBuf {
+    let mut buf = AlignedBuf::new(bytes.len(), align).unwrap();
+    buf.copy_from_slice(bytes);
+    buf
 }
 
 /// Opens `path` for reading and writing, creating it with `mode` if missing.
@@ -522,7 +571,242 @@ fn runtime_drop_with_file_ops_in_flight(driver: Driver) {
     assert_eq!(fd_count(), fds, "fds leaked");
 }
 
+/// A file opened with `direct(true)`: it reports its alignment; aligned buffers
+/// (registered or not) round-trip; a misaligned address, offset or length is an
+/// `InvalidInput` error naming it, before anything is submitted; and a registered
+/// buffer goes through READ_FIXED / WRITE_FIXED on io_uring (counted), with the same
+/// bytes as the plain path.
+fn direct_io_round_trip_and_misalignment(driver: Driver) {
+    let _serial = serial();
+    let Some(dir) = direct_dir() else { return };
+    let path = dir.join(format!("ringio-fs-direct-{}", std::process::id()));
+    let _cleanup = TempPath(path.clone());
+    let block = rt_fixed(driver, 4).block_on(async {
+        let file = ticking(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .direct(true)
+                .open(&path),
+        )
+        .await
+        .unwrap();
+        let align = file.direct_io_alignment().expect("opened direct");
+        assert!(ticking(File::open(&path))
+            .await
+            .unwrap()
+            .direct_io_alignment()
+            .is_none());
+        // A block that meets both alignments.
+        let block = align.memory().max(align.offset()).max(4096);
+        let data = pattern(4, block);
+        let fixed_before = metrics().fixed_file_ops;
+
+        // Plain (unregistered) aligned buffers.
+        let (res, _) = ticking(file.write_all_at(aligned_with(&data[..2 * block], block), 0)).await;
+        res.unwrap();
+        let (n, back) =
+            ticking(file.read_at(AlignedBuf::with_capacity(2 * block, block).unwrap(), 0)).await;
+        assert_eq!(n.unwrap(), 2 * block);
+        assert_eq!(&back[..], &data[..2 * block]);
+        assert_eq!(
+            metrics().fixed_file_ops,
+            fixed_before,
+            "unregistered: plain path"
+        );
+
+        // Registered: WRITE_FIXED then READ_FIXED (whole buffer, then a slice of one).
+        let mut out = aligned_with(&data[2 * block..], block);
+        let on_uring = driver == Driver::Uring;
+        assert_eq!(out.register(), on_uring);
+        let (res, _) = ticking(file.write_all_at(out, 2 * block as u64)).await;
+        res.unwrap();
+        let mut into = AlignedBuf::with_capacity(4 * block, block).unwrap();
+        assert_eq!(into.register(), on_uring);
+        let (n, into) = ticking(file.read_at(into, 0)).await;
+        assert_eq!(n.unwrap(), 4 * block);
+        assert_eq!(&into[..], &data[..]);
+        let mut whole = AlignedBuf::new(3 * block, block).unwrap();
+        whole.register();
+        let (n, slice) = ticking(file.read_at(whole.slice(block..3 * block), block as u64)).await;
+        assert_eq!(n.unwrap(), 2 * block);
+        assert_eq!(&slice[..], &data[block..3 * block]);
+        let expect_fixed = if on_uring { 3 } else { 0 };
+        assert_eq!(metrics().fixed_file_ops - fixed_before, expect_fixed);
+        // A finer alignment the kernel reports (ext4 says 512) is what is checked: an
+        // offset and length of that size pass.
+        if align.offset() < block {
+            let (n, fine) = ticking(file.read_at(
+                AlignedBuf::with_capacity(align.offset(), block).unwrap(),
+                align.offset() as u64,
+            ))
+            .await;
+            assert_eq!(n.unwrap(), align.offset());
+            assert_eq!(&fine[..], &data[align.offset()..2 * align.offset()]);
+        }
+
+        // Misaligned: refused before submission, naming what is wrong.
+        let sqes = metrics().sqes_submitted;
+        let misaligned = AlignedBuf::new(block + 1, block).unwrap().slice(1..);
+        let (res, _) = ticking(file.write_at(misaligned, 0)).await;
+        let err = res.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("buffer address"), "{err}");
+        let (res, _) =
+            ticking(file.read_at(AlignedBuf::with_capacity(block, block).unwrap(), 100)).await;
+        assert!(res.unwrap_err().to_string().contains("file offset 100"));
+        let (res, _) = ticking(file.write_at(AlignedBuf::new(100, block).unwrap(), 0)).await;
+        assert!(res.unwrap_err().to_string().contains("length 100"));
+        let bufs = vec![
+            AlignedBuf::new(block, block).unwrap(),
+            AlignedBuf::new(7, block).unwrap(),
+        ];
+        let (res, _) = ticking(file.write_vectored_at(bufs, 0)).await;
+        assert!(res.unwrap_err().to_string().contains("length 7"));
+        assert_eq!(
+            metrics().sqes_submitted,
+            sqes,
+            "a refused request reached the ring"
+        );
+        assert_eq!(metrics().ops_in_flight, 0);
+        block
+    });
+    assert_eq!(std::fs::read(&path).unwrap(), pattern(4, block));
+}
+
+/// Where the file system refuses `O_DIRECT` (procfs; tmpfs before Linux 6.6), opening
+/// says so and names the path.
+fn direct_open_refused_says_why(driver: Driver) {
+    let _serial = serial();
+    let path = Path::new("/proc/version");
+    rt(driver).block_on(async {
+        let opts = OpenOptions::new().read(true).direct(true).clone();
+        let err = ticking(opts.open(path)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let msg = err.to_string();
+        assert!(msg.contains("refuses direct I/O (O_DIRECT)"), "{msg}");
+        assert!(msg.starts_with("/proc/version: "), "{msg}");
+        // Without `direct` the same file opens.
+        ticking(File::open(path)).await.unwrap();
+    });
+}
+
+/// A received `PooledBuf` of a pool registered in the buffer table is written to a file
+/// with WRITE_FIXED on io_uring (plain WRITE on epoll), and the bytes land.
+fn pooled_buffer_written_with_write_fixed(driver: Driver) {
+    let _serial = serial();
+    use ringio::io::AsyncWriteOwned;
+    let tmp = TempPath::new("pooled-fixed");
+    rt_fixed(driver, 2).block_on(async {
+        let pool = BufPool::new(8, 4096).unwrap();
+        let (client, server) = pair().await;
+        client.write_all(b"from the wire".to_vec()).await.0.unwrap();
+        let got = server.recv_pooled(&pool).await.unwrap().expect("data");
+        assert_eq!(pool.is_registered(), driver == Driver::Uring);
+        let file = ticking(open_rw(tmp.path(), 0o600)).await.unwrap();
+        let before = metrics().fixed_file_ops;
+        let (res, got) = ticking(file.write_all_at(got, 3)).await;
+        res.unwrap();
+        drop(got);
+        let fixed = metrics().fixed_file_ops - before;
+        assert_eq!(fixed, u64::from(driver == Driver::Uring));
+    });
+    assert_eq!(std::fs::read(tmp.path()).unwrap(), b"\0\0\0from the wire");
+}
+
+/// Direct opens and reads into registered and unregistered aligned buffers (and
+/// buffered reads into registered ones), dropped at random points in a loop: no fd,
+/// slot or registered buffer is lost, and the survivors read the right bytes.
+fn direct_and_fixed_reads_dropped_in_flight_in_a_loop(driver: Driver) {
+    let _serial = serial();
+    let iters: u64 = std::env::var("RINGIO_CANCEL_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(1500, |n: u64| (n / 10).max(100));
+    // A direct file where the file system allows it, else a buffered one: the fixed
+    // path is exercised either way.
+    let dir = direct_dir();
+    let direct = dir.is_some();
+    let path = dir
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("ringio-fs-direct-drops-{}", std::process::id()));
+    let _cleanup = TempPath(path.clone());
+    const BLOCK: usize = 4096;
+    const BLOCKS: u64 = 16;
+    let data = pattern(BLOCKS as usize, BLOCK);
+    std::fs::write(&path, &data).unwrap();
+    let fds = fd_count();
+    let rt = rt_fixed(driver, 4);
+    rt.block_on(async {
+        let opts = OpenOptions::new().read(true).direct(direct).clone();
+        let open = || opts.open(&path);
+        let file = ticking(open()).await.unwrap();
+        let mut rng = Rng::new(0xd1ec7);
+        let (mut completed, mut orphaned, mut fixed_done) = (0, 0, 0);
+        for i in 0..iters {
+            let how = rng.below(4);
+            let block = rng.below(BLOCKS - 1);
+            let want = &data[block as usize * BLOCK..][..2 * BLOCK];
+            match rng.below(3) {
+                0 => {
+                    if let Some(opened) = drop_or_finish(open(), how).await {
+                        let f = opened.unwrap();
+                        assert_eq!(f.direct_io_alignment().is_some(), direct);
+                        completed += 1;
+                    }
+                }
+                registered => {
+                    let mut buf = AlignedBuf::with_capacity(2 * BLOCK, BLOCK).unwrap();
+                    // The table has 4 slots; orphaned reads hold theirs until they
+                    // complete, so registration may find it full: the plain path then.
+                    let is_fixed = registered == 1 && buf.register();
+                    let read = file.read_at(buf, block * BLOCK as u64);
+                    if let Some((n, buf)) = drop_or_finish(read, how).await {
+                        assert_eq!(n.unwrap(), 2 * BLOCK);
+                        assert_eq!(&buf[..], want, "block {block}");
+                        completed += 1;
+                        fixed_done += u64::from(is_fixed);
+                    }
+                }
+            }
+            if metrics().ops_in_flight > 0 {
+                orphaned += 1;
+            }
+            if i % 256 == 0 {
+                ringio::yield_now().await;
+            }
+        }
+        settle_ops().await;
+        assert!(completed > 0);
+        assert!(orphaned > 0, "no operation was dropped in flight");
+        if driver == Driver::Uring {
+            assert!(fixed_done > 0, "no read took the fixed path");
+            assert!(metrics().fixed_file_ops >= fixed_done);
+        }
+        // Every slot came back: four buffers register again.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut buf = AlignedBuf::with_capacity(BLOCK, BLOCK).unwrap();
+            assert_eq!(
+                buf.register(),
+                driver == Driver::Uring,
+                "a table slot leaked"
+            );
+            held.push(buf);
+        }
+        drop(file);
+    });
+    drop(rt);
+    assert_eq!(fd_count(), fds, "fds leaked");
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+}
+
 both_drivers!(
+    direct_io_round_trip_and_misalignment,
+    direct_open_refused_says_why,
+    pooled_buffer_written_with_write_fixed,
+    direct_and_fixed_reads_dropped_in_flight_in_a_loop,
     write_then_read_back_at_offsets,
     open_errors_name_the_path,
     metadata_sync_and_set_len,

@@ -2,7 +2,8 @@
 //! fallocate, truncate, and path operations run on the blocking pool.
 //!
 //! On io_uring, opening, reading, writing, syncing, `statx` and `fallocate` are entries
-//! (IORING_OP_OPENAT, READ, WRITE, READV, WRITEV, FSYNC, STATX, FALLOCATE). On epoll they take the decision
+//! (IORING_OP_OPENAT, READ, WRITE, READV, WRITEV, FSYNC, STATX, FALLOCATE; READ_FIXED and
+//! WRITE_FIXED for a buffer in registered memory). On epoll they take the decision
 //! face's [`Decision::Blocking`]: a regular file is always "ready" (epoll refuses to
 //! watch one) and its I/O blocks in the page cache or on the disk, so the syscall runs
 //! on a pool thread. The job is given raw pointers into memory the operation owns (the
@@ -15,6 +16,7 @@ use super::net::{iovecs, iovecs_mut, set_init_in_order};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::{Decision, Fd, Operation};
 use io_uring::{opcode, squeue, types};
+use std::cell::Cell;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -40,8 +42,26 @@ impl<T> JobPtr<T> {
     }
 }
 
+thread_local! {
+    /// File reads and writes built as IORING_OP_READ_FIXED / WRITE_FIXED on this thread
+    /// (a worker is a thread, so this is the worker's count; see `Metrics`).
+    static FIXED_RW: Cell<u64> = const { Cell::new(0) };
+}
+
+/// READ_FIXED / WRITE_FIXED entries built on this thread so far.
+pub(crate) fn fixed_rw_count() -> u64 {
+    FIXED_RW.with(Cell::get)
+}
+
+/// The registered buffer slot of `buf`, counted as a fixed read or write if it has one.
+fn fixed_slot_of<B: IoBuf>(buf: &B) -> Option<u16> {
+    let index = crate::buf::fixed_index(buf)?;
+    FIXED_RW.with(|n| n.set(n.get() + 1));
+    Some(index)
+}
+
 /// A raw result from a syscall's return value (`-1` with `errno` becomes `-errno`).
-fn raw(res: i64) -> i32 {
+pub(super) fn raw(res: i64) -> i32 {
     if res < 0 {
         -io::Error::last_os_error()
             .raw_os_error()
@@ -106,7 +126,9 @@ unsafe impl Operation for OpenAt {
     }
 }
 
-/// Reads into the buffer, from its start up to its capacity, at a file offset.
+/// Reads into the buffer, from its start up to its capacity, at a file offset:
+/// IORING_OP_READ_FIXED when the buffer lies in registered memory
+/// ([`fixed_index`](crate::buf::fixed_index)), else IORING_OP_READ.
 pub(crate) struct ReadAt<B> {
     fd: Fd,
     buf: B,
@@ -128,9 +150,14 @@ unsafe impl<B: IoBufMut> Operation for ReadAt<B> {
     fn uring_entry(&mut self) -> Option<squeue::Entry> {
         let len = self.buf.bytes_total().min(u32::MAX as usize) as u32;
         let ptr = self.buf.stable_mut_ptr();
-        Some(on_fd!(self.fd, |fd| opcode::Read::new(fd, ptr, len)
-            .offset(self.offset)
-            .build()))
+        Some(match fixed_slot_of(&self.buf) {
+            Some(index) => on_fd!(self.fd, |fd| opcode::ReadFixed::new(fd, ptr, len, index)
+                .offset(self.offset)
+                .build()),
+            None => on_fd!(self.fd, |fd| opcode::Read::new(fd, ptr, len)
+                .offset(self.offset)
+                .build()),
+        })
     }
 
     fn decide(&mut self) -> Decision<'_> {
@@ -154,7 +181,9 @@ unsafe impl<B: IoBufMut> Operation for ReadAt<B> {
     }
 }
 
-/// Writes the buffer's initialised bytes (or a prefix of them) at a file offset.
+/// Writes the buffer's initialised bytes (or a prefix of them) at a file offset:
+/// IORING_OP_WRITE_FIXED when the buffer lies in registered memory, else
+/// IORING_OP_WRITE.
 pub(crate) struct WriteAt<B> {
     fd: Fd,
     buf: B,
@@ -175,9 +204,14 @@ unsafe impl<B: IoBuf> Operation for WriteAt<B> {
     fn uring_entry(&mut self) -> Option<squeue::Entry> {
         let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
         let ptr = self.buf.stable_ptr();
-        Some(on_fd!(self.fd, |fd| opcode::Write::new(fd, ptr, len)
-            .offset(self.offset)
-            .build()))
+        Some(match fixed_slot_of(&self.buf) {
+            Some(index) => on_fd!(self.fd, |fd| opcode::WriteFixed::new(fd, ptr, len, index)
+                .offset(self.offset)
+                .build()),
+            None => on_fd!(self.fd, |fd| opcode::Write::new(fd, ptr, len)
+                .offset(self.offset)
+                .build()),
+        })
     }
 
     fn decide(&mut self) -> Decision<'_> {
@@ -287,6 +321,8 @@ pub(crate) struct Statx {
     path: CString,
     /// `AT_EMPTY_PATH` with an fd; `AT_SYMLINK_NOFOLLOW` or 0 with a path.
     flags: i32,
+    /// What to ask for (`STATX_*`).
+    mask: u32,
     /// Written by the kernel; boxed so its address survives the op moving.
     buf: Box<libc::statx>,
 }
@@ -297,6 +333,7 @@ impl Statx {
             fd,
             path,
             flags,
+            mask: libc::STATX_BASIC_STATS,
             // SAFETY: `statx` is plain integers, for which all-zero bytes are valid.
             buf: Box::new(unsafe { std::mem::zeroed() }),
         }
@@ -304,6 +341,13 @@ impl Statx {
 
     pub(crate) fn of_fd(fd: Fd) -> Statx {
         Statx::with(Some(fd), CString::default(), libc::AT_EMPTY_PATH)
+    }
+
+    /// Of an open file, with its direct I/O alignment (STATX_DIOALIGN) too.
+    pub(crate) fn dio_align_of_fd(fd: Fd) -> Statx {
+        let mut op = Statx::of_fd(fd);
+        op.mask |= libc::STATX_DIOALIGN;
+        op
     }
 
     /// Of `path`, following a final symbolic link if `follow`.
@@ -331,7 +375,7 @@ unsafe impl Operation for Statx {
         Some(
             opcode::Statx::new(types::Fd(dirfd), self.path.as_ptr(), buf.cast())
                 .flags(flags)
-                .mask(libc::STATX_BASIC_STATS)
+                .mask(self.mask)
                 .build(),
         )
     }
@@ -340,12 +384,11 @@ unsafe impl Operation for Statx {
         let (dirfd, flags) = self.target();
         let path = JobPtr(self.path.as_ptr().cast_mut());
         let buf = JobPtr::<libc::statx>(&mut *self.buf);
+        let mask = self.mask;
         Decision::Blocking(Box::new(move || {
             // SAFETY: `path` is a NUL-terminated string and `buf` a writable statx
             // record, both owned by the op and alive until this job posts.
-            let res = unsafe {
-                libc::statx(dirfd, path.get(), flags, libc::STATX_BASIC_STATS, buf.get())
-            };
+            let res = unsafe { libc::statx(dirfd, path.get(), flags, mask, buf.get()) };
             raw(res as i64)
         }))
     }

@@ -27,13 +27,15 @@ mod multi;
 mod net;
 mod nop;
 mod poll;
+mod splice;
 mod udp;
 mod unix;
 
 pub(crate) use deadline::Deadline;
 pub(crate) use eventfd::EventfdRead;
 pub(crate) use fs::{
-    Fallocate, Fsync, OpenAt, PoolCall, ReadAt, ReadvAt, SetLen, Statx, WriteAt, WritevAt,
+    fixed_rw_count, Fallocate, Fsync, OpenAt, PoolCall, ReadAt, ReadvAt, SetLen, Statx, WriteAt,
+    WritevAt,
 };
 pub(crate) use lookup::LookupHost;
 pub(crate) use multi::{try_recv_pooled, AcceptMulti, MultiReceive, RecvMulti, RecvPooled};
@@ -42,6 +44,7 @@ pub(crate) use net::{
 };
 pub(crate) use nop::Nop;
 pub(crate) use poll::{FdReadiness, PollIn};
+pub(crate) use splice::Pipe;
 pub(crate) use udp::{
     try_recv_from_pooled, Datagram, DatagramMulti, LateDatagrams, PooledDatagram, RecvFromPooled,
     RecvMsg as RecvDatagram, SendMsg as SendDatagram, POOL_HEADROOM,

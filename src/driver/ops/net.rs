@@ -5,7 +5,7 @@
 //! poll on `EAGAIN`); the epoll backend needs it. An `EAGAIN` that does reach a
 //! completion is resubmitted by [`Op`](crate::driver::Op).
 
-use crate::buf::{BufResult, IoBuf, IoBufMut, PooledBuf, Slice};
+use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::sys::{syscall, RawSockAddr};
 use crate::driver::{Decision, Fd, Interest, Operation};
 use io_uring::{opcode, squeue};
@@ -294,7 +294,7 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
         let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
         let ptr = self.buf.stable_ptr();
         if self.zero_copy {
-            let buf_index = fixed_buf_index(&self.buf);
+            let buf_index = crate::buf::fixed_index(&self.buf);
             return Some(on_fd!(self.fd, |fd| opcode::SendZc::new(fd, ptr, len)
                 .buf_index(buf_index)
                 .flags(libc::MSG_NOSIGNAL)
@@ -324,18 +324,6 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
     fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {
         (result.map(|n| n as usize), self.buf)
     }
-}
-
-/// The registered buffer slot `buf`'s memory lies in: a [`PooledBuf`] (or a slice of
-/// one) of a pool registered with `Builder::fixed_buffers`. The kernel checks that the
-/// bytes lie inside the slot's memory, so a wrong answer is an error, never a stray read.
-fn fixed_buf_index<B: IoBuf>(buf: &B) -> Option<u16> {
-    let any = buf as &dyn std::any::Any;
-    if let Some(pooled) = any.downcast_ref::<PooledBuf>() {
-        return pooled.fixed_index();
-    }
-    any.downcast_ref::<Slice<PooledBuf>>()
-        .and_then(|s| s.get_ref().fixed_index())
 }
 
 /// Builds the iovec array of `bufs`: for reading, each buffer's whole capacity.
