@@ -27,6 +27,7 @@ mod multi;
 mod net;
 mod nop;
 mod poll;
+mod process;
 mod udp;
 mod unix;
 
@@ -42,6 +43,9 @@ pub(crate) use net::{
 };
 pub(crate) use nop::Nop;
 pub(crate) use poll::{FdReadiness, PollIn};
+pub(crate) use process::{
+    pidfd_open, pidfd_send_signal, pipe, set_nonblocking, waitid_pidfd, FdKind, WaitPid,
+};
 pub(crate) use udp::{
     try_recv_from_pooled, Datagram, DatagramMulti, LateDatagrams, PooledDatagram, RecvFromPooled,
     RecvMsg as RecvDatagram, SendMsg as SendDatagram, POOL_HEADROOM,
