@@ -245,6 +245,13 @@ pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Resul
     Ok(())
 }
 
+/// Sends `signal` to child `pid` (`kill(2)`): where there is no pidfd, and only
+/// before the child is reaped (see [`waitid_pid`]).
+pub(crate) fn kill_pid(pid: u32, signal: i32) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    syscall!(kill(pid, signal)).map(drop)
+}
+
 /// A zeroed `siginfo_t`, for `waitid(2)` to fill.
 pub(crate) fn siginfo_zeroed() -> libc::siginfo_t {
     // SAFETY: siginfo_t is plain data for which all-zero bytes are valid.
@@ -255,18 +262,21 @@ pub(crate) fn siginfo_zeroed() -> libc::siginfo_t {
 /// with `WNOHANG` if `nohang`. `Ok(None)` means it has not exited yet (only with
 /// `nohang`); otherwise the wait status in `waitpid(2)`'s encoding.
 pub(crate) fn waitid_pidfd(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<i32>> {
+    waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, nohang)
+}
+
+/// As [`waitid_pidfd`], for child `pid` (`P_PID`): where there is no pidfd. The pid
+/// cannot name another process until the child is reaped, which only its owner does.
+pub(crate) fn waitid_pid(pid: u32, nohang: bool) -> io::Result<Option<i32>> {
+    waitid(libc::P_PID, pid as libc::id_t, nohang)
+}
+
+fn waitid(idtype: libc::idtype_t, id: libc::id_t, nohang: bool) -> io::Result<Option<i32>> {
     let mut info = siginfo_zeroed();
     let options = libc::WEXITED | if nohang { libc::WNOHANG } else { 0 };
     loop {
         // SAFETY: waitid writes one siginfo_t into `info`, which is live for the call.
-        let rc = unsafe {
-            libc::waitid(
-                libc::P_PIDFD,
-                pidfd.as_raw_fd() as libc::id_t,
-                &mut info,
-                options,
-            )
-        };
+        let rc = unsafe { libc::waitid(idtype, id, &mut info, options) };
         if rc == 0 {
             return Ok(wait_status(&info));
         }

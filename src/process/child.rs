@@ -1,12 +1,10 @@
 //! [`Child`]: a running (or finished) child process, its pipes and its reaping.
 
+use super::reap::{reap_detached, Handle, Waiting};
 use super::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
 use crate::buf::{IoBuf, Slice};
-use crate::driver::ops::{
-    pidfd_open, pidfd_send_signal, waitid_pidfd, FdKind, Recv, Send, WaitPid,
-};
+use crate::driver::ops::{FdKind, Recv, Send};
 use crate::driver::{Fd, Op};
-use crate::runtime::context;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
@@ -57,13 +55,13 @@ pub struct Child {
     /// Our end of the child's stderr, if it was piped.
     pub stderr: Option<ChildStderr>,
     pid: u32,
-    /// `None` once reaped: the pidfd is closed then.
-    pidfd: Option<Fd>,
+    /// How the child is reached; `None` once reaped (the pidfd is closed then).
+    handle: Option<Handle>,
     status: Option<ExitStatus>,
     kill_on_drop: bool,
     /// The wait in flight, kept across `wait` futures: a dropped `wait` loses nothing,
     /// even where the kernel reaped the child just as the future went away.
-    waiting: Option<Op<WaitPid>>,
+    waiting: Waiting,
     /// `communicate`'s progress, kept across its futures.
     talk: Talk,
 }
@@ -144,8 +142,8 @@ impl Child {
         kill_on_drop: bool,
     ) -> io::Result<Child> {
         let pid = std.id();
-        let pidfd = match pidfd_open(pid) {
-            Ok(fd) => fd,
+        let handle = match Handle::open(pid) {
+            Ok(handle) => handle,
             Err(e) => {
                 // Without a pidfd we cannot reap it later: end it now.
                 let _ = std.kill();
@@ -158,11 +156,11 @@ impl Child {
             stdout: None,
             stderr: None,
             pid,
-            pidfd: Some(Fd::new(pidfd)),
+            handle: Some(handle),
             status: None,
             // Until the pipes are set up: a failure below must not leave it running.
             kill_on_drop: true,
-            waiting: None,
+            waiting: Waiting::default(),
             talk: Talk::default(),
         };
         // std's `Child` does not wait on drop; from here on the pidfd is how we reach it.
@@ -185,7 +183,7 @@ impl Child {
     /// The child's pid, or `None` once it has been reaped (the pid may then belong to
     /// another process).
     pub fn id(&self) -> Option<u32> {
-        self.pidfd.as_ref().map(|_| self.pid)
+        self.handle.as_ref().map(|_| self.pid)
     }
 
     /// Waits for the child to exit, reaps it, and returns how it ended. Once known, the
@@ -212,16 +210,11 @@ impl Child {
         if let Some(status) = self.status {
             return Poll::Ready(Ok(status));
         }
-        let pidfd = self
-            .pidfd
+        let handle = self
+            .handle
             .as_ref()
-            .expect("a child not yet reaped has its pidfd");
-        let op = self.waiting.get_or_insert_with(|| {
-            let uring_waitid = context::driver().backend_ref().waitid();
-            Op::new(WaitPid::new(pidfd.for_op(), uring_waitid))
-        });
-        let res = ready!(Pin::new(op).poll(cx));
-        self.waiting = None;
+            .expect("a child not yet reaped has a handle");
+        let res = ready!(self.waiting.poll(handle, cx));
         Poll::Ready(res.map(|raw| self.reaped(raw)))
     }
 
@@ -229,9 +222,9 @@ impl Child {
     fn reaped(&mut self, raw: i32) -> ExitStatus {
         let status = ExitStatus::from_raw(raw);
         self.status = Some(status);
-        self.pidfd = None;
+        self.handle = None;
         // A wait still in flight (the kernel's WAITID) can only fail now: cancel it.
-        self.waiting = None;
+        self.waiting.clear();
         status
     }
 
@@ -245,16 +238,18 @@ impl Child {
         if let Some(status) = self.status {
             return Ok(Some(status));
         }
-        let pidfd = self
-            .pidfd
+        let handle = self
+            .handle
             .as_ref()
-            .expect("a child not yet reaped has its pidfd");
-        match waitid_pidfd(pidfd.as_fd(), true) {
+            .expect("a child not yet reaped has a handle");
+        match handle.reap_now(true) {
             Ok(Some(raw)) => Ok(Some(self.reaped(raw))),
             Ok(None) => Ok(None),
             // A kernel WAITID of an earlier `wait` reaped it; its completion, which
             // carries the status, has not been seen yet.
-            Err(e) if e.raw_os_error() == Some(libc::ECHILD) && self.waiting.is_some() => Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ECHILD) && self.waiting.in_flight() => {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -267,10 +262,10 @@ impl Child {
     ///
     /// `InvalidInput` for an invalid signal number; as `pidfd_send_signal(2)` otherwise.
     pub fn send_signal(&self, signal: i32) -> io::Result<()> {
-        let Some(pidfd) = &self.pidfd else {
+        let Some(handle) = &self.handle else {
             return Ok(());
         };
-        match pidfd_send_signal(pidfd.as_fd(), signal) {
+        match handle.send_signal(signal) {
             // It has exited already (and someone else reaped it): nothing to signal.
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Err(io::Error::new(
@@ -396,67 +391,12 @@ impl Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        let Some(pidfd) = self.pidfd.take() else {
+        let Some(handle) = self.handle.take() else {
             return; // reaped
         };
         if self.kill_on_drop {
-            let _ = pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+            let _ = handle.send_signal(libc::SIGKILL);
         }
-        let reaper = Reaper {
-            pidfd,
-            wait: self.waiting.take(),
-            killed: self.kill_on_drop,
-            done: false,
-        };
-        if context::try_with_core(|_| ()).is_some() {
-            drop(crate::spawn(reaper));
-        } else {
-            drop(reaper); // no runtime: reaped (if killed) in its drop
-        }
-    }
-}
-
-/// The task that reaps a dropped [`Child`]. Dropped before the child exited (no
-/// runtime, or the runtime shut down first), it reaps a killed child with a blocking
-/// wait, which SIGKILL keeps short.
-struct Reaper {
-    pidfd: Fd,
-    wait: Option<Op<WaitPid>>,
-    killed: bool,
-    done: bool,
-}
-
-impl Future for Reaper {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
-        let pidfd = &this.pidfd;
-        let wait = this.wait.get_or_insert_with(|| {
-            let uring_waitid = context::driver().backend_ref().waitid();
-            Op::new(WaitPid::new(pidfd.for_op(), uring_waitid))
-        });
-        // Whatever the result (ECHILD: a wait of the dropped `Child` reaped it as it
-        // was cancelled), there is nothing more to do.
-        let _ = ready!(Pin::new(wait).poll(cx));
-        this.wait = None;
-        this.done = true;
-        Poll::Ready(())
-    }
-}
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        // A wait in flight is cancelled (or reaps the child: then this sees ECHILD).
-        drop(self.wait.take());
-        if self.killed {
-            let _ = waitid_pidfd(self.pidfd.as_fd(), false);
-        } else {
-            // Reap it if it has exited; if it still runs nothing more can be done.
-            let _ = waitid_pidfd(self.pidfd.as_fd(), true);
-        }
+        reap_detached(handle, std::mem::take(&mut self.waiting), self.kill_on_drop);
     }
 }

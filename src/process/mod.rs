@@ -27,7 +27,10 @@
 //!   (Linux 6.7), otherwise a readiness wait on the pidfd (readable once the child
 //!   exits: a POLL_ADD on io_uring, epoll's registration) followed by
 //!   `waitid(P_PIDFD, WNOHANG)`. No SIGCHLD handler, no thread per child, and other
-//!   code's children are never touched.
+//!   code's children are never touched. Where `pidfd_open` is missing (before Linux
+//!   5.3, or under valgrind, which does not know it) the child is reached by its pid,
+//!   which stays its own until we reap it, and its exit is found by polling
+//!   `waitid(P_PID, WNOHANG)` on a timer (1 ms, doubling to 50 ms).
 //! - **Pipes** are our ends made non-blocking (the child's ends are separate open file
 //!   descriptions and stay blocking). They read and write with IORING_OP_READ / WRITE
 //!   on io_uring, readiness and `read(2)` / `write(2)` on epoll: the stream operations
@@ -40,6 +43,7 @@
 mod child;
 mod command;
 mod pipe;
+mod reap;
 mod status;
 
 pub use child::Child;

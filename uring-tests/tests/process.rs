@@ -223,7 +223,8 @@ fn dropped_child_leaves_no_zombie(driver: Driver) {
         drop(child);
         eventually("the dropped child is reaped", || !is_our_child(pid)).await;
 
-        let child = sh("sleep 0.2").kill_on_drop(false).spawn().unwrap();
+        // Long enough to be seen running after the drop, even under valgrind.
+        let child = sh("sleep 1").kill_on_drop(false).spawn().unwrap();
         let pid = child.id().unwrap();
         drop(child);
         ringio::time::sleep(Duration::from_millis(50)).await;

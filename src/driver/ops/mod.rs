@@ -44,7 +44,8 @@ pub(crate) use net::{
 pub(crate) use nop::Nop;
 pub(crate) use poll::{FdReadiness, PollIn};
 pub(crate) use process::{
-    pidfd_open, pidfd_send_signal, pipe, set_nonblocking, waitid_pidfd, FdKind, WaitPid,
+    kill_pid, pidfd_open, pidfd_send_signal, pipe, set_nonblocking, waitid_pid, waitid_pidfd,
+    FdKind, WaitPid,
 };
 pub(crate) use udp::{
     try_recv_from_pooled, Datagram, DatagramMulti, LateDatagrams, PooledDatagram, RecvFromPooled,

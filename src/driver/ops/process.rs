@@ -15,7 +15,8 @@ use std::io;
 
 // The raw process syscalls, for `process`, which holds no `unsafe`.
 pub(crate) use crate::driver::sys::{
-    pidfd_open, pidfd_send_signal, pipe, set_nonblocking, waitid_pidfd, FdKind,
+    kill_pid, pidfd_open, pidfd_send_signal, pipe, set_nonblocking, waitid_pid, waitid_pidfd,
+    FdKind,
 };
 
 /// Waits for the child `pidfd` names to exit, and reaps it. Outputs its wait status
