@@ -257,7 +257,9 @@ impl Command {
         self.spawn_with(false)
     }
 
-    /// Runs the child to its end with everything inherited, and returns its status.
+    /// Runs the child to its end and returns its status. Streams not set are
+    /// inherited; our ends of piped ones are closed before the wait, as std's `status`
+    /// does (a child writing to one then gets `EPIPE` rather than blocking forever).
     ///
     /// # Errors
     ///
@@ -267,7 +269,9 @@ impl Command {
     ///
     /// Dropping the future drops the [`Child`], which kills it (if `kill_on_drop`).
     pub async fn status(&mut self) -> io::Result<ExitStatus> {
-        self.spawn_with(false)?.wait().await
+        let mut child = self.spawn_with(false)?;
+        (child.stdin, child.stdout, child.stderr) = (None, None, None);
+        child.wait().await
     }
 
     /// Runs the child to its end and collects its output. Streams not set get std's

@@ -272,6 +272,18 @@ fn exit_codes_come_back(driver: Driver) {
             assert_eq!(status.signal(), None);
             assert_eq!(status.success(), code == 0);
         }
+        // `status` closes our ends of piped streams: a child writing 1 MiB to one gets
+        // EPIPE instead of blocking the wait forever.
+        let status = timeout(
+            Duration::from_secs(10),
+            sh("head -c 1048576 /dev/zero; exit 9")
+                .stdout(Stdio::piped())
+                .status(),
+        )
+        .await
+        .expect("status waited on a full pipe")
+        .unwrap();
+        assert_eq!(status.code(), Some(9));
         let status = sh("kill -USR1 $$").status().await.unwrap();
         assert_eq!(status.signal(), Some(libc::SIGUSR1));
         assert_eq!(status.code(), None);
