@@ -214,6 +214,55 @@ fn pipes_read_and_write_owned_buffers(driver: Driver) {
     });
 }
 
+/// A StreamReader on a child's stdout on every pooled-read path: a READ that picks
+/// its buffer from the pool's ring (io_uring), a poll then a read into a free-list
+/// buffer (io_uring without buffer rings), a readiness wait and `read(2)` (epoll); the
+/// reader's futures are dropped mid-line on the way, and no byte is lost.
+fn stdout_lines_on_every_pooled_read_path(driver: Driver) {
+    let mut runtimes = vec![rt(driver)];
+    if driver == Driver::Uring {
+        runtimes.push(
+            ringio::Builder::new()
+                .driver(driver)
+                .multishot(false)
+                .build()
+                .unwrap(),
+        );
+    }
+    for rt in runtimes {
+        rt.block_on(async {
+            let mut child = sh("i=0; while [ $i -lt 2000 ]; do echo line$i; i=$((i+1)); done")
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut reader = StreamReader::with_limit(child.stdout.take().unwrap(), 64);
+            let mut rng = Rng::new(3);
+            let mut n = 0;
+            for _ in 0..20_000 {
+                // Sometimes drop the readline after a poll or two, then read on.
+                let line = if rng.below(4) == 0 {
+                    match poll_then_drop(reader.readline(), 1 + rng.below(2)).await {
+                        Some(line) => line.unwrap(),
+                        None => continue,
+                    }
+                } else {
+                    timeout(Duration::from_secs(10), reader.readline())
+                        .await
+                        .expect("no line")
+                        .unwrap()
+                };
+                if line.is_empty() {
+                    break;
+                }
+                assert_eq!(line, format!("line{n}\n").into_bytes());
+                n += 1;
+            }
+            assert_eq!(n, 2000);
+            assert!(child.wait().await.unwrap().success());
+        });
+    }
+}
+
 /// ASYNCIO §6 check 4: a dropped `Child` is killed and reaped; with `kill_on_drop(false)`
 /// it runs on and is still reaped when it exits.
 fn dropped_child_leaves_no_zombie(driver: Driver) {
@@ -537,6 +586,7 @@ both_drivers!(
     cat_round_trips_100_kib_through_communicate,
     cat_round_trips_100_kib_through_stream_writer_and_reader,
     pipes_read_and_write_owned_buffers,
+    stdout_lines_on_every_pooled_read_path,
     dropped_child_leaves_no_zombie,
     missing_program_fails_spawn_with_not_found,
     exit_codes_come_back,
