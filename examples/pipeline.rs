@@ -12,7 +12,7 @@
 //! a `StreamWriter` feeds `grep` while a `StreamReader` reads its matches line by line.
 
 use ringio::io::{StreamReader, StreamWriter};
-use ringio::process::{Child, Command, ExitStatus, Stdio};
+use ringio::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::io;
 
 /// What a pipeline left: the last stage's stdout and every stage's status, in order.
@@ -22,6 +22,17 @@ pub struct PipelineOutput {
     pub stdout: Vec<u8>,
     /// Each stage's exit status, first stage first.
     pub statuses: Vec<ExitStatus>,
+}
+
+/// A task that writes `input` into a child's stdin through a `StreamWriter`, then
+/// closes it so the child reads end of file.
+fn feed(stdin: ChildStdin, input: Vec<u8>) -> ringio::JoinHandle<io::Result<()>> {
+    ringio::spawn(async move {
+        let mut writer = StreamWriter::new(stdin);
+        writer.write_all(&input).await?;
+        writer.close();
+        writer.wait_closed().await
+    })
 }
 
 /// Runs `stages` (each a program and its arguments) as `a | b | c`, with `input` (if
@@ -60,12 +71,7 @@ pub async fn run(stages: &[&[&str]], input: Option<Vec<u8>>) -> io::Result<Pipel
     // pipeline whose input and output both pass a pipe's 64 KiB would deadlock if they
     // took turns).
     let feeder = match (input, children.first_mut().and_then(|c| c.stdin.take())) {
-        (Some(input), Some(stdin)) => Some(ringio::spawn(async move {
-            let mut writer = StreamWriter::new(stdin);
-            writer.write_all(&input).await?;
-            writer.close();
-            writer.wait_closed().await
-        })),
+        (Some(input), Some(stdin)) => Some(feed(stdin, input)),
         _ => None,
     };
     let last = children.last_mut().expect("at least one stage");
@@ -96,13 +102,7 @@ pub async fn grep_lines(input: Vec<u8>, pattern: &str) -> io::Result<Vec<String>
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()?;
-    let stdin = child.stdin.take().expect("piped");
-    let feeder = ringio::spawn(async move {
-        let mut writer = StreamWriter::new(stdin);
-        writer.write_all(&input).await?;
-        writer.close();
-        writer.wait_closed().await
-    });
+    let feeder = feed(child.stdin.take().expect("piped"), input);
     let mut reader = StreamReader::new(child.stdout.take().expect("piped"));
     let mut lines = Vec::new();
     loop {

@@ -20,7 +20,9 @@ const READ_CHUNK: usize = 64 * 1024;
 /// The child is known by a pidfd, opened right after the spawn, so signals and waits
 /// can never reach another process that reused its pid. [`wait`](Child::wait) reaps it
 /// through the pidfd (IORING_OP_WAITID on Linux 6.7 and later, a readiness wait on the
-/// pidfd before that and on epoll): no SIGCHLD handler, no thread per child.
+/// pidfd before that and on epoll): no SIGCHLD handler, no thread per child. (Where
+/// `pidfd_open` is missing, under valgrind or before Linux 5.3, the child is reached by
+/// its pid instead: see the [module docs](super).)
 ///
 /// The pipes asked for with [`Stdio::piped`](super::Stdio::piped) are in the
 /// public `stdin`, `stdout` and `stderr` fields; take them to use them as streams.
