@@ -392,6 +392,23 @@ fn stderr_merges_into_stdout(driver: Driver) {
         let out = sh("echo out; echo err >&2").output().await.unwrap();
         assert_eq!(out.stdout, b"out\n");
         assert_eq!(out.stderr, b"err\n");
+
+        // Both into a file given as stdout.
+        let path = std::env::temp_dir().join(format!(
+            "ringio-process-merge-{}-{driver:?}",
+            std::process::id()
+        ));
+        let file = std::fs::File::create(&path).unwrap();
+        let status = sh("echo a; echo b >&2; echo c")
+            .stdout(file)
+            .stderr(Stdio::stdout())
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success());
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(text, "a\nb\nc\n");
     });
 }
 
