@@ -22,6 +22,7 @@
 //! back (buffers) or closed (connections). The state holds its own clone of the fd, so
 //! the fd number cannot be reused while the kernel may still use it.
 
+use super::net::CURRENT_POSITION;
 use crate::buf::{PoolInner, PooledBuf};
 use crate::driver::sys::FdKind;
 use crate::driver::{Decision, DriverHandle, Fd, Interest, Multishot, Operation, WeakDriver};
@@ -595,6 +596,8 @@ impl Drop for RecvPooled {
 
 // SAFETY: the entry points into the pool's buffer `bid`, heap memory the op keeps
 // alive (an `Rc` to the pool) and owns (taken from the free list, given back on drop).
+// A buffer-select READ carries no pointer: the kernel writes into a buffer of the
+// pool's ring, memory the same `Rc` keeps alive, and names it in the completion.
 unsafe impl Operation for RecvPooled {
     type Output = io::Result<Option<PooledBuf>>;
 
@@ -606,7 +609,7 @@ unsafe impl Operation for RecvPooled {
                 std::ptr::null_mut(),
                 len
             )
-            .offset(u64::MAX)
+            .offset(CURRENT_POSITION)
             .buf_group(group)
             .build()
             .flags(squeue::Flags::BUFFER_SELECT)));
@@ -622,7 +625,7 @@ unsafe impl Operation for RecvPooled {
                         on_fd!(self.fd, |fd| opcode::Recv::new(fd, ptr, len as u32).build())
                     }
                     FdKind::Pipe => on_fd!(self.fd, |fd| opcode::Read::new(fd, ptr, len as u32)
-                        .offset(u64::MAX)
+                        .offset(CURRENT_POSITION)
                         .build()),
                 }
             }

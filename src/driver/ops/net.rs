@@ -15,7 +15,7 @@ use crate::driver::{Decision, Fd, Interest, Operation};
 use io_uring::{opcode, squeue};
 
 /// The offset of a pipe operation: -1, the current position (a pipe has none).
-const CURRENT_POSITION: u64 = u64::MAX;
+pub(super) const CURRENT_POSITION: u64 = u64::MAX;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
