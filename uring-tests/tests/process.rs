@@ -368,6 +368,14 @@ fn env_and_current_dir_reach_the_child(driver: Driver) {
         assert!(!text.lines().any(|l| l.starts_with("PATH=")), "{text}");
         assert!(text.lines().any(|l| l == "RINGIO_C=3"), "{text}");
 
+        // From std's command, with more set through `as_std_mut`.
+        let mut std_cmd = std::process::Command::new("sh");
+        std_cmd.arg("-c").env("RINGIO_D", "4");
+        let mut cmd = Command::from(std_cmd);
+        cmd.as_std_mut().arg("echo $RINGIO_D");
+        let out = cmd.output().await.unwrap();
+        assert_eq!(out.stdout, b"4\n");
+
         let out = Command::new("/usr/bin/env")
             .env_clear()
             .env("ONLY", "this")
