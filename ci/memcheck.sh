@@ -2,7 +2,7 @@
 # Runs under valgrind memcheck, failing on any invalid read or write: the
 # cancellation-safety tests, the fast-path tests (multishot accept and receive, provided
 # buffer rings), the driver hazard regression tests, the blocking-face drop tests and
-# the Unix-socket tests (all on both drivers), and the driver's own unit tests (the op table). Uninitialised-value reports are off: the kernel writes received
+# the Unix-socket and process tests (all on both drivers), and the driver's own unit tests (the op table). Uninitialised-value reports are off: the kernel writes received
 # bytes into buffers behind memcheck's back, so it cannot know they are set. Every wait
 # in those tests is bounded, and none needs a second thread to progress (see DESIGN.md
 # on valgrind and io_uring_enter).
