@@ -16,6 +16,17 @@ use io_uring::{opcode, squeue};
 
 /// The offset of a pipe operation: -1, the current position (a pipe has none).
 pub(super) const CURRENT_POSITION: u64 = u64::MAX;
+
+/// Whether an operation on an fd of `kind` may be an io_uring entry. A pipe may only
+/// from Linux 5.19: before, the kernel completes a READ or WRITE on an `O_NONBLOCK`
+/// pipe with `EAGAIN` instead of arming its poll, and the driver, resubmitting it,
+/// would spin. There a pipe operation takes its decision face on io_uring too (a
+/// one-shot POLL_ADD, then the syscall).
+fn has_entry(kind: FdKind) -> bool {
+    static PIPE_ENTRIES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    kind == FdKind::Socket
+        || *PIPE_ENTRIES.get_or_init(|| crate::driver::sys::kernel_version() >= (5, 19))
+}
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
@@ -235,6 +246,9 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
     type Output = BufResult<usize, B>;
 
     fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        if !has_entry(self.kind) {
+            return None;
+        }
         let len = self.buf.bytes_total().min(u32::MAX as usize) as u32;
         let ptr = self.buf.stable_mut_ptr();
         Some(match self.kind {
@@ -319,6 +333,9 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
     type Output = BufResult<usize, B>;
 
     fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        if !has_entry(self.kind) {
+            return None;
+        }
         let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
         let ptr = self.buf.stable_ptr();
         if self.zero_copy {
@@ -437,6 +454,9 @@ unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        if !has_entry(self.kind) {
+            return None;
+        }
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
         let msg: *mut libc::msghdr = &mut *self.msg;
         let (iov, n) = (self.iovecs.as_ptr(), self.iovecs.len() as u32);
@@ -507,6 +527,9 @@ unsafe impl<B: IoBuf> Operation for SendVectored<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        if !has_entry(self.kind) {
+            return None;
+        }
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
         let (iov, n) = (self.iovecs.as_ptr(), self.iovecs.len() as u32);
         Some(match self.kind {
