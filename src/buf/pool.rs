@@ -265,6 +265,11 @@ impl PoolInner {
         Some(bid)
     }
 
+    /// The size of every buffer.
+    pub(crate) fn buf_size(&self) -> usize {
+        self.buf_size
+    }
+
     /// Start and size of buffer `bid`, for a `recv(2)` into it.
     pub(crate) fn raw_buf(&self, bid: u16) -> (*mut u8, usize) {
         (self.buf_ptr(bid), self.buf_size)

@@ -289,6 +289,11 @@ impl Backend {
         matches!(self, Backend::Uring(u) if u.send_zc())
     }
 
+    /// Whether child processes are reaped by an io_uring entry (IORING_OP_WAITID).
+    pub(crate) fn waitid(&self) -> bool {
+        matches!(self, Backend::Uring(u) if u.waitid())
+    }
+
     /// Whether this is the io_uring backend.
     pub(crate) fn is_uring(&self) -> bool {
         matches!(self, Backend::Uring(_))

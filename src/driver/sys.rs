@@ -1,7 +1,7 @@
 //! Thin, errno-checked wrappers over the few raw syscalls the driver makes.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// Calls a libc function and turns `-1` into the thread's `errno` as an `io::Error`.
 macro_rules! syscall {
@@ -173,4 +173,134 @@ impl RawSockAddr {
             )),
         }
     }
+}
+
+/// A stream fd's kind, which picks the syscalls and opcodes of the stream operations
+/// (`Recv`, `Send` and their vectored and pooled forms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FdKind {
+    /// A socket: `recv(2)` / `send(2)` (with MSG_NOSIGNAL), IORING_OP_RECV / SEND.
+    Socket,
+    /// Anything else that streams, e.g. a pipe: `read(2)` / `write(2)`, IORING_OP_READ
+    /// / WRITE at the current position (offset -1).
+    Pipe,
+}
+
+/// Sets or clears `O_NONBLOCK` on `fd`'s open file description. The flag lives in the
+/// description, so every fd sharing it (a dup, a child's copy) sees the change.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    let flags = syscall!(fcntl(raw, libc::F_GETFL))?;
+    let new = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    if new != flags {
+        syscall!(fcntl(raw, libc::F_SETFL, new))?;
+    }
+    Ok(())
+}
+
+/// A close-on-exec pipe: (read end, write end), both blocking.
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    syscall!(pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC))?;
+    // SAFETY: pipe2 just returned these two fds, owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A pidfd for child `pid` (`pidfd_open(2)`, Linux 5.3), close-on-exec (always, for a
+/// pidfd) and blocking: a non-blocking pidfd would make IORING_OP_WAITID complete at
+/// once with `EAGAIN` instead of waiting. The caller's readiness waits pass `WNOHANG`.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just created `fd` for us and nobody else has it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Sends `signal` to the process `pidfd` names (`pidfd_send_signal(2)`). The pidfd
+/// names that one process for its whole life: once it has been reaped the call fails
+/// with `ESRCH` rather than reach another process that reused the pid.
+pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+    // SAFETY: pidfd_send_signal with no siginfo (NULL) and no flags reads nothing of
+    // ours; `pidfd` is a live fd for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0 as libc::c_uint,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sends `signal` to child `pid` (`kill(2)`): where there is no pidfd, and only
+/// before the child is reaped (see [`waitid_pid`]).
+pub(crate) fn kill_pid(pid: u32, signal: i32) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    syscall!(kill(pid, signal)).map(drop)
+}
+
+/// A zeroed `siginfo_t`, for `waitid(2)` to fill.
+pub(crate) fn siginfo_zeroed() -> libc::siginfo_t {
+    // SAFETY: siginfo_t is plain data for which all-zero bytes are valid.
+    unsafe { std::mem::zeroed() }
+}
+
+/// Reaps the child `pidfd` names if it has exited: `waitid(P_PIDFD, pidfd, WEXITED)`,
+/// with `WNOHANG` if `nohang`. `Ok(None)` means it has not exited yet (only with
+/// `nohang`); otherwise the wait status in `waitpid(2)`'s encoding.
+pub(crate) fn waitid_pidfd(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<i32>> {
+    waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, nohang)
+}
+
+/// As [`waitid_pidfd`], for child `pid` (`P_PID`): where there is no pidfd. The pid
+/// cannot name another process until the child is reaped, which only its owner does.
+pub(crate) fn waitid_pid(pid: u32, nohang: bool) -> io::Result<Option<i32>> {
+    waitid(libc::P_PID, pid as libc::id_t, nohang)
+}
+
+fn waitid(idtype: libc::idtype_t, id: libc::id_t, nohang: bool) -> io::Result<Option<i32>> {
+    let mut info = siginfo_zeroed();
+    let options = libc::WEXITED | if nohang { libc::WNOHANG } else { 0 };
+    loop {
+        // SAFETY: waitid writes one siginfo_t into `info`, which is live for the call.
+        let rc = unsafe { libc::waitid(idtype, id, &mut info, options) };
+        if rc == 0 {
+            return Ok(wait_status(&info));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// The wait status (`waitpid(2)`'s encoding: the code in bits 8..16, or the signal in
+/// bits 0..7 with 0x80 for a core dump) a `waitid(2)` record describes; `None` if it
+/// describes no child (a `WNOHANG` wait that found none exited: `si_pid` is 0).
+pub(crate) fn wait_status(info: &libc::siginfo_t) -> Option<i32> {
+    // SAFETY: waitid filled (or zeroed) the record; for the SIGCHLD records it writes,
+    // si_pid and si_status are the fields it set.
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return None;
+    }
+    Some(match info.si_code {
+        libc::CLD_EXITED => (status & 0xff) << 8,
+        libc::CLD_DUMPED => (status & 0x7f) | 0x80,
+        // CLD_KILLED (WEXITED waits report no stops or continues).
+        _ => status & 0x7f,
+    })
 }

@@ -77,6 +77,8 @@ pub(crate) struct Uring {
     taskrun_flag: bool,
     /// A kernel thread polls the submission queue.
     sqpoll: bool,
+    /// The kernel has IORING_OP_WAITID (Linux 6.7).
+    waitid: bool,
     /// Multishot operations whose sinks asked for a pause, cancelled after the reap.
     to_pause: Vec<usize>,
     /// Entries pushed, completions reaped, `io_uring_enter` calls.
@@ -110,6 +112,7 @@ impl Uring {
             ring_index: built.ring_index,
             taskrun_flag: built.info.flags.contains(&"TASKRUN_FLAG"),
             sqpoll: built.info.flags.contains(&"SQPOLL"),
+            waitid: built.info.flags.contains(&"WAITID"),
             to_pause: Vec::new(),
             sqes: 0,
             cqes: 0,
@@ -148,6 +151,10 @@ impl Uring {
 
     pub(crate) fn send_zc(&self) -> bool {
         self.send_zc
+    }
+
+    pub(crate) fn waitid(&self) -> bool {
+        self.waitid
     }
 
     pub(crate) fn fixed_buffers(&self) -> Option<Rc<super::fixed::FixedBuffers>> {

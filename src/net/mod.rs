@@ -43,6 +43,7 @@ pub use server::{
     ServerOptions, Streams, WorkerServers,
 };
 pub use socket::RecvCursor;
+pub(crate) use socket::StreamSocket;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use unix::{UCred, UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};
 

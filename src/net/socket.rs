@@ -1,10 +1,12 @@
 //! [`StreamSocket`]: what every connected byte-stream socket shares (a TCP or Unix
 //! stream): its fd, the pooled receive (a multishot receive kept armed on io_uring),
-//! and the owned-buffer reads and writes.
+//! and the owned-buffer reads and writes. `StreamSocket<true>` is the same for a pipe
+//! (a child process's stdio): `read(2)` / `write(2)` instead of `recv` / `send`, and a
+//! single-shot pooled read (a pipe has no multishot receive).
 
 use crate::buf::{BufPool, BufResult, IoBuf, IoBufMut, PooledBuf, Slice};
 use crate::driver::ops::{
-    try_recv_pooled, PollIn, Recv, RecvMulti, RecvPooled, RecvVectored, Send, SendVectored,
+    try_recv_pooled, FdKind, PollIn, Recv, RecvMulti, RecvPooled, RecvVectored, Send, SendVectored,
     Shutdown as ShutdownOp,
 };
 use crate::driver::{Fd, Op, Timed};
@@ -20,15 +22,19 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 /// A connected stream socket: the fd and its pooled-receive state. The public stream
-/// types wrap one and delegate to it.
-pub(crate) struct StreamSocket {
+/// types wrap one and delegate to it. With `PIPE`, a pipe end instead (non-blocking):
+/// a type parameter rather than a field, so a connection pays nothing for it.
+pub(crate) struct StreamSocket<const PIPE: bool = false> {
     fd: Fd,
-    /// The multishot receive `recv_pooled` keeps armed on io_uring.
+    /// The multishot receive `recv_pooled` keeps armed on io_uring (never for a pipe).
     recv_multi: MultiSlot<RecvMulti>,
 }
 
-impl StreamSocket {
-    pub(crate) fn new(fd: OwnedFd) -> StreamSocket {
+impl<const PIPE: bool> StreamSocket<PIPE> {
+    /// What the stream operations run on.
+    const KIND: FdKind = if PIPE { FdKind::Pipe } else { FdKind::Socket };
+
+    pub(crate) fn new(fd: OwnedFd) -> StreamSocket<PIPE> {
         StreamSocket {
             fd: Fd::new(fd),
             recv_multi: MultiSlot::new(),
@@ -122,7 +128,7 @@ impl StreamSocket {
                             Poll::Ready(Ok(())) => *wait = None,
                         }
                     }
-                    match try_recv_pooled(&self.fd, pool.inner()) {
+                    match try_recv_pooled(&self.fd, pool.inner(), Self::KIND) {
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             *wait = Some(Op::new(PollIn::new(self.fd.for_op())));
                             continue;
@@ -164,15 +170,25 @@ impl StreamSocket {
             return Ok(RecvStep::Multishot(multi));
         }
         Ok(match pool_path(pool)? {
+            // A pipe has no multishot receive: one READ that takes its buffer from the
+            // ring when data arrives.
+            PoolPath::Ring(group) if PIPE => RecvStep::Single(Op::new(RecvPooled::of_kind(
+                self.fd.for_op(),
+                pool.inner().clone(),
+                FdKind::Pipe,
+                Some(group),
+            ))),
             PoolPath::Ring(group) => {
                 RecvStep::Multishot(self.recv_multi.get_or_make(pool, "recv_pooled", || {
                     RecvMulti::new(self.fd.for_op(), pool.inner().clone(), group)
                 })?)
             }
             PoolPath::PollThenReceive => RecvStep::PollThenRecv(None),
-            PoolPath::FreeList => RecvStep::Single(Op::new(RecvPooled::new(
+            PoolPath::FreeList => RecvStep::Single(Op::new(RecvPooled::of_kind(
                 self.fd.for_op(),
                 pool.inner().clone(),
+                Self::KIND,
+                None,
             ))),
         })
     }
@@ -183,7 +199,7 @@ impl StreamSocket {
         buf: B,
         timeout: std::time::Duration,
     ) -> Timed<Recv<B>> {
-        Timed::new(Recv::new(self.fd.for_op(), buf), timeout)
+        Timed::new(Recv::of_kind(self.fd.for_op(), buf, Self::KIND), timeout)
     }
 
     /// A send of `buf` that gives up after `timeout` (see `write_timeout`).
@@ -192,7 +208,7 @@ impl StreamSocket {
         buf: B,
         timeout: std::time::Duration,
     ) -> Timed<Send<B>> {
-        Timed::new(Send::new(self.fd.for_op(), buf), timeout)
+        Timed::new(Send::of_kind(self.fd.for_op(), buf, Self::KIND), timeout)
     }
 
     /// `send_file` of the public stream types (see `TcpStream::send_file`).
@@ -514,12 +530,12 @@ macro_rules! stream_socket_impls {
 pub(crate) use stream_socket_impls;
 
 /// `pooled_stream`: one [`RecvPooledFuture`] after another.
-struct RecvPooledStream<'a> {
-    next: RecvPooledFuture<'a>,
+struct RecvPooledStream<'a, const PIPE: bool> {
+    next: RecvPooledFuture<'a, PIPE>,
     done: bool,
 }
 
-impl futures_core::Stream for RecvPooledStream<'_> {
+impl<const PIPE: bool> futures_core::Stream for RecvPooledStream<'_, PIPE> {
     type Item = io::Result<PooledBuf>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -544,8 +560,8 @@ impl futures_core::Stream for RecvPooledStream<'_> {
 
 /// The future of `recv_pooled`, written by hand to stay small: it lives in
 /// every connection's task while the connection is idle.
-struct RecvPooledFuture<'a> {
-    stream: &'a StreamSocket,
+struct RecvPooledFuture<'a, const PIPE: bool> {
+    stream: &'a StreamSocket<PIPE>,
     pool: &'a BufPool,
     cursor: RecvCursor,
 }
@@ -591,7 +607,7 @@ enum RecvStep {
     Starved,
 }
 
-impl Future for RecvPooledFuture<'_> {
+impl<const PIPE: bool> Future for RecvPooledFuture<'_, PIPE> {
     type Output = io::Result<Option<PooledBuf>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -604,36 +620,40 @@ impl Future for RecvPooledFuture<'_> {
 // The operations are returned as they are, not wrapped in `async` blocks: a wrapper
 // would hold the buffer a second time, and these futures live inside every
 // connection's task (memory per idle connection).
-impl AsyncReadOwned for StreamSocket {
+impl<const PIPE: bool> AsyncReadOwned for StreamSocket<PIPE> {
     fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        Op::new(Recv::new(self.fd.for_op(), buf))
+        Op::new(Recv::of_kind(self.fd.for_op(), buf, Self::KIND))
     }
 
     fn read_vectored<B: IoBufMut>(
         &self,
         bufs: Vec<B>,
     ) -> impl Future<Output = BufResult<usize, Vec<B>>> {
-        Op::new(RecvVectored::new(self.fd.for_op(), bufs))
+        Op::new(RecvVectored::of_kind(self.fd.for_op(), bufs, Self::KIND))
     }
 }
 
-impl AsyncWriteOwned for StreamSocket {
+impl<const PIPE: bool> AsyncWriteOwned for StreamSocket<PIPE> {
     fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        Op::new(Send::new(self.fd.for_op(), buf))
+        Op::new(Send::of_kind(self.fd.for_op(), buf, Self::KIND))
     }
 
     fn write_vectored<B: IoBuf>(
         &self,
         bufs: Vec<B>,
     ) -> impl Future<Output = BufResult<usize, Vec<B>>> {
-        Op::new(SendVectored::new(self.fd.for_op(), bufs))
+        Op::new(SendVectored::of_kind(self.fd.for_op(), bufs, Self::KIND))
     }
 
     fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<(), B>> {
         let len = buf.bytes_init();
         WriteAllFuture {
             stream: self,
-            op: Some(Op::new(Send::new(self.fd.for_op(), buf.slice(0..len)))),
+            op: Some(Op::new(Send::of_kind(
+                self.fd.for_op(),
+                buf.slice(0..len),
+                Self::KIND,
+            ))),
             sent: 0,
         }
     }
@@ -642,14 +662,14 @@ impl AsyncWriteOwned for StreamSocket {
 /// `write_all` for a stream socket, written by hand to stay small (it lives in every
 /// connection's task): the buffer lives inside the send in flight, and goes back in
 /// with a narrower slice after a short write.
-struct WriteAllFuture<'a, B: IoBuf> {
-    stream: &'a StreamSocket,
+struct WriteAllFuture<'a, B: IoBuf, const PIPE: bool> {
+    stream: &'a StreamSocket<PIPE>,
     /// The send in flight; `None` once finished.
     op: Option<Op<Send<Slice<B>>>>,
     sent: usize,
 }
 
-impl<B: IoBuf> Future for WriteAllFuture<'_, B> {
+impl<B: IoBuf, const PIPE: bool> Future for WriteAllFuture<'_, B, PIPE> {
     type Output = BufResult<(), B>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -674,7 +694,11 @@ impl<B: IoBuf> Future for WriteAllFuture<'_, B> {
                 return Poll::Ready((Ok(()), buf));
             }
             let rest = buf.slice(this.sent..end);
-            this.op = Some(Op::new(Send::new(this.stream.fd.for_op(), rest)));
+            this.op = Some(Op::new(Send::of_kind(
+                this.stream.fd.for_op(),
+                rest,
+                StreamSocket::<PIPE>::KIND,
+            )));
         }
     }
 }

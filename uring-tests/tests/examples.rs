@@ -14,6 +14,10 @@ mod graceful_shutdown;
 #[allow(dead_code)]
 mod file_copy;
 
+#[path = "../../examples/pipeline.rs"]
+#[allow(dead_code)]
+mod pipeline;
+
 use ringio::io::{StreamReader, StreamWriter};
 use ringio::net::{open_connection, OwnedReadHalf, OwnedWriteHalf};
 use ringio::runtime::Driver;
@@ -185,8 +189,83 @@ fn file_copy_copies_exactly(driver: Driver) {
     let _ = std::fs::remove_file(&to);
 }
 
+/// `printf | grep | wc -l` wired child to child, then 20,000 lines (well past a pipe's
+/// 64 KiB) fed from Rust through `cat | grep -v | wc -l`.
+fn pipeline_wires_children_together(driver: Driver) {
+    rt(driver).block_on(async {
+        let out = timeout(
+            Duration::from_secs(10),
+            pipeline::run(
+                &[
+                    &["printf", "apple\nbanana\ncherry\navocado\n"],
+                    &["grep", "a"],
+                    &["wc", "-l"],
+                ],
+                None,
+            ),
+        )
+        .await
+        .expect("the pipeline did not finish")
+        .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
+        assert_eq!(out.statuses.len(), 3);
+        assert!(
+            out.statuses.iter().all(|s| s.success()),
+            "{:?}",
+            out.statuses
+        );
+
+        let input: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+        let expected = (0..20_000).filter(|i| !i.to_string().contains('7')).count();
+        let out = timeout(
+            Duration::from_secs(20),
+            pipeline::run(
+                &[&["cat"], &["grep", "-v", "7"], &["wc", "-l"]],
+                Some(input.into_bytes()),
+            ),
+        )
+        .await
+        .expect("the pipeline did not finish")
+        .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            expected.to_string()
+        );
+        assert!(
+            out.statuses.iter().all(|s| s.success()),
+            "{:?}",
+            out.statuses
+        );
+    });
+}
+
+/// Lines fed to `grep` through a StreamWriter and read back through a StreamReader.
+fn pipeline_greps_lines_streamed_from_rust(driver: Driver) {
+    rt(driver).block_on(async {
+        let input: String = (0..5_000).map(|i| format!("n{i}\n")).collect();
+        let lines = timeout(
+            Duration::from_secs(10),
+            pipeline::grep_lines(input.into_bytes(), "99"),
+        )
+        .await
+        .expect("grep did not finish")
+        .unwrap();
+        let expected: Vec<String> = (0..5_000)
+            .map(|i| format!("n{i}"))
+            .filter(|l| l.contains("99"))
+            .collect();
+        assert_eq!(lines, expected);
+        let none = pipeline::grep_lines(b"a\nb\n".to_vec(), "zzz")
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+    });
+}
+
 both_drivers!(
     chat_server_broadcasts_and_stops_cleanly,
     graceful_shutdown_answers_running_requests_then_stops,
     file_copy_copies_exactly,
+    pipeline_wires_children_together,
+    pipeline_greps_lines_streamed_from_rust,
 );

@@ -22,7 +22,9 @@
 //! back (buffers) or closed (connections). The state holds its own clone of the fd, so
 //! the fd number cannot be reused while the kernel may still use it.
 
+use super::net::CURRENT_POSITION;
 use crate::buf::{PoolInner, PooledBuf};
+use crate::driver::sys::FdKind;
 use crate::driver::{Decision, DriverHandle, Fd, Interest, Multishot, Operation, WeakDriver};
 use crate::runtime::context;
 use io_uring::{cqueue, opcode, squeue};
@@ -545,19 +547,36 @@ impl Multishot for AcceptMulti {
 
 /// One receive into a buffer taken from a pool's free list: the readiness face of
 /// `recv_pooled`, and its io_uring face where the kernel lacks buffer rings.
+///
+/// On a pipe ([`FdKind::Pipe`]), `read(2)` (IORING_OP_READ). A pipe has no multishot
+/// receive; with a pool bound to a buffer ring (`select`), the io_uring face is one
+/// READ with IOSQE_BUFFER_SELECT, for which the kernel picks a buffer from the ring only
+/// once data has arrived, so a waiting read holds none.
 pub(crate) struct RecvPooled {
     fd: Fd,
     pool: Rc<PoolInner>,
     /// The buffer while the kernel may write into it.
     bid: Option<u16>,
+    kind: FdKind,
+    /// The pool's buffer group, for a READ that selects its buffer from the ring.
+    select: Option<u16>,
 }
 
 impl RecvPooled {
-    pub(crate) fn new(fd: Fd, pool: Rc<PoolInner>) -> RecvPooled {
+    /// A pooled receive on an fd of `kind`; `select`: the pool's buffer group, if it is
+    /// bound to a ring (pipes only: sockets have their multishot receive).
+    pub(crate) fn of_kind(
+        fd: Fd,
+        pool: Rc<PoolInner>,
+        kind: FdKind,
+        select: Option<u16>,
+    ) -> RecvPooled {
         RecvPooled {
             fd,
             pool,
             bid: None,
+            kind,
+            select,
         }
     }
 
@@ -577,17 +596,38 @@ impl Drop for RecvPooled {
 
 // SAFETY: the entry points into the pool's buffer `bid`, heap memory the op keeps
 // alive (an `Rc` to the pool) and owns (taken from the free list, given back on drop).
+// A buffer-select READ carries no pointer: the kernel writes into a buffer of the
+// pool's ring, memory the same `Rc` keeps alive, and names it in the completion.
 unsafe impl Operation for RecvPooled {
     type Output = io::Result<Option<PooledBuf>>;
 
     fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        if let Some(group) = self.select {
+            let len = self.pool.buf_size().min(u32::MAX as usize) as u32;
+            return Some(on_fd!(self.fd, |fd| opcode::Read::new(
+                fd,
+                std::ptr::null_mut(),
+                len
+            )
+            .offset(CURRENT_POSITION)
+            .buf_group(group)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT)));
+        }
         if self.bid.is_none() {
             self.bid = self.pool.take_free();
         }
         Some(match self.bid {
             Some(bid) => {
                 let (ptr, len) = self.pool.raw_buf(bid);
-                on_fd!(self.fd, |fd| opcode::Recv::new(fd, ptr, len as u32).build())
+                match self.kind {
+                    FdKind::Socket => {
+                        on_fd!(self.fd, |fd| opcode::Recv::new(fd, ptr, len as u32).build())
+                    }
+                    FdKind::Pipe => on_fd!(self.fd, |fd| opcode::Read::new(fd, ptr, len as u32)
+                        .offset(CURRENT_POSITION)
+                        .build()),
+                }
             }
             // No buffer: complete at once; `complete` reports ENOBUFS.
             None => opcode::Nop::new().build(),
@@ -602,7 +642,10 @@ unsafe impl Operation for RecvPooled {
         let bid = self.pool.take_free().ok_or_else(Self::no_buffer)?;
         let (ptr, len) = self.pool.raw_buf(bid);
         // SAFETY: buffer `bid` is `len` writable bytes this op owns until given back.
-        let res = crate::driver::sys::syscall!(recv(self.fd.raw(), ptr.cast(), len, 0));
+        let res = match self.kind {
+            FdKind::Socket => crate::driver::sys::syscall!(recv(self.fd.raw(), ptr.cast(), len, 0)),
+            FdKind::Pipe => crate::driver::sys::syscall!(read(self.fd.raw(), ptr.cast(), len)),
+        };
         match res {
             Ok(n) => {
                 self.bid = Some(bid);
@@ -616,7 +659,22 @@ unsafe impl Operation for RecvPooled {
         }
     }
 
-    fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
+    fn release_orphan(mut self: Box<Self>, _result: io::Result<u32>, flags: u32) {
+        // A buffer the kernel selected for a read nobody will take goes back (one taken
+        // from the free list goes back in `Drop`).
+        if let Some(bid) = cqueue::buffer_select(flags) {
+            self.pool.taken_by_kernel(bid);
+            self.bid = Some(bid);
+        }
+    }
+
+    fn complete(mut self, result: io::Result<u32>, flags: u32) -> Self::Output {
+        if let Some(bid) = cqueue::buffer_select(flags) {
+            // A READ that selected its buffer from the ring (a pipe on a ring-bound
+            // pool): the buffer is ours now, whatever the result.
+            self.pool.taken_by_kernel(bid);
+            self.bid = Some(bid);
+        }
         let n = result?;
         let Some(bid) = self.bid.take() else {
             return Err(Self::no_buffer());
@@ -629,11 +687,15 @@ unsafe impl Operation for RecvPooled {
     }
 }
 
-/// One non-blocking `recv(2)` into a buffer taken from `pool`'s free list, now:
-/// `WouldBlock` when there is no data (the buffer goes back), `ENOBUFS` when the pool
-/// has no free buffer.
-pub(crate) fn try_recv_pooled(fd: &Fd, pool: &Rc<PoolInner>) -> io::Result<Option<PooledBuf>> {
-    let mut op = RecvPooled::new(fd.clone(), pool.clone());
+/// One non-blocking `recv(2)` (`read(2)` on a pipe) into a buffer taken from `pool`'s
+/// free list, now: `WouldBlock` when there is no data (the buffer goes back), `ENOBUFS`
+/// when the pool has no free buffer.
+pub(crate) fn try_recv_pooled(
+    fd: &Fd,
+    pool: &Rc<PoolInner>,
+    kind: FdKind,
+) -> io::Result<Option<PooledBuf>> {
+    let mut op = RecvPooled::of_kind(fd.clone(), pool.clone(), kind, None);
     let result = op.attempt();
     if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
         return Err(io::Error::from(io::ErrorKind::WouldBlock));

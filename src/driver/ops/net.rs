@@ -1,14 +1,32 @@
 //! Socket operations: accept, connect, recv, send, their vectored forms, shutdown.
 //!
+//! The stream operations (`Recv`, `Send` and their vectored forms) also serve other
+//! streaming fds (pipes: [`FdKind::Pipe`]), as `read(2)` / `write(2)` and IORING_OP_READ
+//! / WRITE (and READV / WRITEV) at the current position.
+//!
 //! Sockets are non-blocking on both backends. io_uring ignores the flag for these
 //! opcodes when it issues them inline (it passes MSG_DONTWAIT itself and arms its own
 //! poll on `EAGAIN`); the epoll backend needs it. An `EAGAIN` that does reach a
 //! completion is resubmitted by [`Op`](crate::driver::Op).
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::driver::sys::{syscall, RawSockAddr};
+use crate::driver::sys::{syscall, FdKind, RawSockAddr};
 use crate::driver::{Decision, Fd, Interest, Operation};
 use io_uring::{opcode, squeue};
+
+/// The offset of a pipe operation: -1, the current position (a pipe has none).
+pub(super) const CURRENT_POSITION: u64 = u64::MAX;
+
+/// Whether an operation on an fd of `kind` may be an io_uring entry. A pipe may only
+/// from Linux 5.19: before, the kernel completes a READ or WRITE on an `O_NONBLOCK`
+/// pipe with `EAGAIN` instead of arming its poll, and the driver, resubmitting it,
+/// would spin. There a pipe operation takes its decision face on io_uring too (a
+/// one-shot POLL_ADD, then the syscall).
+fn has_entry(kind: FdKind) -> bool {
+    static PIPE_ENTRIES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    kind == FdKind::Socket
+        || *PIPE_ENTRIES.get_or_init(|| crate::driver::sys::kernel_version() >= (5, 19))
+}
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
@@ -209,11 +227,16 @@ unsafe impl Operation for Connect {
 pub(crate) struct Recv<B> {
     fd: Fd,
     buf: B,
+    kind: FdKind,
 }
 
 impl<B: IoBufMut> Recv<B> {
     pub(crate) fn new(fd: Fd, buf: B) -> Recv<B> {
-        Recv { fd, buf }
+        Recv::of_kind(fd, buf, FdKind::Socket)
+    }
+
+    pub(crate) fn of_kind(fd: Fd, buf: B, kind: FdKind) -> Recv<B> {
+        Recv { fd, buf, kind }
     }
 }
 
@@ -223,9 +246,17 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
     type Output = BufResult<usize, B>;
 
     fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        if !has_entry(self.kind) {
+            return None;
+        }
         let len = self.buf.bytes_total().min(u32::MAX as usize) as u32;
         let ptr = self.buf.stable_mut_ptr();
-        Some(on_fd!(self.fd, |fd| opcode::Recv::new(fd, ptr, len).build()))
+        Some(match self.kind {
+            FdKind::Socket => on_fd!(self.fd, |fd| opcode::Recv::new(fd, ptr, len).build()),
+            FdKind::Pipe => on_fd!(self.fd, |fd| opcode::Read::new(fd, ptr, len)
+                .offset(CURRENT_POSITION)
+                .build()),
+        })
     }
 
     fn decide(&mut self) -> Decision<'_> {
@@ -233,14 +264,16 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
-        let len = self.buf.bytes_total();
-        // SAFETY: the buffer is writable for `bytes_total` bytes.
-        syscall!(recv(
+        let (fd, len, ptr) = (
             self.fd.raw(),
-            self.buf.stable_mut_ptr().cast(),
-            len,
-            0
-        ))
+            self.buf.bytes_total(),
+            self.buf.stable_mut_ptr(),
+        );
+        // SAFETY: the buffer is writable for `bytes_total` bytes.
+        match self.kind {
+            FdKind::Socket => syscall!(recv(fd, ptr.cast(), len, 0)),
+            FdKind::Pipe => syscall!(read(fd, ptr.cast(), len)),
+        }
         .map(|n| n as u32)
     }
 
@@ -264,14 +297,22 @@ pub(crate) struct Send<B> {
     fd: Fd,
     buf: B,
     zero_copy: bool,
+    kind: FdKind,
 }
 
 impl<B: IoBuf> Send<B> {
     pub(crate) fn new(fd: Fd, buf: B) -> Send<B> {
+        Send::of_kind(fd, buf, FdKind::Socket)
+    }
+
+    /// A send on a socket, or a `write(2)` on a pipe (which raises SIGPIPE when the
+    /// reader is gone, as `write(2)` does; Rust programs ignore SIGPIPE by default).
+    pub(crate) fn of_kind(fd: Fd, buf: B, kind: FdKind) -> Send<B> {
         Send {
             fd,
             buf,
             zero_copy: false,
+            kind,
         }
     }
 
@@ -281,6 +322,7 @@ impl<B: IoBuf> Send<B> {
             fd,
             buf,
             zero_copy: true,
+            kind: FdKind::Socket,
         }
     }
 }
@@ -291,6 +333,9 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
     type Output = BufResult<usize, B>;
 
     fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        if !has_entry(self.kind) {
+            return None;
+        }
         let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
         let ptr = self.buf.stable_ptr();
         if self.zero_copy {
@@ -300,9 +345,14 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
                 .flags(libc::MSG_NOSIGNAL)
                 .build()));
         }
-        Some(on_fd!(self.fd, |fd| opcode::Send::new(fd, ptr, len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()))
+        Some(match self.kind {
+            FdKind::Socket => on_fd!(self.fd, |fd| opcode::Send::new(fd, ptr, len)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()),
+            FdKind::Pipe => on_fd!(self.fd, |fd| opcode::Write::new(fd, ptr, len)
+                .offset(CURRENT_POSITION)
+                .build()),
+        })
     }
 
     fn decide(&mut self) -> Decision<'_> {
@@ -310,14 +360,12 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
-        let len = self.buf.bytes_init();
+        let (fd, len, ptr) = (self.fd.raw(), self.buf.bytes_init(), self.buf.stable_ptr());
         // SAFETY: the buffer's first `bytes_init` bytes are initialised.
-        syscall!(send(
-            self.fd.raw(),
-            self.buf.stable_ptr().cast(),
-            len,
-            libc::MSG_NOSIGNAL
-        ))
+        match self.kind {
+            FdKind::Socket => syscall!(send(fd, ptr.cast(), len, libc::MSG_NOSIGNAL)),
+            FdKind::Pipe => syscall!(write(fd, ptr.cast(), len)),
+        }
         .map(|n| n as u32)
     }
 
@@ -359,9 +407,10 @@ pub(super) fn set_init_in_order<B: IoBufMut>(bufs: &mut [B], n: usize) {
 
 /// Receives into several buffers in order (recvmsg: a socket opcode, for which
 /// io_uring arms its own poll; READV on a non-blocking socket returns `EAGAIN` on
-/// kernels before 5.19).
+/// kernels before 5.19). On a pipe: READV and `readv(2)`.
 pub(crate) struct RecvVectored<B> {
     fd: Fd,
+    kind: FdKind,
     bufs: Vec<B>,
     /// Built once; heap memory owned by the op, stable while it lives.
     iovecs: Vec<libc::iovec>,
@@ -370,7 +419,7 @@ pub(crate) struct RecvVectored<B> {
 }
 
 impl<B: IoBufMut> RecvVectored<B> {
-    pub(crate) fn new(fd: Fd, mut bufs: Vec<B>) -> RecvVectored<B> {
+    pub(crate) fn of_kind(fd: Fd, mut bufs: Vec<B>, kind: FdKind) -> RecvVectored<B> {
         let mut iovecs = iovecs_mut(&mut bufs);
         // SAFETY: msghdr is plain data for which all-zeroes is valid (no name, no control).
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -378,6 +427,7 @@ impl<B: IoBufMut> RecvVectored<B> {
         msg.msg_iovlen = iovecs.len();
         RecvVectored {
             fd,
+            kind,
             bufs,
             iovecs,
             msg: Box::new(msg),
@@ -392,9 +442,18 @@ unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        if !has_entry(self.kind) {
+            return None;
+        }
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
         let msg: *mut libc::msghdr = &mut *self.msg;
-        Some(on_fd!(self.fd, |fd| opcode::RecvMsg::new(fd, msg).build()))
+        let (iov, n) = (self.iovecs.as_ptr(), self.iovecs.len() as u32);
+        Some(match self.kind {
+            FdKind::Socket => on_fd!(self.fd, |fd| opcode::RecvMsg::new(fd, msg).build()),
+            FdKind::Pipe => on_fd!(self.fd, |fd| opcode::Readv::new(fd, iov, n)
+                .offset(CURRENT_POSITION)
+                .build()),
+        })
     }
 
     fn decide(&mut self) -> Decision<'_> {
@@ -402,8 +461,13 @@ unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
-        // SAFETY: `msg` describes writable buffer memory the op owns.
-        syscall!(recvmsg(self.fd.raw(), &mut *self.msg, 0)).map(|n| n as u32)
+        let n = self.iovecs.len().min(i32::MAX as usize) as i32;
+        // SAFETY: `msg` and `iovecs` describe writable buffer memory the op owns.
+        match self.kind {
+            FdKind::Socket => syscall!(recvmsg(self.fd.raw(), &mut *self.msg, 0)),
+            FdKind::Pipe => syscall!(readv(self.fd.raw(), self.iovecs.as_ptr(), n)),
+        }
+        .map(|n| n as u32)
     }
 
     fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
@@ -416,9 +480,10 @@ unsafe impl<B: IoBufMut> Operation for RecvVectored<B> {
 }
 
 /// Sends several buffers in order (sendmsg with MSG_NOSIGNAL, so a closed peer is an
-/// `EPIPE` error and never a signal).
+/// `EPIPE` error and never a signal). On a pipe: WRITEV and `writev(2)`.
 pub(crate) struct SendVectored<B> {
     fd: Fd,
+    kind: FdKind,
     bufs: Vec<B>,
     /// Heap memory the op owns; `msg` points at it.
     iovecs: Vec<libc::iovec>,
@@ -427,7 +492,7 @@ pub(crate) struct SendVectored<B> {
 }
 
 impl<B: IoBuf> SendVectored<B> {
-    pub(crate) fn new(fd: Fd, bufs: Vec<B>) -> SendVectored<B> {
+    pub(crate) fn of_kind(fd: Fd, bufs: Vec<B>, kind: FdKind) -> SendVectored<B> {
         let mut iovecs = iovecs(&bufs);
         // SAFETY: msghdr is plain data for which all-zeroes is valid (no name, no control).
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -435,6 +500,7 @@ impl<B: IoBuf> SendVectored<B> {
         msg.msg_iovlen = iovecs.len();
         SendVectored {
             fd,
+            kind,
             bufs,
             iovecs,
             msg: Box::new(msg),
@@ -449,10 +515,19 @@ unsafe impl<B: IoBuf> Operation for SendVectored<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn uring_entry(&mut self) -> Option<squeue::Entry> {
+        if !has_entry(self.kind) {
+            return None;
+        }
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
-        Some(on_fd!(self.fd, |fd| opcode::SendMsg::new(fd, &*self.msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()))
+        let (iov, n) = (self.iovecs.as_ptr(), self.iovecs.len() as u32);
+        Some(match self.kind {
+            FdKind::Socket => on_fd!(self.fd, |fd| opcode::SendMsg::new(fd, &*self.msg)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build()),
+            FdKind::Pipe => on_fd!(self.fd, |fd| opcode::Writev::new(fd, iov, n)
+                .offset(CURRENT_POSITION)
+                .build()),
+        })
     }
 
     fn decide(&mut self) -> Decision<'_> {
@@ -460,8 +535,13 @@ unsafe impl<B: IoBuf> Operation for SendVectored<B> {
     }
 
     fn attempt(&mut self) -> io::Result<u32> {
-        // SAFETY: `msg` describes initialised buffer memory the op owns.
-        syscall!(sendmsg(self.fd.raw(), &*self.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+        let n = self.iovecs.len().min(i32::MAX as usize) as i32;
+        // SAFETY: `msg` and `iovecs` describe initialised buffer memory the op owns.
+        match self.kind {
+            FdKind::Socket => syscall!(sendmsg(self.fd.raw(), &*self.msg, libc::MSG_NOSIGNAL)),
+            FdKind::Pipe => syscall!(writev(self.fd.raw(), self.iovecs.as_ptr(), n)),
+        }
+        .map(|n| n as u32)
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {

@@ -101,6 +101,11 @@ pub(super) fn build(config: &DriverConfig) -> io::Result<Built> {
     if send_zc {
         flags.push("SEND_ZC");
     }
+    // IORING_OP_WAITID (Linux 6.7): child processes are reaped by a ring entry instead
+    // of a pidfd readiness wait.
+    if probe.is_supported(opcode::WaitId::CODE) {
+        flags.push("WAITID");
+    }
     if multishot {
         flags.extend(["MULTISHOT", "PBUF_RING"]);
     }
