@@ -6,13 +6,16 @@
 # differenced to cancel start-up, connection set-up and shutdown:
 #   cost = (X(2N) - X(N)) / N
 #
-#   ci/cost-per-msg.sh                          # ringio-uring ringio-epoll tokio-ct monoio
+#   ci/cost-per-msg.sh                          # raw-uring ringio-uring ringio-epoll tokio-ct monoio
 #   ci/cost-per-msg.sh ringio-uring monoio      # some of them
 #   CONNECTIONS=16 MESSAGES=200 ci/cost-per-msg.sh
 #   CLIENT=python ci/cost-per-msg.sh            # the slower Python checker as the client
 #
 # CONNECTIONS (default 256) connections each send MESSAGES (default 20) messages of SIZE
 # (default 64) bytes in the N run, twice as many in the 2N run.
+#
+# raw-uring is echo-bench's `echo-raw-uring`, the no-runtime io_uring loop (one RECV and
+# one SEND per message): the floor the runtimes are read against.
 #
 # Every server runs with one thread and is started with --exit-after CONNECTIONS+1 (the
 # client's connections plus the script's port probe): it stops accepting after that many
@@ -42,7 +45,7 @@ PORT=${PORT:-7990}
 CLIENT=${CLIENT:-rust}
 ADDR=127.0.0.1:$PORT
 SERVERS=("$@")
-[ ${#SERVERS[@]} -gt 0 ] || SERVERS=(ringio-uring ringio-epoll tokio-ct monoio)
+[ ${#SERVERS[@]} -gt 0 ] || SERVERS=(raw-uring ringio-uring ringio-epoll tokio-ct monoio)
 case $CLIENT in rust | python) ;; *) echo "cost-per-msg: CLIENT must be rust or python" >&2; exit 2 ;; esac
 
 . ci/echo-bins.sh cost-per-msg
@@ -73,7 +76,8 @@ server_cmd() {
         ringio-uring | ringio-epoll) echo "target/release/examples/echo_server --addr $ADDR --threads 1 $stop" ;;
         tokio-ct) echo "target/release/echo-tokio --mode ct --threads 1 --addr $ADDR $stop" ;;
         monoio) echo "target/release/echo-monoio --threads 1 --addr $ADDR $stop" ;;
-        *) echo "cost-per-msg: unknown server $1 (ringio-uring, ringio-epoll, tokio-ct, monoio)" >&2; exit 2 ;;
+        raw-uring) echo "target/release/echo-raw-uring --threads 1 --addr $ADDR $stop" ;;
+        *) echo "cost-per-msg: unknown server $1 (raw-uring, ringio-uring, ringio-epoll, tokio-ct, monoio)" >&2; exit 2 ;;
     esac
 }
 for server in "${SERVERS[@]}"; do server_cmd "$server" >/dev/null; done
