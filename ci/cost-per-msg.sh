@@ -15,7 +15,8 @@
 # (default 64) bytes in the N run, twice as many in the 2N run.
 #
 # raw-uring is echo-bench's `echo-raw-uring`, the no-runtime io_uring loop (one RECV and
-# one SEND per message): the floor the runtimes are read against.
+# one SEND per message): the floor the runtimes are read against. When it is measured it
+# runs first, and the last column gives each server's instructions/msg over its.
 #
 # Every server runs with one thread and is started with --exit-after CONNECTIONS+1 (the
 # client's connections plus the script's port probe): it stops accepting after that many
@@ -47,6 +48,10 @@ ADDR=127.0.0.1:$PORT
 SERVERS=("$@")
 [ ${#SERVERS[@]} -gt 0 ] || SERVERS=(raw-uring ringio-uring ringio-epoll tokio-ct monoio)
 case $CLIENT in rust | python) ;; *) echo "cost-per-msg: CLIENT must be rust or python" >&2; exit 2 ;; esac
+# The baseline first, so every later row can be read against it.
+ordered=() has_raw=
+for s in "${SERVERS[@]}"; do if [ "$s" = raw-uring ]; then has_raw=1; else ordered+=("$s"); fi; done
+[ -n "$has_raw" ] && SERVERS=(raw-uring "${ordered[@]}")
 
 . ci/echo-bins.sh cost-per-msg
 
@@ -166,7 +171,8 @@ echo "and syscalls (strace -f -c), cost = (X(2N) - X(N)) / N with N = $n round t
 echo "($CONNECTIONS connections x $MESSAGES messages x $SIZE B, one message in flight per connection);"
 echo "client: $client_desc; $pin_desc; one server thread; tree at $head."
 echo
-printf '| server | instructions/msg | syscalls/msg |\n|---|---:|---:|\n'
+printf '| server | instructions/msg | syscalls/msg | instructions ÷ raw-uring |\n|---|---:|---:|---:|\n'
+raw_instr=
 for server in "${SERVERS[@]}"; do
     run callgrind "$server" "$MESSAGES" "$work/cg1"
     run callgrind "$server" $((MESSAGES * 2)) "$work/cg2"
@@ -174,7 +180,11 @@ for server in "${SERVERS[@]}"; do
     run strace "$server" "$MESSAGES" "$work/st1"
     run strace "$server" $((MESSAGES * 2)) "$work/st2"
     s1=$(syscalls "$work/st1"); s2=$(syscalls "$work/st2")
-    python3 -c "print(f'| $server | {($i2 - $i1) / $n:,.0f} | {($s2 - $s1) / $n:.3f} |')"
+    [ "$server" = raw-uring ] && raw_instr=$(((i2 - i1)))
+    python3 -c "
+raw = '$raw_instr'
+x = f'{($i2 - $i1) / int(raw):.1f}x' if raw and int(raw) > 0 else '–'
+print(f'| $server | {($i2 - $i1) / $n:,.0f} | {($s2 - $s1) / $n:.3f} | {x} |')"
     if [ -n "${KEEP:-}" ]; then
         for f in cg1 cg2 st1 st2; do
             for x in "" .log .server .client; do
