@@ -6,13 +6,17 @@
 # differenced to cancel start-up, connection set-up and shutdown:
 #   cost = (X(2N) - X(N)) / N
 #
-#   ci/cost-per-msg.sh                          # ringio-uring ringio-epoll tokio-ct monoio
+#   ci/cost-per-msg.sh                          # raw-uring ringio-uring ringio-epoll tokio-ct monoio
 #   ci/cost-per-msg.sh ringio-uring monoio      # some of them
 #   CONNECTIONS=16 MESSAGES=200 ci/cost-per-msg.sh
 #   CLIENT=python ci/cost-per-msg.sh            # the slower Python checker as the client
 #
 # CONNECTIONS (default 256) connections each send MESSAGES (default 20) messages of SIZE
 # (default 64) bytes in the N run, twice as many in the 2N run.
+#
+# raw-uring is echo-bench's `echo-raw-uring`, the no-runtime io_uring loop (one RECV and
+# one SEND per message): the floor the runtimes are read against. When it is measured it
+# runs first, and the last column gives each server's instructions/msg over its.
 #
 # Every server runs with one thread and is started with --exit-after CONNECTIONS+1 (the
 # client's connections plus the script's port probe): it stops accepting after that many
@@ -42,8 +46,12 @@ PORT=${PORT:-7990}
 CLIENT=${CLIENT:-rust}
 ADDR=127.0.0.1:$PORT
 SERVERS=("$@")
-[ ${#SERVERS[@]} -gt 0 ] || SERVERS=(ringio-uring ringio-epoll tokio-ct monoio)
+[ ${#SERVERS[@]} -gt 0 ] || SERVERS=(raw-uring ringio-uring ringio-epoll tokio-ct monoio)
 case $CLIENT in rust | python) ;; *) echo "cost-per-msg: CLIENT must be rust or python" >&2; exit 2 ;; esac
+# The baseline first, so every later row can be read against it.
+ordered=() has_raw=
+for s in "${SERVERS[@]}"; do if [ "$s" = raw-uring ]; then has_raw=1; else ordered+=("$s"); fi; done
+[ -n "$has_raw" ] && SERVERS=(raw-uring "${ordered[@]}")
 
 . ci/echo-bins.sh cost-per-msg
 
@@ -73,7 +81,8 @@ server_cmd() {
         ringio-uring | ringio-epoll) echo "target/release/examples/echo_server --addr $ADDR --threads 1 $stop" ;;
         tokio-ct) echo "target/release/echo-tokio --mode ct --threads 1 --addr $ADDR $stop" ;;
         monoio) echo "target/release/echo-monoio --threads 1 --addr $ADDR $stop" ;;
-        *) echo "cost-per-msg: unknown server $1 (ringio-uring, ringio-epoll, tokio-ct, monoio)" >&2; exit 2 ;;
+        raw-uring) echo "target/release/echo-raw-uring --threads 1 --addr $ADDR $stop" ;;
+        *) echo "cost-per-msg: unknown server $1 (raw-uring, ringio-uring, ringio-epoll, tokio-ct, monoio)" >&2; exit 2 ;;
     esac
 }
 for server in "${SERVERS[@]}"; do server_cmd "$server" >/dev/null; done
@@ -162,7 +171,8 @@ echo "and syscalls (strace -f -c), cost = (X(2N) - X(N)) / N with N = $n round t
 echo "($CONNECTIONS connections x $MESSAGES messages x $SIZE B, one message in flight per connection);"
 echo "client: $client_desc; $pin_desc; one server thread; tree at $head."
 echo
-printf '| server | instructions/msg | syscalls/msg |\n|---|---:|---:|\n'
+printf '| server | instructions/msg | syscalls/msg | instructions ÷ raw-uring |\n|---|---:|---:|---:|\n'
+raw_instr=
 for server in "${SERVERS[@]}"; do
     run callgrind "$server" "$MESSAGES" "$work/cg1"
     run callgrind "$server" $((MESSAGES * 2)) "$work/cg2"
@@ -170,7 +180,11 @@ for server in "${SERVERS[@]}"; do
     run strace "$server" "$MESSAGES" "$work/st1"
     run strace "$server" $((MESSAGES * 2)) "$work/st2"
     s1=$(syscalls "$work/st1"); s2=$(syscalls "$work/st2")
-    python3 -c "print(f'| $server | {($i2 - $i1) / $n:,.0f} | {($s2 - $s1) / $n:.3f} |')"
+    [ "$server" = raw-uring ] && raw_instr=$(((i2 - i1)))
+    python3 -c "
+raw = '$raw_instr'
+x = f'{($i2 - $i1) / int(raw):.1f}x' if raw and int(raw) > 0 else '–'
+print(f'| $server | {($i2 - $i1) / $n:,.0f} | {($s2 - $s1) / $n:.3f} | {x} |')"
     if [ -n "${KEEP:-}" ]; then
         for f in cg1 cg2 st1 st2; do
             for x in "" .log .server .client; do

@@ -5,6 +5,7 @@
 //! RINGIO_DRIVER=epoll cargo run --release --example echo_server
 //! cargo run --release --example echo_server -- --threads 2   # 2 pinned workers
 //! cargo run --release --example echo_server -- --busy-poll 50 # spin 50 µs before sleeping
+//! cargo run --release --example echo_server -- --pool-buffers 32 # 32 receive buffers, not 512
 //! ```
 //!
 //! It prints the driver it runs on. Accept errors (such as `EMFILE` when out of fds)
@@ -15,9 +16,10 @@ use ringio::io::AsyncWriteOwned;
 use ringio::net::{BindOptions, TcpListener, TcpStream};
 use std::time::Duration;
 
-/// Receive buffers per worker, shared by all its connections. A connection holds one
-/// only from the moment data arrives until it is echoed, so this bounds the messages in
-/// flight per worker, not the connections (when all are out, receives wait).
+/// Receive buffers per worker by default (`--pool-buffers`), shared by all its
+/// connections. A connection holds one only from the moment data arrives until it is
+/// echoed, so this bounds the messages in flight per worker, not the connections (when
+/// all are out, receives wait).
 const POOL_BUFFERS: usize = 512;
 /// Bytes per receive buffer.
 const BUF_SIZE: usize = 16 * 1024;
@@ -27,6 +29,7 @@ fn main() {
     let mut threads = 1usize;
     let mut exit_after: Option<u64> = None;
     let mut busy_poll = Duration::ZERO;
+    let mut pool_buffers = POOL_BUFFERS;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -64,9 +67,21 @@ fn main() {
                         std::process::exit(2)
                     })
             }
+            "--pool-buffers" => {
+                // Receive buffers per worker (the pool's size), for measuring what the
+                // pool's memory footprint costs.
+                pool_buffers = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .unwrap_or_else(|| {
+                        eprintln!("echo_server: --pool-buffers needs a positive number");
+                        std::process::exit(2)
+                    })
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: echo_server [--addr HOST:PORT] [--threads N] [--exit-after CONNECTIONS] [--busy-poll MICROS]   (RINGIO_DRIVER=auto|uring|epoll)"
+                    "usage: echo_server [--addr HOST:PORT] [--threads N] [--exit-after CONNECTIONS] [--busy-poll MICROS] [--pool-buffers N]   (RINGIO_DRIVER=auto|uring|epoll)"
                 );
                 return;
             }
@@ -101,7 +116,7 @@ fn main() {
                 listener.local_addr().unwrap(),
                 ringio::runtime::available_cpus()
             );
-            serve(worker, listener, exit_after).await
+            serve(worker, listener, exit_after, pool_buffers).await
         }
     });
 }
@@ -128,10 +143,10 @@ impl Drop for Closed {
     }
 }
 
-async fn serve(worker: usize, listener: TcpListener, exit_after: Option<u64>) {
+async fn serve(worker: usize, listener: TcpListener, exit_after: Option<u64>, pool_buffers: usize) {
     let mut accepted = 0u64;
     let shared = std::rc::Rc::new(Shared {
-        pool: BufPool::new(POOL_BUFFERS, BUF_SIZE).expect("receive buffer pool"),
+        pool: BufPool::new(pool_buffers, BUF_SIZE).expect("receive buffer pool"),
         closed: std::cell::Cell::new(0),
         exit_after,
         all_closed: ringio::sync::Event::new(),

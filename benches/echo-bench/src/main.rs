@@ -27,6 +27,11 @@
 //! - **Server CPU per message** is the server's user + system time over the measured
 //!   window divided by the messages echoed in it. On a machine where loopback TCP caps
 //!   every good server at about the same msgs/s, this is what separates runtimes.
+//! - **A no-runtime baseline**: `raw-uring` (bin `echo-raw-uring`) is a hand-written
+//!   io_uring echo loop, one RECV and one SEND per message; every server's msgs/s and CPU
+//!   per message are also given as a fraction of its ("x of raw").
+
+#![forbid(unsafe_code)]
 
 mod report;
 mod server;
@@ -66,7 +71,8 @@ const USAGE: &str = "\
 usage: echo-bench [options]
 
   --servers LIST        servers to run, comma-separated
-                        (default: ringio-uring,ringio-epoll,tokio-ct,tokio-mt,monoio)
+                        (default: raw-uring,ringio-uring,ringio-epoll,ringio-uring-busy,
+                        tokio-ct,tokio-mt,monoio)
   --connections LIST    connection counts (default: 1,16,256)
   --sizes LIST          message sizes in bytes (default: 64,4096)
   --duration SECS       measured window per run (default: 3)
@@ -555,8 +561,9 @@ fn main() {
          Disturbance: other processes and the hypervisor took a median {:.0} % (max {:.0} %) \
          of the benchmark's CPUs during the measured windows; load average {} at the start, \
          {} at the end.\n\n\
-         Medians over rounds; ratios are against the best non-ringio server in the same \
-         cell (msgs/s: higher is better; CPU/msg: lower is better). Busy %: server and \
+         Medians over rounds; ratios are against the best peer (tokio-ct, tokio-mt, \
+         monoio) in the same cell (msgs/s: higher is better; CPU/msg: lower is better), and \
+         \"x of raw\" against raw-uring, the no-runtime io_uring loop. Busy %: server and \
          client CPU time over the window as a share of the CPUs their threads may use.\n\n\
          {table}",
         if args.is_empty() { "" } else { " -- " },

@@ -6,6 +6,11 @@
 //! reported next to it so the noise stays visible. "Best peer" is the best of the
 //! non-ringio servers in the same cell (highest msgs/s; lowest CPU per message), so a
 //! ratio above 1 for msgs/s, or below 1 for CPU, means ringio beats every peer there.
+//!
+//! Every server, peers included, is also divided by `raw-uring`, the hand-written
+//! io_uring loop with no runtime, when it ran: "x of raw" reads how close a runtime gets
+//! to the limit (msgs/s at most about 1, CPU per message at least about 1). The baseline
+//! is never a "best peer".
 
 use crate::server::ServerKind;
 use std::fmt::Write as _;
@@ -80,6 +85,8 @@ pub struct Summary {
     pub msgs_vs_peer: Option<(f64, ServerKind)>,
     /// CPU per message divided by the best (lowest) peer's, and that peer.
     pub cpu_vs_peer: Option<(f64, ServerKind)>,
+    /// msgs/s and CPU per message divided by `raw-uring`'s in the same cell, if it ran.
+    pub vs_raw: Option<(f64, f64)>,
 }
 
 /// The median of `v` (mean of the middle two for an even count); 0 if empty.
@@ -134,11 +141,12 @@ pub fn summarize(
                 client_busy_pct: median(&col(|r| r.client_busy_pct)),
                 msgs_vs_peer: None,
                 cpu_vs_peer: None,
+                vs_raw: None,
             });
         }
         let peers: Vec<Summary> = cell
             .iter()
-            .filter(|s| !s.server.is_ringio())
+            .filter(|s| !s.server.is_ringio() && !s.server.is_baseline())
             .cloned()
             .collect();
         let best_msgs = peers
@@ -148,7 +156,14 @@ pub fn summarize(
             .iter()
             .filter(|s| s.cpu_us_per_msg > 0.0)
             .min_by(|a, b| a.cpu_us_per_msg.total_cmp(&b.cpu_us_per_msg));
+        let raw = cell
+            .iter()
+            .find(|s| s.server.is_baseline())
+            .map(|r| (r.msgs_per_s, r.cpu_us_per_msg));
         for s in &mut cell {
+            if let Some((msgs, cpu)) = raw.filter(|&(m, c)| m > 0.0 && c > 0.0) {
+                s.vs_raw = Some((s.msgs_per_s / msgs, s.cpu_us_per_msg / cpu));
+            }
             if let Some(b) = best_msgs.filter(|b| b.msgs_per_s > 0.0) {
                 s.msgs_vs_peer = Some((s.msgs_per_s / b.msgs_per_s, b.server));
             }
@@ -183,17 +198,25 @@ fn ratio_cell(s: &Summary, r: Option<(f64, ServerKind)>) -> String {
     }
 }
 
+/// The "x of raw" cell: msgs/s and CPU per message over `raw-uring`'s.
+fn raw_cell(s: &Summary) -> String {
+    match s.vs_raw {
+        None => "–".into(),
+        Some((msgs, cpu)) => format!("{msgs:.2} / {cpu:.2}"),
+    }
+}
+
 /// The markdown table of summaries.
 pub fn markdown_table(sums: &[Summary]) -> String {
     let mut t = String::new();
     t.push_str(
-        "| conns | size | server | msgs/s (median) | msgs/s min–max | p50 µs | p99 µs | CPU µs/msg | busy % server / client | msgs/s ÷ best peer | CPU/msg ÷ best peer |\n\
-         |---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| conns | size | server | msgs/s (median) | msgs/s min–max | p50 µs | p99 µs | CPU µs/msg | busy % server / client | msgs/s ÷ best peer | CPU/msg ÷ best peer | x of raw (msgs/s / CPU) |\n\
+         |---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for s in sums {
         let _ = writeln!(
             t,
-            "| {} | {} B | {} | {} | {}–{} | {:.1} | {:.1} | {:.2} | {:.0} / {:.0} | {} | {} |",
+            "| {} | {} B | {} | {} | {}–{} | {:.1} | {:.1} | {:.2} | {:.0} / {:.0} | {} | {} | {} |",
             s.conns,
             s.size,
             s.server.name(),
@@ -207,6 +230,7 @@ pub fn markdown_table(sums: &[Summary]) -> String {
             s.client_busy_pct,
             ratio_cell(s, s.msgs_vs_peer),
             ratio_cell(s, s.cpu_vs_peer),
+            raw_cell(s),
         );
     }
     t
@@ -244,7 +268,7 @@ pub fn runs_csv(records: &[RunRecord]) -> String {
 pub fn summary_csv(sums: &[Summary]) -> String {
     let mut t = String::from(
         "connections,size,server,rounds,msgs_per_s,msgs_min,msgs_max,p50_us,p99_us,cpu_us_per_msg,cpu_min,cpu_max,server_busy_pct,client_busy_pct,\
-         msgs_vs_best_peer,best_peer_msgs,cpu_vs_best_peer,best_peer_cpu\n",
+         msgs_vs_best_peer,best_peer_msgs,cpu_vs_best_peer,best_peer_cpu,msgs_vs_raw,cpu_vs_raw\n",
     );
     let ratio = |r: Option<(f64, ServerKind)>| match r {
         Some((x, p)) => (format!("{x:.4}"), p.name()),
@@ -253,9 +277,13 @@ pub fn summary_csv(sums: &[Summary]) -> String {
     for s in sums {
         let (mr, mp) = ratio(s.msgs_vs_peer);
         let (cr, cp) = ratio(s.cpu_vs_peer);
+        let (rm, rc) = match s.vs_raw {
+            Some((m, c)) => (format!("{m:.4}"), format!("{c:.4}")),
+            None => (String::new(), String::new()),
+        };
         let _ = writeln!(
             t,
-            "{},{},{},{},{:.1},{:.1},{:.1},{:.2},{:.2},{:.4},{:.4},{:.4},{:.1},{:.1},{mr},{mp},{cr},{cp}",
+            "{},{},{},{},{:.1},{:.1},{:.1},{:.2},{:.2},{:.4},{:.4},{:.4},{:.1},{:.1},{mr},{mp},{cr},{cp},{rm},{rc}",
             s.conns,
             s.size,
             s.server.name(),
@@ -284,6 +312,7 @@ fn colour(k: ServerKind) -> &'static str {
         ServerKind::TokioCt => "#1f5fa8",
         ServerKind::TokioMt => "#8fb8e6",
         ServerKind::Monoio => "#2e8b3e",
+        ServerKind::RawUring => "#7f7f7f",
     }
 }
 
@@ -509,20 +538,27 @@ mod tests {
             rec(ServerKind::RingioUring, 3, 110.0, 6.0),
             rec(ServerKind::TokioCt, 1, 100.0, 10.0),
             rec(ServerKind::Monoio, 1, 50.0, 8.0),
+            // The baseline is never the best peer, though it beats them all here.
+            rec(ServerKind::RawUring, 1, 200.0, 2.5),
         ];
         let servers = [
+            ServerKind::RawUring,
             ServerKind::RingioUring,
             ServerKind::TokioCt,
             ServerKind::Monoio,
         ];
         let sums = summarize(&recs, &[(16, 64)], &servers);
-        assert_eq!(sums.len(), 3);
-        let r = &sums[0];
+        assert_eq!(sums.len(), 4);
+        let r = &sums[1];
         assert_eq!(r.msgs_per_s, 110.0);
         assert_eq!(r.msgs_vs_peer, Some((1.1, ServerKind::TokioCt)));
         assert_eq!(r.cpu_vs_peer, Some((5.0 / 8.0, ServerKind::Monoio)));
+        assert_eq!(r.vs_raw, Some((110.0 / 200.0, 5.0 / 2.5)));
+        assert_eq!(sums[0].vs_raw, Some((1.0, 1.0)));
+        assert_eq!(sums[2].vs_raw, Some((0.5, 4.0)));
         let table = markdown_table(&sums);
         assert!(table.contains("| 16 | 64 B | ringio-uring | 110 | 100–120 |"));
+        assert!(table.contains("| **1.10** (vs tokio-ct) | **0.62** (vs monoio) | 0.55 / 2.00 |"));
         let svg = svg_chart(&sums, &[(16, 64)], &servers, "t");
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(thousands(1234567.4), "1,234,567");

@@ -24,6 +24,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// One of the servers in the matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ServerKind {
+    /// `echo-raw-uring`: a hand-written io_uring loop with no runtime (multishot accept,
+    /// one RECV then one SEND per message): the baseline, not a peer.
+    RawUring,
     /// ringio's `examples/echo_server` with `RINGIO_DRIVER=uring`.
     RingioUring,
     /// ringio's `examples/echo_server` with `RINGIO_DRIVER=epoll`.
@@ -42,7 +45,8 @@ pub enum ServerKind {
 
 impl ServerKind {
     /// Every server, in the order of the tables.
-    pub const ALL: [ServerKind; 6] = [
+    pub const ALL: [ServerKind; 7] = [
+        ServerKind::RawUring,
         ServerKind::RingioUring,
         ServerKind::RingioEpoll,
         ServerKind::RingioUringBusy,
@@ -54,6 +58,7 @@ impl ServerKind {
     /// The name used on the command line and in the reports.
     pub fn name(self) -> &'static str {
         match self {
+            ServerKind::RawUring => "raw-uring",
             ServerKind::RingioUring => "ringio-uring",
             ServerKind::RingioEpoll => "ringio-epoll",
             ServerKind::RingioUringBusy => "ringio-uring-busy",
@@ -75,9 +80,15 @@ impl ServerKind {
             ServerKind::RingioUring | ServerKind::RingioEpoll | ServerKind::RingioUringBusy
         )
     }
+
+    /// True for the no-runtime baseline: neither ringio nor a peer, the limit every
+    /// server's figures are also divided by.
+    pub fn is_baseline(self) -> bool {
+        self == ServerKind::RawUring
+    }
 }
 
-/// Paths of the three server executables.
+/// Paths of the four server executables.
 #[derive(Clone, Debug)]
 pub struct Binaries {
     /// ringio's `target/release/examples/echo_server`.
@@ -86,6 +97,8 @@ pub struct Binaries {
     pub tokio: PathBuf,
     /// This package's `echo-monoio`.
     pub monoio: PathBuf,
+    /// This package's `echo-raw-uring`.
+    pub raw: PathBuf,
 }
 
 /// The workspace root (two levels above this package).
@@ -106,6 +119,7 @@ pub fn prepare(build: bool) -> Result<Binaries, String> {
         ringio: release.join("examples/echo_server"),
         tokio: release.join("echo-tokio"),
         monoio: release.join("echo-monoio"),
+        raw: release.join("echo-raw-uring"),
     };
     if build {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -134,7 +148,7 @@ pub fn prepare(build: bool) -> Result<Binaries, String> {
             }
         }
     }
-    for p in [&bins.ringio, &bins.tokio, &bins.monoio] {
+    for p in [&bins.ringio, &bins.tokio, &bins.monoio, &bins.raw] {
         if !p.is_file() {
             return Err(format!(
                 "{} is missing: run without --no-build, or `cargo build --release -p ringio \
@@ -197,6 +211,7 @@ pub fn start(
             c
         }
         ServerKind::Monoio => Command::new(&bins.monoio),
+        ServerKind::RawUring => Command::new(&bins.raw),
     };
     cmd.arg("--addr")
         .arg(addr.to_string())
@@ -266,10 +281,11 @@ pub fn start(
         .or(said.first())
         .cloned()
         .unwrap_or_default();
-    // Honesty check: ringio must really run on the driver its name says.
+    // Honesty check: ringio (and the baseline) must really run on the driver its name says.
     let want = match kind {
         ServerKind::RingioUring | ServerKind::RingioUringBusy => Some("with io_uring"),
         ServerKind::RingioEpoll => Some("with epoll"),
+        ServerKind::RawUring => Some("with io_uring"),
         _ => None,
     };
     if let Some(want) = want {

@@ -19,6 +19,8 @@
 //! standard input reaches EOF (or `--hold` seconds pass), then closes them and exits 0.
 //! The caller measures the server while the connections are held.
 
+#![forbid(unsafe_code)]
+
 use echo_bench::client::{self, LoadSpec, MAX_MESSAGES_PER_CONN};
 use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -16,6 +16,8 @@
 //! the process exits normally (status 0) and the tools write their totals; no signal is
 //! needed. Without it the server runs until killed, as before.
 
+#![forbid(unsafe_code)]
+
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 use std::net::SocketAddr;

@@ -19,6 +19,8 @@
 //! and returns, so the process exits normally (status 0) and the tools write their
 //! totals; no signal is needed. Without it the server runs until killed, as before.
 
+#![forbid(unsafe_code)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
