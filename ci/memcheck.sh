@@ -83,6 +83,9 @@ memcheck process --skip missing_program_fails_spawn_with_not_found
 # threads end on their own bound) and the spawn/join/abort tests; the one waking a
 # sleeping worker from another thread needs that thread to run while the worker blocks.
 memcheck task_spawn --skip wake_from_another_thread_reaches_sleeping_worker
+# The asyncio task API (gather, wait, timeouts, TaskGroup, join!, callbacks, debug
+# mode); the watchdog and the two-worker metrics test need a second thread to run.
+memcheck task_api --skip watchdog_names_a_stalled_worker --skip metrics_count_work
 # The op table's unit tests (and the driver's others) and the task cell's, from the
 # library's test binary.
 run_memcheck "ringio (lib)" "$(test_binary ringio -p ringio --lib)" driver:: task::
