@@ -166,6 +166,18 @@ fn open_errors_name_the_path(driver: Driver) {
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         let err = ticking(File::open("a\0b")).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
+
+        // A directory opened as a file: for writing the open fails (EISDIR, naming
+        // the path); read-only it opens, as on every Unix, and the read fails.
+        let dir = std::env::temp_dir();
+        let err = ticking(OpenOptions::new().write(true).open(&dir))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::IsADirectory, "{err}");
+        assert!(err.to_string().contains(&dir.display().to_string()), "{err}");
+        let as_file = ticking(File::open(&dir)).await.unwrap();
+        let (res, _) = ticking(as_file.read_at(vec![0u8; 16], 0)).await;
+        assert_eq!(res.unwrap_err().kind(), ErrorKind::IsADirectory);
     });
 }
 
