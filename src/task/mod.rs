@@ -26,6 +26,7 @@ mod macros;
 pub(crate) mod raw;
 pub(crate) mod remote;
 pub(crate) mod scheduler;
+mod start;
 #[cfg(test)]
 mod tests;
 pub(crate) mod waker;
@@ -41,6 +42,7 @@ pub use join::{AbortOnDrop, JoinHandle};
 pub use local::{AccessError, LocalKey};
 pub(crate) use raw::Header;
 pub use remote::RemoteJoinHandle;
+pub use start::{start, Started};
 
 use crate::runtime::Handle;
 
