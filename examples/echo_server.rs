@@ -181,17 +181,12 @@ async fn serve(worker: usize, listener: TcpListener, exit_after: Option<u64>, po
 
 async fn echo(conn: TcpStream, closed: Closed) {
     let pool = &closed.0.pool;
-    // The reply in flight. It is started, not awaited: the task goes straight back to
-    // waiting for the next request, so its send's completion costs no wake and no
-    // poll (one poll per echoed message). It is awaited before the next reply, which
-    // keeps replies in order and reports a failed send.
-    let mut replying = None;
     loop {
         // A buffer from the worker's pool, taken only when data has arrived: an idle
         // connection holds none.
         let buf = match conn.recv_pooled(pool).await {
             Ok(Some(buf)) => buf,
-            Ok(None) => break,
+            Ok(None) => return,
             Err(e) => {
                 // Resets are ordinary when clients stop abruptly; anything else is news.
                 if e.kind() != std::io::ErrorKind::ConnectionReset {
@@ -200,16 +195,9 @@ async fn echo(conn: TcpStream, closed: Closed) {
                 return;
             }
         };
-        if let Some(reply) = replying.take() {
-            let (res, _): ringio::buf::BufResult<(), _> = reply.await;
-            if res.is_err() {
-                return;
-            }
-        }
         // Echo the very buffer; it goes back to the pool when the write is done.
-        replying = Some(ringio::task::start(conn.write_all(buf)));
-    }
-    if let Some(reply) = replying {
-        let _ = reply.await;
+        if conn.write_all(buf).await.0.is_err() {
+            return;
+        }
     }
 }

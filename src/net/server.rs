@@ -243,7 +243,7 @@ async fn accept_loop<F, Fut>(
         let (stream, _peer) = match listener.accept().await {
             Ok(conn) => conn,
             Err(e) => {
-                let closed = clients.upgrade().is_none_or(|c| c.borrow().closed);
+                let closed = clients.upgrade().map_or(true, |c| c.borrow().closed);
                 if closed {
                     // `close` shut the listening socket: accepts fail until the abort
                     // lands.

@@ -26,7 +26,6 @@ mod macros;
 pub(crate) mod raw;
 pub(crate) mod remote;
 pub(crate) mod scheduler;
-mod start;
 #[cfg(test)]
 mod tests;
 pub(crate) mod waker;
@@ -42,7 +41,6 @@ pub use join::{AbortOnDrop, JoinHandle};
 pub use local::{AccessError, LocalKey};
 pub(crate) use raw::Header;
 pub use remote::RemoteJoinHandle;
-pub use start::{start, Started};
 
 use crate::runtime::Handle;
 

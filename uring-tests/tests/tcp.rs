@@ -345,62 +345,6 @@ fn late_accept_is_queued_on_the_listener(d: Driver) {
     });
 }
 
-/// `task::start`: a reply started and not awaited costs its task no poll when it
-/// completes (one poll per echoed message): a task starts a send, waits for the echo,
-/// and finds the send finished; it was polled twice (start, then the echo), never for
-/// the send's completion. A failed send shows when the `Started` is awaited, and a
-/// dropped one is cancelled like any operation.
-fn started_send_completion_wakes_nobody(d: Driver) {
-    rt(d).block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let echo = ringio::spawn(async move {
-            let (conn, _) = listener.accept().await.unwrap();
-            for _ in 0..50 {
-                let (res, buf) = conn.read_exact(vec![0u8; 1000]).await;
-                res.unwrap();
-                conn.write_all(buf).await.0.unwrap();
-            }
-        });
-        let client = TcpStream::connect(addr).await.unwrap();
-        let client = Rc::new(client);
-        let c = client.clone();
-        let pinger = ringio::spawn(async move {
-            let me = ringio::task::current().unwrap().id();
-            let polls = || {
-                ringio::runtime::tasks()
-                    .into_iter()
-                    .find(|t| t.info().id() == me)
-                    .map(|t| t.polls())
-                    .unwrap()
-            };
-            for round in 0..50u8 {
-                let before = polls();
-                let sending =
-                    ringio::task::start(AsyncWriteOwned::write_all(&*c, vec![round; 1000]));
-                let (res, got) = c.read_exact(vec![0u8; 1000]).await;
-                res.unwrap();
-                assert!(got.iter().all(|&b| b == round));
-                let (res, sent) = sending.await;
-                res.unwrap();
-                assert_eq!(sent.len(), 1000);
-                // This poll, plus the ones the echo's arrival took: the read may need
-                // more than one completion, but the send's never woke this task.
-                let extra = polls() - before;
-                assert!(extra <= 2, "round {round}: {extra} polls for one echo");
-            }
-        });
-        pinger.await.unwrap();
-        echo.await.unwrap();
-        // Started and dropped (the peer is gone, so it may fail): the send is
-        // cancelled or done, and its buffer is freed only once the kernel is done.
-        drop(ringio::task::start(AsyncWriteOwned::write_all(
-            &*client,
-            vec![7u8; 64],
-        )));
-    });
-}
-
 both_drivers!(
     bind_accept_connect_addresses,
     read_write_exact_all,
@@ -416,5 +360,4 @@ both_drivers!(
     reuse_port_listeners_share_a_port,
     from_std_types,
     late_accept_is_queued_on_the_listener,
-    started_send_completion_wakes_nobody,
 );
