@@ -174,7 +174,10 @@ fn open_errors_name_the_path(driver: Driver) {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::IsADirectory, "{err}");
-        assert!(err.to_string().contains(&dir.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&dir.display().to_string()),
+            "{err}"
+        );
         let as_file = ticking(File::open(&dir)).await.unwrap();
         let (res, _) = ticking(as_file.read_at(vec![0u8; 16], 0)).await;
         assert_eq!(res.unwrap_err().kind(), ErrorKind::IsADirectory);

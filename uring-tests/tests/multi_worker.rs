@@ -447,14 +447,19 @@ fn per_core_listeners_accept_on_every_worker(d: Driver) {
     );
 }
 
+/// Two workers that wake each other by MSG_RING (on io_uring) or by eventfd.
+fn two_workers(d: Driver, msg_ring: bool) -> ringio::Runtime {
+    Builder::new()
+        .driver(d)
+        .workers(2)
+        .msg_ring(msg_ring)
+        .build()
+        .unwrap()
+}
+
 fn msg_ring_and_eventfd_wakes_both_work(d: Driver) {
     for msg_ring in [true, false] {
-        let rt = Builder::new()
-            .driver(d)
-            .workers(2)
-            .msg_ring(msg_ring)
-            .build()
-            .unwrap();
+        let rt = two_workers(d, msg_ring);
         if d == Driver::Uring {
             assert_eq!(rt.driver_info().flags().contains(&"MSG_RING"), msg_ring);
         }
@@ -487,13 +492,7 @@ fn msg_ring_and_eventfd_wakes_both_work(d: Driver) {
 /// io_uring_enter), and the test fails at its 10 s bound instead of hanging.
 fn cross_core_wake_leaves_before_the_next_task_runs(d: Driver) {
     for msg_ring in [true, false] {
-        let rt = Builder::new()
-            .driver(d)
-            .workers(2)
-            .msg_ring(msg_ring)
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        two_workers(d, msg_ring).block_on(async {
             let (tx, mut rx) = mpsc::channel::<()>(1);
             let seen = Arc::new(AtomicBool::new(false));
             let seen_far = seen.clone();

@@ -125,16 +125,21 @@ fn kill_then_wait_reports_the_signal(driver: Driver) {
     });
 }
 
+/// `cat` with all three streams piped.
+fn piped_cat() -> ringio::process::Child {
+    Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// ASYNCIO §6 check 3, through `communicate`.
 fn cat_round_trips_100_kib_through_communicate(driver: Driver) {
     rt(driver).block_on(async {
         let data = pattern(100 * 1024);
-        let mut child = Command::new("cat")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = piped_cat();
         let out = child.communicate(Some(data.clone())).await.unwrap();
         assert!(out.status.success());
         assert_eq!(out.stdout.len(), data.len());
@@ -426,12 +431,7 @@ fn stderr_merges_into_stdout(driver: Driver) {
 fn communicate_dropped_mid_flight_then_retried_loses_nothing(driver: Driver) {
     rt(driver).block_on(async {
         let data = pattern(300 * 1024);
-        let mut child = Command::new("cat")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = piped_cat();
         let mut rng = Rng::new(7);
         let mut input = Some(data.clone());
         let (mut finished, mut dropped) = (None, 0);

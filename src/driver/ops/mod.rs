@@ -27,8 +27,8 @@ mod multi;
 mod net;
 mod nop;
 mod poll;
-mod splice;
 mod process;
+mod splice;
 mod udp;
 mod unix;
 
@@ -45,11 +45,11 @@ pub(crate) use net::{
 };
 pub(crate) use nop::Nop;
 pub(crate) use poll::{FdReadiness, PollIn};
-pub(crate) use splice::Pipe;
 pub(crate) use process::{
     kill_pid, pidfd_open, pidfd_send_signal, pipe, set_nonblocking, waitid_pid, waitid_pidfd,
     FdKind, WaitPid,
 };
+pub(crate) use splice::Pipe;
 pub(crate) use udp::{
     try_recv_from_pooled, Datagram, DatagramMulti, LateDatagrams, PooledDatagram, RecvFromPooled,
     RecvMsg as RecvDatagram, SendMsg as SendDatagram, POOL_HEADROOM,
