@@ -35,6 +35,8 @@ fn drop_ref(b: &Block) {
         return;
     }
     fence(Ordering::Acquire);
+    // SAFETY: the last reference: no other thread uses the block (loom checks the
+    // happens-before this claims).
     let stage = b.stage.with(|s| unsafe { *s });
     assert_eq!(stage, 2, "freed with something in the stage");
     b.frees.fetch_add(1, Ordering::Relaxed);
@@ -84,6 +86,7 @@ fn run(drain_before_close: bool) {
         };
 
         // Home thread: the poll finishes; the output is stored (`poll`, `complete`).
+        // SAFETY: only the home thread writes the stage while it holds references.
         block.stage.with_mut(|s| unsafe { *s = 1 });
         if drain_before_close {
             // `drain_inbox`: each queued wake finds the task complete, then drops its
@@ -94,6 +97,7 @@ fn run(drain_before_close: bool) {
             }
         }
         // The handle takes the output (`JoinRef::try_take`), then goes.
+        // SAFETY: as above.
         block.stage.with_mut(|s| unsafe { *s = 2 });
         drop_ref(&block);
         // `Scheduler::run` releases the worker's reference.
