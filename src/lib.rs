@@ -65,6 +65,41 @@ pub mod prelude {
 }
 pub use task::{spawn, spawn_on, yield_now, JoinHandle};
 
+/// `#[ringio::main]`: runs an `async fn main` on a ringio runtime (feature `macros`).
+///
+/// ```
+/// #[ringio::main(workers = 1)]
+/// async fn main() {
+///     let answer = ringio::spawn(async { 6 * 7 }).await.unwrap();
+///     assert_eq!(answer, 42);
+/// }
+/// ```
+///
+/// Arguments: `workers = N`, `driver = "uring" | "epoll" | "auto"`, `pin = bool`; see
+/// [`Builder`] for what each means.
+#[cfg(feature = "macros")]
+pub use ringio_macros::main;
+
+/// `#[ringio::test]`: an `async fn` test on a ringio runtime, by default run twice, on
+/// io_uring and on epoll, as `name::uring` and `name::epoll` (feature `macros`).
+///
+/// ```
+/// #[ringio::test(start_paused = true)]
+/// async fn a_day_passes_at_once() {
+///     let start = ringio::time::Instant::now();
+///     ringio::time::sleep(std::time::Duration::from_secs(86_400)).await;
+///     assert!(start.elapsed() >= std::time::Duration::from_secs(86_400));
+/// }
+/// ```
+///
+/// (`uring-tests/tests/macros.rs` runs such tests; a doc test cannot, as `#[test]`
+/// functions exist only in test builds.)
+///
+/// Arguments: `driver = "uring" | "epoll" | "auto" | "both"` (default `both`; one
+/// plain test otherwise), `start_paused = bool`, `workers = N`, `pin = bool`.
+#[cfg(feature = "macros")]
+pub use ringio_macros::test;
+
 /// The README's examples, compiled and run as doc tests so they stay true.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

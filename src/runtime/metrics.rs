@@ -138,6 +138,32 @@ pub fn tasks() -> Vec<TaskSnapshot> {
     context::with_core(|core| core.task_snapshots())
 }
 
+/// The I/O driver the current worker runs on: [`Driver::Uring`](super::Driver::Uring)
+/// or [`Driver::Epoll`](super::Driver::Epoll), never `Auto`.
+///
+/// ```
+/// let rt = ringio::Builder::new()
+///     .driver(ringio::runtime::Driver::Epoll)
+///     .build()
+///     .unwrap();
+/// rt.block_on(async {
+///     assert_eq!(ringio::runtime::current_driver(), ringio::runtime::Driver::Epoll);
+/// });
+/// ```
+///
+/// # Panics
+///
+/// Outside a ringio runtime.
+pub fn current_driver() -> super::Driver {
+    context::with_core(|core| {
+        if core.driver.backend_ref().is_uring() {
+            super::Driver::Uring
+        } else {
+            super::Driver::Epoll
+        }
+    })
+}
+
 /// One trip through the driver: a NOP operation on io_uring, an immediate completion
 /// on epoll. It measures the driver's own cost per operation.
 ///

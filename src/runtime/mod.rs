@@ -25,5 +25,5 @@ pub use builder::Builder;
 pub use callbacks::{call_at, call_later, call_soon, CallbackHandle};
 pub use debug::{DebugEvent, PanicKind, PanicReport};
 pub use handle::{Handle, SpawnError};
-pub use metrics::{metrics, nop, tasks, Metrics, TaskSnapshot, TaskState};
+pub use metrics::{current_driver, metrics, nop, tasks, Metrics, TaskSnapshot, TaskState};
 pub use runtime::{run, Interrupted, Runtime};
