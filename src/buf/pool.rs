@@ -8,8 +8,9 @@
 //!
 //! - **available**: in the pool's io_uring *provided buffer ring* (registered with the
 //!   worker's ring on first use, `IORING_REGISTER_PBUF_RING`), where the kernel picks one
-//!   when data arrives for a receive armed with `BUFFER_SELECT`; or, on epoll, in a plain
-//!   free list the receive takes from just before its `recv(2)`;
+//!   when data arrives for a receive armed with `BUFFER_SELECT` (the ring holds at most
+//!   its depth, [`RING_DEPTH`] at first, and the rest wait on a free stack); or, on
+//!   epoll, in a plain free list the receive takes from just before its `recv(2)`;
 //! - **lent**: in a [`PooledBuf`], whose drop gives it back (appending it to the ring,
 //!   which needs no syscall, or to the free list) and wakes tasks waiting for one;
 //! - **received, not yet taken**: its id sits in a multishot receive's queue (in the
@@ -34,6 +35,13 @@ use std::task::{Context, Poll, Waker};
 
 /// The most buffers one pool may have: the kernel's limit for a provided buffer ring.
 pub const MAX_BUFFERS: usize = 32768;
+
+/// How many buffers a pool's provided-buffer ring holds at first. The kernel takes
+/// buffers from the ring first-in first-out, so a ring holding the whole pool cycles
+/// every message through all of its memory (512 x 16 KiB = 8 MiB for the echo
+/// server) where a few buffers would do; the rest wait on a last-in first-out stack
+/// and join the ring only when receives find it empty (then its depth doubles).
+const RING_DEPTH: usize = 64;
 
 /// A pool of equal-sized receive buffers for [`TcpStream::recv_pooled`].
 ///
@@ -102,6 +110,8 @@ impl BufPool {
                     // Popped from the end: lowest ids first, for tidy tests and locality.
                     free: (0..count as u32).rev().map(|b| b as u16).collect(),
                     available: count,
+                    in_ring: 0,
+                    depth: count.min(RING_DEPTH),
                     binding: Binding::Unbound,
                     waiters: Vec::new(),
                     fixed: None,
@@ -158,8 +168,14 @@ pub(crate) struct PoolInner {
 }
 
 struct PoolState {
-    /// Available buffers not in a ring (epoll, or not yet bound).
+    /// Available buffers not in a ring (epoll, not yet bound, or past the ring's
+    /// depth), most recently returned last: they are reused first.
     free: Vec<u16>,
+    /// Buffers published in the ring and not yet taken by the kernel.
+    in_ring: usize,
+    /// How many buffers the ring holds at most ([`RING_DEPTH`] at first, doubled each
+    /// time receives find it empty while buffers wait in `free`).
+    depth: usize,
     /// Buffers in the ring or the free list.
     available: usize,
     binding: Binding,
@@ -210,8 +226,11 @@ impl PoolInner {
         }
         let mode = match BufRing::register(driver, self.count)? {
             Some(mut ring) => {
-                for bid in std::mem::take(&mut state.free) {
+                let state = &mut *state;
+                while state.in_ring < state.depth {
+                    let Some(bid) = state.free.pop() else { break };
                     ring.push(self.buf_ptr(bid), self.buf_size as u32, bid);
+                    state.in_ring += 1;
                 }
                 ring.publish();
                 let group = ring.group();
@@ -279,7 +298,9 @@ impl PoolInner {
     pub(crate) fn taken_by_kernel(&self, bid: u16) {
         // The id comes from a completion: never trust one out of range.
         assert!((bid as usize) < self.count, "buffer id {bid} out of range");
-        self.state.borrow_mut().available -= 1;
+        let mut state = self.state.borrow_mut();
+        state.available -= 1;
+        state.in_ring -= 1;
     }
 
     /// Buffer `bid` comes back: into the ring or the free list; waiting receives wake.
@@ -289,9 +310,12 @@ impl PoolInner {
             state.available += 1;
             let state = &mut *state;
             match &mut state.binding {
-                Binding::Ring(ring) => {
+                // Into the ring while it is below its depth; else onto the free stack,
+                // so the kernel cycles through `depth` buffers, not the whole pool.
+                Binding::Ring(ring) if state.in_ring < state.depth => {
                     ring.push(self.buf_ptr(bid), self.buf_size as u32, bid);
                     ring.publish();
+                    state.in_ring += 1;
                 }
                 _ => state.free.push(bid),
             }
@@ -308,6 +332,21 @@ impl PoolInner {
     /// Ready once the pool has an available buffer; else wakes `cx` when one returns.
     pub(crate) fn poll_available(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        if let Binding::Ring(ring) = &mut state.binding {
+            if state.in_ring == 0 && !state.free.is_empty() {
+                // A receive found the ring empty (ENOBUFS) while buffers wait beyond its
+                // depth: more are in use at once than it holds. Deepen it and refill it
+                // from the most recently returned.
+                state.depth = (state.depth * 2).min(self.count);
+                while state.in_ring < state.depth {
+                    let Some(bid) = state.free.pop() else { break };
+                    ring.push(self.buf_ptr(bid), self.buf_size as u32, bid);
+                    state.in_ring += 1;
+                }
+                ring.publish();
+            }
+        }
         if state.available > 0 {
             return Poll::Ready(());
         }

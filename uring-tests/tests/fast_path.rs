@@ -559,6 +559,44 @@ fn stalled_receiver_cannot_drain_the_pool(d: Driver) {
     });
 }
 
+/// A pool's provided-buffer ring holds 64 buffers at first (the kernel cycles through
+/// the ring's buffers in order, so a smaller ring keeps fewer in the cache); when more
+/// are in use at once than it holds, receives find it empty (ENOBUFS), and it deepens
+/// from the buffers waiting beyond it. 150 connections each hold one received buffer,
+/// 150 of 256 at once: every one arrives intact, twice over, and all come back.
+fn ring_deepens_for_more_buffers_in_use_than_it_holds(d: Driver) {
+    let _g = serial();
+    rt(d).block_on(async {
+        let pool = BufPool::new(256, 64).unwrap();
+        let mut pairs = Vec::new();
+        for _ in 0..150 {
+            pairs.push(pair().await);
+        }
+        for round in 0..2u8 {
+            for (i, (c, _)) in pairs.iter().enumerate() {
+                c.write_all(vec![round, i as u8, (i >> 8) as u8])
+                    .await
+                    .0
+                    .unwrap();
+            }
+            let mut held = Vec::new();
+            for (i, (_, s)) in pairs.iter().enumerate() {
+                let buf = ringio::time::timeout(Duration::from_secs(10), s.recv_pooled(&pool))
+                    .await
+                    .expect("a receive starved with buffers to spare")
+                    .unwrap()
+                    .expect("data");
+                assert_eq!(&buf[..], &[round, i as u8, (i >> 8) as u8][..]);
+                held.push(buf);
+            }
+            assert_eq!(pool.available(), 256 - 150, "round {round}");
+            drop(held);
+        }
+        drop(pairs);
+        pool_full(&pool).await;
+    });
+}
+
 /// `Builder::multishot(false)`, the path of kernels before 6.0: accepts are one-shot,
 /// and pooled receives wait for readiness before taking a buffer, so idle connections
 /// still hold none; every byte arrives in order, through a pool smaller than the
@@ -645,6 +683,7 @@ fn incoming_and_pooled_streams(d: Driver) {
 
 both_drivers!(
     pooled_recv_delivers_in_order,
+    ring_deepens_for_more_buffers_in_use_than_it_holds,
     idle_connections_hold_no_buffers,
     exhausted_pool_waits_and_loses_nothing,
     pooled_recv_eof_and_reset,
