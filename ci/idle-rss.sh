@@ -57,11 +57,15 @@ if [ "${PIN:-1}" != 0 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]
 fi
 
 work=$(mktemp -d)
-server_pid= client_pid=
+server_pid= client_pid= server_addr=
 cleanup() {
     exec 3>&- 2>/dev/null || true
     [ -n "$client_pid" ] && kill -KILL "$client_pid" 2>/dev/null
     [ -n "$server_pid" ] && kill -KILL "$server_pid" 2>/dev/null
+    # Whatever still serves this run's address (a server that outlived its pid's
+    # bookkeeping would otherwise keep the port, and share it through SO_REUSEPORT with
+    # the next run's server, which then loses connections to it).
+    [ -n "$server_addr" ] && pkill -KILL -f -- "--addr $server_addr( |\$)" 2>/dev/null
     if [ -n "${KEEP:-}" ]; then echo "outputs in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -95,6 +99,7 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 measure() {
     local server=$1 port=$2 addr=127.0.0.1:$2 out=$work/$1 cmd before after fds ok
     cmd=$(server_cmd "$server" "$addr")
+    server_addr=$addr
     RINGIO_DRIVER=$(driver_of "$server") "${SERVER_PIN[@]}" $cmd >"$out.server" 2>&1 &
     server_pid=$!
     ok=
@@ -149,7 +154,7 @@ measure() {
     done
     kill -KILL "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
-    server_pid=
+    server_pid= server_addr=
 
     python3 -c "print(f'| $server | {$before:,} | {$after:,} | {$fds:,} | {($after - $before) / $CONNECTIONS:.2f} |')"
 }
