@@ -276,10 +276,10 @@ impl Drop for Epoll {
         let started = Instant::now();
         while self.table.pool_jobs() > 0 {
             if started.elapsed() >= POOL_DRAIN_LIMIT {
-                eprintln!(
-                    "ringio: {} blocking operation(s) still running at shutdown; leaking their buffers",
+                crate::runtime::report::warn(format_args!(
+                    "{} blocking operation(s) still running at shutdown; leaking their buffers",
                     self.table.pool_jobs()
-                );
+                ));
                 self.table.leak_all();
                 return;
             }

@@ -535,10 +535,10 @@ impl Drop for Uring {
         while self.wake_armed || self.table.has_unfinished() {
             let pool_only = !self.wake_armed && self.table.len() == self.table.pool_jobs();
             if pool_only && started.elapsed() >= POOL_DRAIN_LIMIT {
-                eprintln!(
-                    "ringio: {} blocking operation(s) still running at shutdown; leaking their buffers",
+                crate::runtime::report::warn(format_args!(
+                    "{} blocking operation(s) still running at shutdown; leaking their buffers",
                     self.table.pool_jobs()
-                );
+                ));
                 self.table.leak_all();
                 break;
             }
@@ -550,7 +550,9 @@ impl Drop for Uring {
                     Some(libc::ETIME | libc::EINTR | libc::EBUSY)
                 ) {
                     // Nothing can be freed safely; leak the ring's memory instead.
-                    eprintln!("ringio: io_uring drain failed ({e}); leaking in-flight buffers");
+                    crate::runtime::report::warn(format_args!(
+                        "io_uring drain failed ({e}); leaking in-flight buffers"
+                    ));
                     self.table.leak_all();
                     // The armed eventfd read may still write here: leak it too.
                     std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
@@ -563,10 +565,10 @@ impl Drop for Uring {
             self.to_pause.clear();
             waited += Duration::from_millis(100);
             if waited.as_millis() % 10_000 == 0 {
-                eprintln!(
-                    "ringio: still waiting for {} io_uring ops to finish cancelling",
+                crate::runtime::report::warn(format_args!(
+                    "still waiting for {} io_uring ops to finish cancelling",
                     self.table.len()
-                );
+                ));
             }
         }
         if let Some(index) = self.ring_index {

@@ -250,10 +250,10 @@ async fn accept_loop<F, Fut>(
                     return;
                 }
                 if is_resource_shortage(&e) {
-                    eprintln!(
-                        "ringio: server on {:?}: accept failed ({e}); retrying in 100 ms",
+                    crate::runtime::report::warn(format_args!(
+                        "server on {:?}: accept failed ({e}); retrying in 100 ms",
                         listener.local_addr().ok()
-                    );
+                    ));
                     crate::time::sleep(Duration::from_millis(100)).await;
                 } else if matches!(
                     e.raw_os_error(),
@@ -261,10 +261,10 @@ async fn accept_loop<F, Fut>(
                 ) {
                     // The listening socket itself is gone (shut down from elsewhere):
                     // retrying would spin.
-                    eprintln!(
-                        "ringio: server on {:?}: the listener failed ({e}); it stops accepting",
+                    crate::runtime::report::warn(format_args!(
+                        "server on {:?}: the listener failed ({e}); it stops accepting",
                         listener.local_addr().ok()
-                    );
+                    ));
                     if let Some(state) = clients.upgrade() {
                         let mut state = state.borrow_mut();
                         state.closed = true;
@@ -540,7 +540,7 @@ async fn worker_part<F, Fut>(
     let server = match TcpListener::from_std(listener).and_then(|l| serve(l, limit, handler)) {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("ringio: a worker's server could not start: {e}");
+            crate::runtime::report::warn(format_args!("a worker's server could not start: {e}"));
             return;
         }
     };

@@ -116,11 +116,11 @@ pub(crate) type ExceptionHandler = Arc<dyn Fn(&PanicReport) + Send + Sync>;
 pub(crate) type DebugHandler = Arc<dyn Fn(&DebugEvent) + Send + Sync>;
 
 pub(crate) fn default_exception_handler() -> ExceptionHandler {
-    Arc::new(|r: &PanicReport| eprintln!("ringio: {r}"))
+    Arc::new(super::report::panic)
 }
 
 pub(crate) fn default_debug_handler() -> DebugHandler {
-    Arc::new(|e: &DebugEvent| eprintln!("ringio: {e}"))
+    Arc::new(super::report::debug_event)
 }
 
 /// Debug-mode settings of a worker.

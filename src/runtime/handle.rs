@@ -198,7 +198,9 @@ impl Handle {
         let job = Box::new(move || {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
                 let msg = crate::task::panic_message(&*payload).unwrap_or("non-string panic");
-                eprintln!("ringio: a call_soon_threadsafe callback panicked: {msg}");
+                super::report::warn(format_args!(
+                    "a call_soon_threadsafe callback panicked: {msg}"
+                ));
             }
         });
         shared.push_job(job).map_err(|_| SpawnError::Shutdown)

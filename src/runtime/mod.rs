@@ -15,6 +15,7 @@ pub(crate) mod context;
 mod debug;
 mod handle;
 mod metrics;
+pub(crate) mod report;
 #[allow(clippy::module_inception)]
 mod runtime;
 pub(crate) mod worker;

@@ -136,6 +136,9 @@ impl Runtime {
                 return Err(e);
             }
         };
+        if let Some(reason) = info.fallback_reason() {
+            super::report::driver_fallback(reason);
+        }
         if !builder.msg_ring {
             // The kernel has it, but this runtime does not use it.
             info.flags.retain(|f| *f != "MSG_RING");
@@ -401,11 +404,11 @@ impl Drop for Runtime {
         self.core.shut_down();
         let left = self.shared.blocking.shut_down(self.shutdown_timeout);
         if left > 0 {
-            eprintln!(
-                "ringio: {left} blocking-pool thread(s) still busy after the {:?} shutdown timeout; \
+            super::report::warn(format_args!(
+                "{left} blocking-pool thread(s) still busy after the {:?} shutdown timeout; \
                  leaving them behind",
                 self.shutdown_timeout
-            );
+            ));
         }
         if let Some(mask) = &self.old_mask {
             affinity::restore_mask(mask);

@@ -448,6 +448,18 @@ impl Core {
                 if self.hooks.debug.is_some() {
                     task.header().last_poll.set(Some(std::time::Instant::now()));
                 }
+                #[cfg(feature = "tracing")]
+                let _span = {
+                    let h = task.header();
+                    tracing::trace_span!(
+                        target: "ringio::task",
+                        "task",
+                        id = h.id.as_u64(),
+                        name = h.name.as_deref(),
+                        worker = self.shared.index
+                    )
+                    .entered()
+                };
                 let finished = self.timed_poll(
                     || Some(TaskInfo::from_header(task.header())),
                     || task.poll(),

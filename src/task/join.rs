@@ -202,7 +202,7 @@ impl<T> Drop for JoinHandle<T> {
                 message: panic.panic_text(),
             };
             if context::try_with_core(|core| core.report_panic(&report)).is_none() {
-                eprintln!("ringio: {report}");
+                crate::runtime::report::panic(&report);
             }
         }
     }
