@@ -79,6 +79,8 @@ memcheck signal --skip delivery_to_a_foreign_thread_reaches_the_worker \
 # vfork of posix_spawn into a fork, so an exec failure no longer reaches the parent:
 # the NotFound test runs only in the plain test pass.
 memcheck process --skip missing_program_fails_spawn_with_not_found
+# The tokio / futures-io adapters: reads and writes dropped in flight with the adapter.
+memcheck compat
 # Tasks: the raw task cell's transitions (unit tests, with foreign-thread wakes whose
 # threads end on their own bound) and the spawn/join/abort tests; the one waking a
 # sleeping worker from another thread needs that thread to run while the worker blocks.

@@ -38,6 +38,8 @@
 //! ```
 
 pub mod buf;
+#[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+pub mod compat;
 mod driver;
 pub mod fs;
 pub mod io;
