@@ -36,6 +36,81 @@
 //!     assert_eq!(&reply, b"echo");
 //! });
 //! ```
+//!
+//! # From asyncio
+//!
+//! ringio's checklist is asyncio's feature set, in Rust idiom: a dropped future is a
+//! cancelled one, errors are `Result`s, and what crosses threads says so in its type.
+//!
+//! | asyncio | ringio |
+//! |---|---|
+//! | `asyncio.run(main())` | [`run`]`(main())`, or [`Builder`] then [`Runtime::block_on`]; `#[ringio::main]` (feature `macros`) |
+//! | `create_task`, `Task.cancel()` | [`spawn`] → [`JoinHandle`], [`JoinHandle::abort`]; dropping a handle detaches |
+//! | `gather`, `gather(return_exceptions=True)` | [`task::gather`], [`task::gather_settled`]; [`join!`] / [`try_join!`] for futures not spawned |
+//! | `TaskGroup` (and 3.14's `cancel()`) | [`task::task_group`], [`task::TaskGroup::cancel`] |
+//! | `wait`, `as_completed`, `shield` | [`task::wait`], [`task::as_completed`], [`task::shield`] |
+//! | `sleep`, `timeout`, `wait_for` | [`time::sleep`], [`time::timeout`] / [`time::Timeout`], [`JoinHandle::wait_for`] |
+//! | `to_thread`, `run_coroutine_threadsafe` | [`task::to_thread`], [`runtime::Handle`] |
+//! | `Lock`, `Event`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier` | [`sync::Lock`], [`sync::Event`], [`sync::Condition`], [`sync::Semaphore`], [`sync::BoundedSemaphore`], [`sync::Barrier`] |
+//! | `Queue`, `PriorityQueue`, `LifoQueue` | [`sync::Queue`], [`sync::PriorityQueue`], [`sync::LifoQueue`] |
+//! | `open_connection`, `start_server`, `StreamReader`, `StreamWriter` | [`net::open_connection`], [`net::start_server`], [`io::StreamReader`], [`io::StreamWriter`] |
+//! | `create_subprocess_exec`, `communicate` | [`process::Command`], [`process::Child::communicate`] |
+//! | `add_signal_handler` | [`signal::signal`], [`signal::ctrl_c`] |
+//! | `call_soon`, `call_later` | [`runtime::call_soon`], [`runtime::call_later`] |
+//! | debug mode | [`Builder::debug`] |
+//!
+//! A producer and two consumers over a bounded queue, in a task group that fails as a
+//! whole, under a timeout (the paused clock makes the sleeps instant):
+//!
+//! ```
+//! use ringio::sync::Queue;
+//! use ringio::task::task_group;
+//! use std::time::Duration;
+//!
+//! ringio::Builder::new().start_paused(true).build().unwrap().block_on(async {
+//!     let queue = Queue::bounded(4);
+//!     let total = std::cell::Cell::new(0);
+//!     let (q, sum) = (&queue, &total);
+//!     let outcome = ringio::time::timeout(Duration::from_secs(60), task_group(|tg| async move {
+//!         for _ in 0..2 {
+//!             tg.spawn(async move {
+//!                 while let Ok(n) = q.get().await {
+//!                     ringio::time::sleep(Duration::from_millis(10)).await; // work
+//!                     sum.set(sum.get() + n);
+//!                     q.task_done().unwrap();
+//!                 }
+//!                 Ok::<_, String>(())
+//!             })
+//!             .unwrap();
+//!         }
+//!         for n in 1..=10 {
+//!             q.put(n).await.unwrap(); // waits while the queue is full
+//!         }
+//!         q.join().await; // every item processed
+//!         q.shutdown(false); // consumers' `get` now ends
+//!         Ok(())
+//!     }))
+//!     .await;
+//!     assert!(matches!(outcome, Ok(Ok(()))));
+//!     assert_eq!(total.get(), 55);
+//! });
+//! ```
+//!
+//! # Which runtime for what
+//!
+//! - **ringio** is for Linux servers that pin one loop per core and care about the
+//!   cost per message: it submits I/O to io_uring in batches (a busy worker makes
+//!   about one syscall per loop turn), keeps idle connections to about half a KiB, and
+//!   runs the same code on epoll where io_uring is forbidden. Its tasks never migrate,
+//!   so one slow task delays its own core's work only, and a skewed load stays skewed.
+//! - **tokio** is the better choice when you need its ecosystem as-is (axum, tonic, the
+//!   many crates that take `tokio::net` types), work-stealing for uneven loads across
+//!   cores, or portability beyond Linux. ringio's `compat` adapters (features
+//!   `tokio-io`, `futures-io`) cover code written against the I/O traits, at one copy
+//!   each way; crates that need tokio's runtime itself do not run here.
+//! - **monoio** and **glommio** share ringio's thread-per-core model; ringio adds the
+//!   epoll fallback behind one API, asyncio's toolkit (task groups, queues, timeouts,
+//!   streams, subprocesses, signals) and drop-safe owned-buffer I/O throughout.
 
 pub mod buf;
 #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
