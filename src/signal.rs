@@ -117,6 +117,14 @@ impl SignalKind {
     }
 }
 
+impl From<SignalKind> for i32 {
+    /// The signal number, so a `SignalKind` goes wherever a number does
+    /// ([`Child::send_signal`](crate::process::Child::send_signal)).
+    fn from(kind: SignalKind) -> i32 {
+        kind.0
+    }
+}
+
 impl fmt::Display for SignalKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // strsignal(3) is not thread-safe: name the common ones here.

@@ -260,10 +260,14 @@ impl Child {
     /// this does nothing (and succeeds): its pid may belong to another process by then,
     /// which the pidfd makes sure is never signalled.
     ///
+    /// `signal` is a number (`libc::SIGUSR1`) or a
+    /// [`SignalKind`](crate::signal::SignalKind).
+    ///
     /// # Errors
     ///
     /// `InvalidInput` for an invalid signal number; as `pidfd_send_signal(2)` otherwise.
-    pub fn send_signal(&self, signal: i32) -> io::Result<()> {
+    pub fn send_signal(&self, signal: impl Into<i32>) -> io::Result<()> {
+        let signal = signal.into();
         let Some(handle) = &self.handle else {
             return Ok(());
         };

@@ -543,6 +543,13 @@ fn send_signal_after_reap_is_harmless(driver: Driver) {
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         child.kill().unwrap();
         assert_eq!(child.wait().await.unwrap().signal(), Some(9));
+
+        // A SignalKind goes where a number does.
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        child
+            .send_signal(ringio::signal::SignalKind::user_defined1())
+            .unwrap();
+        assert_eq!(child.wait().await.unwrap().signal(), Some(libc::SIGUSR1));
     });
 }
 
