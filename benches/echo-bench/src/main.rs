@@ -667,8 +667,10 @@ fn main() {
         std::process::exit(1);
     }
     let title = format!(
-        "echo ping-pong, {} server thread(s), {} round(s) of {:?} — {machine}",
-        cfg.threads, cfg.rounds, cfg.duration
+        "echo ping-pong, {} server thread(s), {} round(s) of {} s per run — {machine}",
+        cfg.threads,
+        cfg.rounds,
+        cfg.duration.as_secs_f64()
     );
     let extras = report::load_extras(&cfg.out_dir);
     let chart = report::svg_chart(&sums, &cells, &cfg.servers, &title, &extras);
@@ -693,5 +695,27 @@ fn main() {
     println!("\nverdict per cell (msgs/s of ringio against each other server, medians):");
     for v in &verdicts {
         println!("  {v}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets() {
+        // --full is the old default matrix: the cross product, in that order.
+        let cross: Vec<(usize, usize)> = FULL
+            .connections
+            .iter()
+            .flat_map(|&c| FULL.sizes.iter().map(move |&s| (c, s)))
+            .collect();
+        assert_eq!(FULL.cells, &cross[..]);
+        assert_eq!(
+            (FULL.duration, FULL.warmup, FULL.rounds),
+            (Duration::from_secs(3), Duration::from_millis(500), 3)
+        );
+        // The quick cells are a subset of the full ones.
+        assert!(QUICK.cells.iter().all(|c| FULL.cells.contains(c)));
     }
 }

@@ -114,3 +114,23 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_and_estimate() {
+        assert_eq!(clock(Duration::from_secs(95)), "1:35");
+        assert_eq!(clock(Duration::from_millis(400)), "0:00");
+        // Before any run ends, the estimate is the planned length of every run.
+        let p = Progress {
+            bar: None,
+            total: 10,
+            done: 0,
+            started: Instant::now(),
+            planned_per_run: Duration::from_secs(2),
+        };
+        assert_eq!(p.left(), Duration::from_secs(20));
+    }
+}

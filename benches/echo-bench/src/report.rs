@@ -436,8 +436,8 @@ fn read_sidecar<T>(
     let missing = |why: &str| Sidecar {
         rows: Vec::new(),
         note: format!(
-            "{what}: {why}; `{command}` writes {} (about a minute)",
-            path.display()
+            "{what}: {why}; `ECHO_BENCH_DIR={} {command}` makes {name} (about a minute)",
+            dir.display()
         ),
     };
     let Ok(text) = std::fs::read_to_string(&path) else {
@@ -657,7 +657,7 @@ pub fn svg_chart(
                 || extras.idle.rows.iter().any(|r| r.server == k.name())
         })
         .collect();
-    let h = (costs_top + 44.0 + cost_servers.len() as f64 * COST_ROW_H + 2.0 * 16.0 + 20.0).ceil();
+    let h = (costs_top + 59.0 + cost_servers.len() as f64 * COST_ROW_H + 2.0 * 16.0 + 16.0).ceil();
 
     let mut s = String::new();
     let _ = writeln!(
@@ -824,28 +824,38 @@ pub fn svg_chart(
     };
     let cost_of = |k: ServerKind| extras.costs.rows.iter().find(|r| r.server == k.name());
     let idle_of = |k: ServerKind| extras.idle.rows.iter().find(|r| r.server == k.name());
-    type Col<'a> = (String, Box<dyn Fn(ServerKind) -> Option<f64> + 'a>, usize);
+    // (header, where it comes from, value, decimals)
+    type Col<'a> = (
+        &'a str,
+        String,
+        Box<dyn Fn(ServerKind) -> Option<f64> + 'a>,
+        usize,
+    );
     let cols: [Col; 4] = [
         (
-            "instructions / msg".into(),
+            "instructions / msg",
+            "ci/cost-per-msg.sh".into(),
             Box::new(|k| cost_of(k).map(|r| r.instructions_per_msg)),
             0,
         ),
         (
-            "syscalls / msg".into(),
+            "syscalls / msg",
+            "ci/cost-per-msg.sh".into(),
             Box::new(|k| cost_of(k).map(|r| r.syscalls_per_msg)),
             3,
         ),
         (
+            "server CPU µs / msg",
             match cpu_cell {
-                Some((c, z)) => format!("server CPU µs / msg ({c}×{z}, this run)"),
-                None => "server CPU µs / msg (this run)".into(),
+                Some((c, z)) => format!("this run, {c} conn × {z} B"),
+                None => "this run".into(),
             },
             Box::new(cpu_of),
             2,
         ),
         (
-            "idle RSS KiB / conn".into(),
+            "idle RSS KiB / conn",
+            "ci/idle-rss.sh".into(),
             Box::new(|k| idle_of(k).map(|r| r.kib_per_conn)),
             2,
         ),
@@ -856,22 +866,19 @@ pub fn svg_chart(
         costs_top
     );
     let header_y = costs_top + 24.0;
-    for (i, (name, _, _)) in cols.iter().enumerate() {
+    for (i, (name, from, _, _)) in cols.iter().enumerate() {
         let x = MARGIN + COST_NAME_W + i as f64 * COST_COL_W;
-        // Long headers take a smaller font so they stay inside their column.
-        let fs = if text_width(name, 11.0, true) > COST_COL_W - 10.0 {
-            ((COST_COL_W - 10.0) / text_width(name, 1.0, true)).floor()
-        } else {
-            11.0
-        };
         let _ = writeln!(
             s,
-            r#"<text x="{x:.1}" y="{header_y:.1}" font-weight="bold" font-size="{fs}">{}</text>"#,
-            esc(name)
+            r##"<text x="{x:.1}" y="{header_y:.1}" font-weight="bold">{}</text><text x="{x:.1}" y="{:.1}" font-size="10" fill="#666">{}</text>"##,
+            esc(name),
+            header_y + 13.0,
+            esc(from)
         );
     }
+    let rows_top = header_y + 21.0;
     for (j, &k) in cost_servers.iter().enumerate() {
-        let y = header_y + 8.0 + j as f64 * COST_ROW_H;
+        let y = rows_top + j as f64 * COST_ROW_H;
         let _ = writeln!(
             s,
             r#"<rect x="{MARGIN}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
@@ -881,7 +888,7 @@ pub fn svg_chart(
             y + 14.0,
             k.name()
         );
-        for (i, (_, get, decimals)) in cols.iter().enumerate() {
+        for (i, (_, _, get, decimals)) in cols.iter().enumerate() {
             let x = MARGIN + COST_NAME_W + i as f64 * COST_COL_W;
             let max = cost_servers
                 .iter()
@@ -918,7 +925,7 @@ pub fn svg_chart(
             }
         }
     }
-    let notes_y = header_y + 8.0 + cost_servers.len() as f64 * COST_ROW_H + 14.0;
+    let notes_y = rows_top + cost_servers.len() as f64 * COST_ROW_H + 14.0;
     for (i, note) in notes.iter().enumerate() {
         let _ = writeln!(
             s,
@@ -1023,6 +1030,20 @@ mod tests {
             [
                 "16x64: ringio-uring 1.10x tokio-ct, 2.20x monoio, 0.55x raw-uring in msgs/s: \
               at or above every peer; CPU/msg 0.62x the best peer's (monoio)"
+            ]
+        );
+        // Below a peer: by how much, and whether the min-max ranges overlap.
+        let mut slow = sums.clone();
+        slow[2].msgs_per_s = 125.0;
+        slow[2].msgs_min = 118.0;
+        slow[3].msgs_per_s = 150.0;
+        slow[3].msgs_min = 140.0;
+        assert_eq!(
+            verdicts(&slow, &[(16, 64)]),
+            [
+                "16x64: ringio-uring 0.88x tokio-ct, 0.73x monoio, 0.55x raw-uring in msgs/s: \
+              below tokio-ct by 12% (ranges overlap), monoio by 27%; CPU/msg 0.62x the best \
+              peer's (monoio)"
             ]
         );
         assert_eq!(thousands(1234567.4), "1,234,567");
