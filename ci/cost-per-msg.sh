@@ -32,8 +32,11 @@
 # batches). With 2 or more CPUs and taskset available, the server is pinned to CPU 0 and
 # the client to CPU 1 (PIN=0 turns that off).
 #
-# NO_BUILD=1 uses the executables already in target/release; KEEP=1 keeps the tools' raw
-# outputs. Set CARGO_BUILD_JOBS=1 on small machines.
+# Besides the markdown table on stdout, the figures go to cost-per-msg.csv in echo-bench's
+# output directory (target/echo-bench, or ECHO_BENCH_DIR), where `cargo run --release -p
+# echo-bench` picks them up for its chart. NO_BUILD=1 uses the executables already in
+# target/release (CARGO_TARGET_DIR is honoured); KEEP=1 keeps the tools' raw outputs. Set
+# CARGO_BUILD_JOBS=1 on small machines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ci/install-deps.sh
@@ -78,10 +81,10 @@ trap cleanup EXIT
 server_cmd() {
     local stop="--exit-after $((CONNECTIONS + 1))" # + the port probe
     case $1 in
-        ringio-uring | ringio-epoll) echo "target/release/examples/echo_server --addr $ADDR --threads 1 $stop" ;;
-        tokio-ct) echo "target/release/echo-tokio --mode ct --threads 1 --addr $ADDR $stop" ;;
-        monoio) echo "target/release/echo-monoio --threads 1 --addr $ADDR $stop" ;;
-        raw-uring) echo "target/release/echo-raw-uring --threads 1 --addr $ADDR $stop" ;;
+        ringio-uring | ringio-epoll) echo "$release/examples/echo_server --addr $ADDR --threads 1 $stop" ;;
+        tokio-ct) echo "$release/echo-tokio --mode ct --threads 1 --addr $ADDR $stop" ;;
+        monoio) echo "$release/echo-monoio --threads 1 --addr $ADDR $stop" ;;
+        raw-uring) echo "$release/echo-raw-uring --threads 1 --addr $ADDR $stop" ;;
         *) echo "cost-per-msg: unknown server $1 (raw-uring, ringio-uring, ringio-epoll, tokio-ct, monoio)" >&2; exit 2 ;;
     esac
 }
@@ -124,7 +127,7 @@ run() {
     wait_port "$out.log"
     local ok=0
     case $CLIENT in
-        rust) "${CLIENT_PIN[@]}" target/release/echo-load --addr "$ADDR" --connections "$CONNECTIONS" \
+        rust) "${CLIENT_PIN[@]}" "$release/echo-load" --addr "$ADDR" --connections "$CONNECTIONS" \
             --size "$SIZE" --messages "$per_conn" --timeout 300 "${CLIENT_CPUS[@]}" >"$out.client" 2>&1 || ok=$? ;;
         python) "${CLIENT_PIN[@]}" python3 ci/echo_check.py --addr "$ADDR" --connections "$CONNECTIONS" \
             --size "$SIZE" --messages "$per_conn" --duration 300 >"$out.client" 2>&1 || ok=$? ;;
@@ -173,6 +176,8 @@ echo "client: $client_desc; $pin_desc; one server thread; tree at $head."
 echo
 printf '| server | instructions/msg | syscalls/msg | instructions ÷ raw-uring |\n|---|---:|---:|---:|\n'
 raw_instr=
+date=$(date -u +%Y-%m-%dT%H:%MZ)
+echo "server,instructions_per_msg,syscalls_per_msg,instructions_vs_raw,connections,messages,size,client,tree,date" >"$work/csv"
 for server in "${SERVERS[@]}"; do
     run callgrind "$server" "$MESSAGES" "$work/cg1"
     run callgrind "$server" $((MESSAGES * 2)) "$work/cg2"
@@ -184,7 +189,10 @@ for server in "${SERVERS[@]}"; do
     python3 -c "
 raw = '$raw_instr'
 x = f'{($i2 - $i1) / int(raw):.1f}x' if raw and int(raw) > 0 else '–'
-print(f'| $server | {($i2 - $i1) / $n:,.0f} | {($s2 - $s1) / $n:.3f} | {x} |')"
+print(f'| $server | {($i2 - $i1) / $n:,.0f} | {($s2 - $s1) / $n:.3f} | {x} |')
+with open('$work/csv', 'a') as f:
+    r = f'{($i2 - $i1) / int(raw):.3f}' if raw and int(raw) > 0 else ''
+    f.write(f'$server,{($i2 - $i1) / $n:.1f},{($s2 - $s1) / $n:.4f},{r},$CONNECTIONS,$MESSAGES,$SIZE,$CLIENT,$head,$date\\n')"
     if [ -n "${KEEP:-}" ]; then
         for f in cg1 cg2 st1 st2; do
             for x in "" .log .server .client; do
@@ -193,3 +201,7 @@ print(f'| $server | {($i2 - $i1) / $n:,.0f} | {($s2 - $s1) / $n:.3f} | {x} |')"
         done
     fi
 done
+mkdir -p "$echo_bench_dir"
+cp "$work/csv" "$echo_bench_dir/cost-per-msg.csv"
+echo
+echo "CSV: $echo_bench_dir/cost-per-msg.csv (echo-bench's chart shows it)"

@@ -24,7 +24,10 @@
 # raises its soft limit (to 65536 if the hard limit allows) and fails with a clear message
 # if the hard limit is too low. With 2 or more CPUs and taskset, the server is pinned to
 # CPU 0 and the client to CPU 1 (PIN=0 turns that off). NO_BUILD=1 uses the executables
-# already in target/release. Set CARGO_BUILD_JOBS=1 on small machines.
+# already in target/release (CARGO_TARGET_DIR is honoured). Set CARGO_BUILD_JOBS=1 on small
+# machines. Besides the markdown table on stdout, the figures go to idle-rss.csv in
+# echo-bench's output directory (target/echo-bench, or ECHO_BENCH_DIR), where `cargo run
+# --release -p echo-bench` picks them up for its chart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,9 +76,9 @@ trap cleanup EXIT
 server_cmd() {
     local addr=$2
     case $1 in
-        ringio-uring | ringio-epoll) echo "target/release/examples/echo_server --addr $addr --threads 1" ;;
-        tokio-ct) echo "target/release/echo-tokio --mode ct --threads 1 --addr $addr" ;;
-        monoio) echo "target/release/echo-monoio --threads 1 --addr $addr" ;;
+        ringio-uring | ringio-epoll) echo "$release/examples/echo_server --addr $addr --threads 1" ;;
+        tokio-ct) echo "$release/echo-tokio --mode ct --threads 1 --addr $addr" ;;
+        monoio) echo "$release/echo-monoio --threads 1 --addr $addr" ;;
         *) echo "idle-rss: unknown server $1 (ringio-uring, ringio-epoll, tokio-ct, monoio)" >&2; exit 2 ;;
     esac
 }
@@ -115,7 +118,7 @@ measure() {
             fail "$server is not on the driver it is named for: $(head -1 "$out.server")"
     fi
 
-    timeout 60 "${CLIENT_PIN[@]}" target/release/echo-load --addr "$addr" --connections "$WARMUP" \
+    timeout 60 "${CLIENT_PIN[@]}" "$release/echo-load" --addr "$addr" --connections "$WARMUP" \
         --messages 10 --size "$SIZE" --timeout 30 >"$out.warmup" 2>&1 ||
         fail "$server: warm-up failed: $(cat "$out.warmup")"
     sleep 0.2
@@ -125,7 +128,7 @@ measure() {
     mkfifo "$work/hold"
     # The client holds its connections until its stdin (the fifo) reaches EOF, at most
     # 300 s; timeout bounds it in any case.
-    timeout 400 "${CLIENT_PIN[@]}" target/release/echo-load --idle --addr "$addr" \
+    timeout 400 "${CLIENT_PIN[@]}" "$release/echo-load" --idle --addr "$addr" \
         --connections "$CONNECTIONS" --size "$SIZE" --hold 300 <"$work/hold" >"$out.client" 2>&1 &
     client_pid=$!
     exec 3>"$work/hold"
@@ -157,6 +160,7 @@ measure() {
     server_pid= server_addr=
 
     python3 -c "print(f'| $server | {$before:,} | {$after:,} | {$fds:,} | {($after - $before) / $CONNECTIONS:.2f} |')"
+    python3 -c "print(f'$server,$before,$after,$fds,{($after - $before) / $CONNECTIONS:.4f},$CONNECTIONS,$SIZE,$head,$date')" >>"$work/csv"
 }
 
 head=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -170,6 +174,8 @@ echo "(not ringio); $pin_desc; one server thread; open-file limit $(ulimit -n); 
 echo
 printf '| server | RSS before (KiB) | RSS with %s idle (KiB) | server fds | growth (KiB/conn) |\n' "$CONNECTIONS"
 printf '|---|---:|---:|---:|---:|\n'
+date=$(date -u +%Y-%m-%dT%H:%MZ)
+echo "server,rss_before_kib,rss_after_kib,server_fds,kib_per_conn,connections,size,tree,date" >"$work/csv"
 i=0
 for server in "${SERVERS[@]}"; do
     measure "$server" $((PORT + i))
@@ -177,3 +183,6 @@ for server in "${SERVERS[@]}"; do
 done
 echo
 echo "Target (issue 5): at most 0.5 KiB per idle connection."
+mkdir -p "$echo_bench_dir"
+cp "$work/csv" "$echo_bench_dir/idle-rss.csv"
+echo "CSV: $echo_bench_dir/idle-rss.csv (echo-bench's chart shows it)"

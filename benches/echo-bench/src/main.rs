@@ -3,10 +3,18 @@
 //! matrix of connection counts and message sizes.
 //!
 //! ```text
-//! cargo run --release -p echo-bench                      # the default matrix, ~6 minutes
+//! cargo run --release -p echo-bench                      # every server, 3 cells, ~2 minutes
+//! cargo run --release -p echo-bench -- --full            # 6 cells, longer runs, ~7.5 minutes
 //! cargo run --release -p echo-bench -- --servers ringio-uring,tokio-ct \
 //!     --connections 16 --sizes 64 --duration 1 --rounds 1  # a quick look
 //! ```
+//!
+//! The default matrix runs every server on the cells that tell runtimes apart (16 and 256
+//! connections x 64 B, and 16 x 4 KiB) with shorter windows; `--full` is the whole
+//! {1, 16, 256} x {64, 4096} matrix with 3 s windows. While it runs, a progress line on
+//! stderr (when stderr is a terminal) shows the cell, server, round, elapsed time and
+//! the time left; without a terminal each run's line carries the elapsed and remaining
+//! time instead.
 //!
 //! How it measures, and why:
 //!
@@ -33,6 +41,7 @@
 
 #![forbid(unsafe_code)]
 
+mod progress;
 mod report;
 mod server;
 
@@ -50,12 +59,54 @@ const MAX_CONNECTIONS: usize = 10_000;
 /// Largest accepted message.
 const MAX_SIZE: usize = 1 << 20;
 
+/// A preset matrix: what runs when the flags do not say otherwise.
+struct Preset {
+    /// The cells (connections, message size), in order.
+    cells: &'static [(usize, usize)],
+    /// The connection counts and sizes whose cross product replaces `cells` when only
+    /// one of `--connections` and `--sizes` is given.
+    connections: &'static [usize],
+    sizes: &'static [usize],
+    duration: Duration,
+    warmup: Duration,
+    rounds: usize,
+}
+
+/// The default: every server on three cells, shorter windows; about two minutes on a
+/// 2-CPU machine. 16 x 64 B is the common small-message case, 256 x 64 B the many-
+/// connections one where per-message overhead shows, and 16 x 4 KiB the copy-bound one.
+const QUICK: Preset = Preset {
+    cells: &[(16, 64), (256, 64), (16, 4096)],
+    connections: &[16, 256],
+    sizes: &[64, 4096],
+    duration: Duration::from_millis(1500),
+    warmup: Duration::from_millis(250),
+    rounds: 3,
+};
+
+/// `--full`: the whole matrix, as the benchmark ran before the quick default existed.
+const FULL: Preset = Preset {
+    cells: &[
+        (1, 64),
+        (1, 4096),
+        (16, 64),
+        (16, 4096),
+        (256, 64),
+        (256, 4096),
+    ],
+    connections: &[1, 16, 256],
+    sizes: &[64, 4096],
+    duration: Duration::from_secs(3),
+    warmup: Duration::from_millis(500),
+    rounds: 3,
+};
+
 /// The command line.
 #[derive(Clone, Debug)]
 struct Config {
     servers: Vec<ServerKind>,
-    connections: Vec<usize>,
-    sizes: Vec<usize>,
+    /// (connections, message size) pairs, in the order they run within a round.
+    cells: Vec<(usize, usize)>,
     duration: Duration,
     warmup: Duration,
     rounds: usize,
@@ -73,10 +124,16 @@ usage: echo-bench [options]
   --servers LIST        servers to run, comma-separated
                         (default: raw-uring,ringio-uring,ringio-epoll,ringio-uring-busy,
                         tokio-ct,tokio-mt,monoio)
-  --connections LIST    connection counts (default: 1,16,256)
-  --sizes LIST          message sizes in bytes (default: 64,4096)
-  --duration SECS       measured window per run (default: 3)
-  --warmup SECS         unmeasured time before it (default: 0.5)
+  --full                the full matrix: connections 1,16,256 x sizes 64,4096,
+                        --duration 3, --warmup 0.5, --rounds 3 (about 7.5 minutes)
+                        (default: cells 16x64, 256x64, 16x4096, --duration 1.5,
+                        --warmup 0.25, --rounds 3: about 2 minutes)
+  --connections LIST    connection counts; with --sizes, or alone (then crossed with
+                        64,4096), they replace the default cells by a cross product
+                        (default cells as above; --full: 1,16,256)
+  --sizes LIST          message sizes in bytes, likewise (--full: 64,4096)
+  --duration SECS       measured window per run (default: 1.5; --full: 3)
+  --warmup SECS         unmeasured time before it (default: 0.25; --full: 0.5)
   --rounds N            interleaved rounds; medians are reported (default: 3)
   --threads N           server threads / runtimes (default: 1)
   --server-cpus LIST    CPUs for the server, e.g. 0 or 0-3 (default: the first N of ours)
@@ -165,11 +222,12 @@ fn allowed_cpus() -> Vec<usize> {
 /// Parses the command line and checks it against the machine.
 fn parse_args() -> Config {
     let mut servers = ServerKind::ALL.to_vec();
-    let mut connections = vec![1, 16, 256];
-    let mut sizes = vec![64, 4096];
-    let mut duration = Duration::from_secs(3);
-    let mut warmup = Duration::from_millis(500);
-    let mut rounds = 3;
+    let mut full = false;
+    let mut connections: Option<Vec<usize>> = None;
+    let mut sizes: Option<Vec<usize>> = None;
+    let mut duration = None;
+    let mut warmup = None;
+    let mut rounds = None;
     let mut threads = 1;
     let mut server_cpus = None;
     let mut client_cpus = None;
@@ -204,16 +262,19 @@ fn parse_args() -> Config {
                     bad("--servers: empty list");
                 }
             }
-            "--connections" => connections = parse_list(&val(), "--connections"),
-            "--sizes" => sizes = parse_list(&val(), "--sizes"),
-            "--duration" => duration = parse_secs(&val(), "--duration", false),
-            "--warmup" => warmup = parse_secs(&val(), "--warmup", true),
+            "--full" if inline.is_none() => full = true,
+            "--connections" => connections = Some(parse_list(&val(), "--connections")),
+            "--sizes" => sizes = Some(parse_list(&val(), "--sizes")),
+            "--duration" => duration = Some(parse_secs(&val(), "--duration", false)),
+            "--warmup" => warmup = Some(parse_secs(&val(), "--warmup", true)),
             "--rounds" => {
-                rounds = val()
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=100).contains(n))
-                    .unwrap_or_else(|| bad("--rounds: 1 to 100"))
+                rounds = Some(
+                    val()
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=100).contains(n))
+                        .unwrap_or_else(|| bad("--rounds: 1 to 100")),
+                )
             }
             "--threads" => {
                 threads = val()
@@ -242,14 +303,32 @@ fn parse_args() -> Config {
             other => bad(format!("unknown argument {other:?}")),
         }
     }
-    if let Some(&c) = connections.iter().find(|&&c| c == 0 || c > MAX_CONNECTIONS) {
+    if let Some(&c) = connections
+        .iter()
+        .flatten()
+        .find(|&&c| c == 0 || c > MAX_CONNECTIONS)
+    {
         bad(format!(
             "--connections: {c} is not within 1..={MAX_CONNECTIONS}"
         ));
     }
-    if let Some(&s) = sizes.iter().find(|&&s| s == 0 || s > MAX_SIZE) {
+    if let Some(&s) = sizes.iter().flatten().find(|&&s| s == 0 || s > MAX_SIZE) {
         bad(format!("--sizes: {s} is not within 1..={MAX_SIZE}"));
     }
+    let preset = if full { &FULL } else { &QUICK };
+    let cells = if connections.is_none() && sizes.is_none() {
+        preset.cells.to_vec()
+    } else {
+        let connections = connections.unwrap_or_else(|| preset.connections.to_vec());
+        let sizes = sizes.unwrap_or_else(|| preset.sizes.to_vec());
+        connections
+            .iter()
+            .flat_map(|&c| sizes.iter().map(move |&s| (c, s)))
+            .collect()
+    };
+    let duration = duration.unwrap_or(preset.duration);
+    let warmup = warmup.unwrap_or(preset.warmup);
+    let rounds = rounds.unwrap_or(preset.rounds);
     let allowed = allowed_cpus();
     let server_cpus = server_cpus.unwrap_or_else(|| {
         let from: Vec<usize> = match &client_cpus {
@@ -298,8 +377,7 @@ fn parse_args() -> Config {
     });
     Config {
         servers,
-        connections,
-        sizes,
+        cells,
         duration,
         warmup,
         rounds,
@@ -462,13 +540,10 @@ fn main() {
         eprintln!("echo-bench: {e}");
         std::process::exit(1);
     }
-    let cells: Vec<(usize, usize)> = cfg
-        .connections
-        .iter()
-        .flat_map(|&c| cfg.sizes.iter().map(move |&s| (c, s)))
-        .collect();
+    let cells = cfg.cells.clone();
     let total = cfg.rounds * cells.len() * cfg.servers.len();
-    let per_run = cfg.warmup + cfg.duration + Duration::from_millis(150);
+    // Server start-up and shutdown, client connect and drain: measured on a 2-CPU VM.
+    let per_run = cfg.warmup + cfg.duration + Duration::from_millis(100);
     let machine = machine();
     let setup = format!(
         "server: {} thread(s) on CPU(s) {:?}; client: {} thread(s) on CPU(s) {:?}; \
@@ -501,6 +576,7 @@ fn main() {
     let mut records = Vec::new();
     let mut n = 0;
     let mut banners_shown = std::collections::HashSet::new();
+    let mut progress = progress::Progress::new(total, per_run);
     for round in 1..=cfg.rounds {
         for &(conns, size) in &cells {
             // Rotate the server order each round so no server always runs first.
@@ -508,13 +584,16 @@ fn main() {
             for i in 0..k {
                 let kind = cfg.servers[(i + round - 1) % k];
                 n += 1;
-                match run_one(&cfg, &bins, kind, conns, size, round, ticks_per_s) {
+                progress.start_run(round, cfg.rounds, conns, size, kind.name());
+                let result = run_one(&cfg, &bins, kind, conns, size, round, ticks_per_s);
+                progress.finish_run();
+                match result {
                     Ok((r, banner)) => {
                         if banners_shown.insert(kind) {
-                            println!("  ({} says: {banner})", kind.name());
+                            progress.plain(&format!("  ({} says: {banner})", kind.name()));
                         }
-                        println!(
-                            "[{n:>3}/{total}] round {round} {conns:>4} conn x {size:>5} B  {:<12} {:>10} msg/s  p50 {:>8.1} µs  p99 {:>8.1} µs  {:>6.2} µs CPU/msg  busy {:>3.0}% / {:>3.0}%  other {:>3.0}%",
+                        progress.line(&format!(
+                            "[{n:>3}/{total}] round {round} {conns:>4} conn x {size:>5} B  {:<17} {:>10} msg/s  p50 {:>8.1} µs  p99 {:>8.1} µs  {:>6.2} µs CPU/msg  busy {:>3.0}% / {:>3.0}%  other {:>3.0}%",
                             kind.name(),
                             report::thousands(r.msgs_per_s),
                             r.p50_us,
@@ -523,11 +602,12 @@ fn main() {
                             r.server_busy_pct,
                             r.client_busy_pct,
                             r.other_pct
-                        );
+                        ));
                         let _ = std::io::stdout().flush();
                         records.push(r);
                     }
                     Err(e) => {
+                        progress.finish();
                         eprintln!(
                             "echo-bench: FAILED: {} with {conns} connection(s) x {size} B, round {round}: {e}",
                             kind.name()
@@ -548,9 +628,11 @@ fn main() {
             }
         }
     }
+    progress.finish();
     let elapsed = started.elapsed();
     let sums = report::summarize(&records, &cells, &cfg.servers);
     let table = report::markdown_table(&sums);
+    let verdicts = report::verdicts(&sums, &cells);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let others: Vec<f64> = records.iter().map(|r| r.other_pct).collect();
     let md = format!(
@@ -565,7 +647,8 @@ fn main() {
          monoio) in the same cell (msgs/s: higher is better; CPU/msg: lower is better), and \
          \"x of raw\" against raw-uring, the no-runtime io_uring loop. Busy %: server and \
          client CPU time over the window as a share of the CPUs their threads may use.\n\n\
-         {table}",
+         {table}\n\
+         Verdict per cell (msgs/s of ringio against each other server, medians):\n\n{}\n",
         if args.is_empty() { "" } else { " -- " },
         args.join(" "),
         elapsed.as_secs_f64(),
@@ -573,34 +656,66 @@ fn main() {
         others.iter().copied().fold(0.0, f64::max),
         load_start,
         loadavg(),
+        verdicts
+            .iter()
+            .map(|v| format!("- {v}\n"))
+            .collect::<String>(),
     );
-    println!("\n{md}");
+    println!("\n## echo-bench results\n\n{table}");
     if let Err(e) = std::fs::create_dir_all(&cfg.out_dir) {
         eprintln!("echo-bench: cannot create {}: {e}", cfg.out_dir.display());
         std::process::exit(1);
     }
     let title = format!(
-        "echo ping-pong, {} server thread(s) — {machine}",
-        cfg.threads
+        "echo ping-pong, {} server thread(s), {} round(s) of {} s per run — {machine}",
+        cfg.threads,
+        cfg.rounds,
+        cfg.duration.as_secs_f64()
     );
-    let written: Vec<PathBuf> = [
-        ("runs.csv", report::runs_csv(&records)),
-        ("summary.csv", report::summary_csv(&sums)),
-        ("results.md", md.clone()),
-        (
-            "chart.svg",
-            report::svg_chart(&sums, &cells, &cfg.servers, &title),
-        ),
-    ]
-    .iter()
-    .filter_map(|(name, text)| write_out(&cfg.out_dir, name, text))
-    .collect();
+    let extras = report::load_extras(&cfg.out_dir);
+    let chart = report::svg_chart(&sums, &cells, &cfg.servers, &title, &extras);
+    let runs = write_out(&cfg.out_dir, "runs.csv", &report::runs_csv(&records));
+    let summary = write_out(&cfg.out_dir, "summary.csv", &report::summary_csv(&sums));
+    let results = write_out(&cfg.out_dir, "results.md", &md);
+    let svg = write_out(&cfg.out_dir, "chart.svg", &chart);
+    let shown = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map_or("(not written)".to_string(), |p| p.display().to_string())
+    };
     println!(
-        "wrote {}",
-        written
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        "took {:.0} s; machine, setup and disturbance in {}",
+        elapsed.as_secs_f64(),
+        shown(&results)
     );
+    println!("CSV:   {} (every run: {})", shown(&summary), shown(&runs));
+    println!("chart: {}", shown(&svg));
+    for note in [&extras.costs.note, &extras.idle.note] {
+        println!("       cost panel: {note}");
+    }
+    println!("\nverdict per cell (msgs/s of ringio against each other server, medians):");
+    for v in &verdicts {
+        println!("  {v}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets() {
+        // --full is the old default matrix: the cross product, in that order.
+        let cross: Vec<(usize, usize)> = FULL
+            .connections
+            .iter()
+            .flat_map(|&c| FULL.sizes.iter().map(move |&s| (c, s)))
+            .collect();
+        assert_eq!(FULL.cells, &cross[..]);
+        assert_eq!(
+            (FULL.duration, FULL.warmup, FULL.rounds),
+            (Duration::from_secs(3), Duration::from_millis(500), 3)
+        );
+        // The quick cells are a subset of the full ones.
+        assert!(QUICK.cells.iter().all(|c| FULL.cells.contains(c)));
+    }
 }

@@ -356,51 +356,346 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Estimated width in pixels of `text` in a sans-serif font of `size` pixels (bold when
+/// `bold`): SVG cannot measure text before it is drawn, so the layout uses an average
+/// advance generous enough for DejaVu Sans and Helvetica.
+fn text_width(text: &str, size: f64, bold: bool) -> f64 {
+    let per_char = if bold { 0.64 } else { 0.58 };
+    text.chars().count() as f64 * size * per_char
+}
+
+/// One row of `cost-per-msg.csv`, written by `ci/cost-per-msg.sh`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CostRow {
+    /// The server's name, as in [`ServerKind::name`].
+    pub server: String,
+    /// User-space instructions per echoed message (callgrind, all threads).
+    pub instructions_per_msg: f64,
+    /// System calls per echoed message (strace -f -c).
+    pub syscalls_per_msg: f64,
+}
+
+/// One row of `idle-rss.csv`, written by `ci/idle-rss.sh`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdleRow {
+    /// The server's name, as in [`ServerKind::name`].
+    pub server: String,
+    /// Server RSS growth per idle connection, KiB.
+    pub kib_per_conn: f64,
+}
+
+/// A file the chart reads if present, with a line on how it was measured, or why it
+/// is absent and which command makes it.
+#[derive(Clone, Debug)]
+pub struct Sidecar<T> {
+    /// The rows, empty when the file is absent or unreadable.
+    pub rows: Vec<T>,
+    /// How the rows were measured, or why there are none.
+    pub note: String,
+}
+
+/// The deterministic costs measured outside the benchmark, for the chart's cost panel.
+#[derive(Clone, Debug)]
+pub struct Extras {
+    /// From `cost-per-msg.csv`.
+    pub costs: Sidecar<CostRow>,
+    /// From `idle-rss.csv`.
+    pub idle: Sidecar<IdleRow>,
+}
+
+/// Parses a CSV with a header line into maps from column name to value. The scripts
+/// write no quoted fields and no commas inside fields.
+fn parse_csv(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let names: Vec<&str> = header.split(',').map(str::trim).collect();
+    lines
+        .map(|l| {
+            names
+                .iter()
+                .zip(l.split(','))
+                .map(|(n, v)| (n.to_string(), v.trim().to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// Reads `dir/name` with `row` for each record; the note says how it was measured (from
+/// its `connections`, `size`, `tree` and `date` columns) or, when the file is absent or
+/// has no usable row, that `command` makes it.
+fn read_sidecar<T>(
+    dir: &std::path::Path,
+    name: &str,
+    command: &str,
+    what: &str,
+    row: impl Fn(&std::collections::HashMap<String, String>) -> Option<T>,
+) -> Sidecar<T> {
+    let path = dir.join(name);
+    let missing = |why: &str| Sidecar {
+        rows: Vec::new(),
+        note: format!(
+            "{what}: {why}; `ECHO_BENCH_DIR={} {command}` makes {name} (about a minute)",
+            dir.display()
+        ),
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return missing("not measured");
+    };
+    let recs = parse_csv(&text);
+    let rows: Vec<T> = recs.iter().filter_map(&row).collect();
+    if rows.is_empty() {
+        return missing("no usable row in the file");
+    }
+    let first = &recs[0];
+    let get = |k: &str| first.get(k).map(String::as_str).unwrap_or("?");
+    Sidecar {
+        rows,
+        note: format!(
+            "{what}: {command}, {} conns x {} B, tree {}, {}",
+            get("connections"),
+            get("size"),
+            get("tree"),
+            get("date")
+        ),
+    }
+}
+
+/// Reads `cost-per-msg.csv` and `idle-rss.csv` from `dir` (the benchmark's output
+/// directory, where `ci/cost-per-msg.sh` and `ci/idle-rss.sh` write them).
+pub fn load_extras(dir: &std::path::Path) -> Extras {
+    let num = |m: &std::collections::HashMap<String, String>, k: &str| -> Option<f64> {
+        m.get(k)?.parse().ok().filter(|v: &f64| v.is_finite())
+    };
+    Extras {
+        costs: read_sidecar(
+            dir,
+            "cost-per-msg.csv",
+            "ci/cost-per-msg.sh",
+            "instructions and syscalls per message",
+            |m| {
+                Some(CostRow {
+                    server: m.get("server")?.clone(),
+                    instructions_per_msg: num(m, "instructions_per_msg")?,
+                    syscalls_per_msg: num(m, "syscalls_per_msg")?,
+                })
+            },
+        ),
+        idle: read_sidecar(
+            dir,
+            "idle-rss.csv",
+            "ci/idle-rss.sh",
+            "idle memory per connection",
+            |m| {
+                Some(IdleRow {
+                    server: m.get("server")?.clone(),
+                    kib_per_conn: num(m, "kib_per_conn")?,
+                })
+            },
+        ),
+    }
+}
+
+/// One line per cell on how ringio fared in msgs/s against every peer and the
+/// no-runtime baseline, e.g. `256x64: ringio-uring 1.02x tokio-ct, 0.98x monoio, 0.97x
+/// raw-uring in msgs/s: below monoio by 2% (ranges overlap); CPU/msg 0.91x the best
+/// peer's (monoio)`. The ringio server judged is `ringio-uring` when it ran, else the
+/// first ringio server that did. A ratio that rounds to 1.00 counts as "at".
+pub fn verdicts(sums: &[Summary], cells: &[(usize, usize)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for &(conns, size) in cells {
+        let cell: Vec<&Summary> = sums
+            .iter()
+            .filter(|s| s.conns == conns && s.size == size)
+            .collect();
+        let Some(me) = cell
+            .iter()
+            .find(|s| s.server == ServerKind::RingioUring)
+            .or_else(|| cell.iter().find(|s| s.server.is_ringio()))
+        else {
+            continue;
+        };
+        let peers: Vec<&&Summary> = cell
+            .iter()
+            .filter(|s| !s.server.is_ringio() && !s.server.is_baseline())
+            .collect();
+        let ratio = |o: &Summary| {
+            if o.msgs_per_s > 0.0 {
+                me.msgs_per_s / o.msgs_per_s
+            } else {
+                f64::INFINITY
+            }
+        };
+        let mut parts: Vec<String> = peers
+            .iter()
+            .chain(
+                cell.iter()
+                    .filter(|s| s.server.is_baseline())
+                    .collect::<Vec<_>>()
+                    .iter(),
+            )
+            .map(|o| format!("{:.2}x {}", ratio(o), o.server.name()))
+            .collect();
+        if parts.is_empty() {
+            parts.push("no other server ran".into());
+        }
+        let below: Vec<String> = peers
+            .iter()
+            .filter(|o| ratio(o) < 0.995)
+            .map(|o| {
+                let overlap = if me.msgs_max >= o.msgs_min {
+                    " (ranges overlap)"
+                } else {
+                    ""
+                };
+                format!(
+                    "{} by {:.0}%{overlap}",
+                    o.server.name(),
+                    (1.0 - ratio(o)) * 100.0
+                )
+            })
+            .collect();
+        let judgement = if peers.is_empty() {
+            "no peer ran".to_string()
+        } else if below.is_empty() {
+            "at or above every peer".to_string()
+        } else {
+            format!("below {}", below.join(", "))
+        };
+        let cpu = match me.cpu_vs_peer {
+            Some((x, p)) => format!("; CPU/msg {x:.2}x the best peer's ({})", p.name()),
+            None => String::new(),
+        };
+        out.push(format!(
+            "{conns}x{size}: {} {} in msgs/s: {judgement}{cpu}",
+            me.server.name(),
+            parts.join(", ")
+        ));
+    }
+    out
+}
+
 /// The chart in SVG, as small multiples: one column per cell, msgs/s (higher is better)
 /// in the top row and server CPU µs per message (lower is better) in the bottom row.
 /// Each panel has its own y axis from zero, so the 1-connection cells stay readable next
 /// to the 256-connection ones. One bar per server, with the min–max range over rounds as
-/// a whisker; each bar has a `<title>` with its figures.
+/// a whisker; each bar has a `<title>` with its figures. Below, a panel of per-message
+/// costs per server: instructions and syscalls per message and idle memory per
+/// connection from `extras` (or a line saying which command measures them), and the
+/// server CPU per message of this run. The title is split at " — " into a title and a
+/// subtitle, and the picture is made wide enough for every line of text.
 pub fn svg_chart(
     sums: &[Summary],
     cells: &[(usize, usize)],
     servers: &[ServerKind],
     title: &str,
+    extras: &Extras,
 ) -> String {
     const PANEL_W: f64 = 190.0;
     const PANEL_H: f64 = 220.0;
     const AXIS: f64 = 48.0; // room for tick labels left of each panel
-    const TOP: f64 = 90.0;
     const ROW_GAP: f64 = 70.0;
     const MARGIN: f64 = 20.0;
-    let w = (MARGIN * 2.0 + cells.len() as f64 * (PANEL_W + AXIS)).max(640.0);
-    let h = TOP + 2.0 * PANEL_H + ROW_GAP + 50.0;
+    const COST_NAME_W: f64 = 130.0;
+    const COST_COL_W: f64 = 175.0;
+    const COST_ROW_H: f64 = 22.0;
+    let (head, sub) = match title.split_once(" — ") {
+        Some((a, b)) => (a, Some(b)),
+        None => (title, None),
+    };
+    let rounds = sums.iter().map(|x| x.rounds).max().unwrap_or(0);
+    let whisker_note = if rounds > 1 {
+        format!("whiskers: min–max over {rounds} rounds")
+    } else {
+        "1 round: no spread to show".to_string()
+    };
+    let legend_w = |k: ServerKind| 24.0 + text_width(k.name(), 11.0, false);
+    let cost_cols = 4.0;
+    let notes = [&extras.costs.note, &extras.idle.note];
+    let w = [
+        MARGIN * 2.0 + cells.len() as f64 * (PANEL_W + AXIS),
+        MARGIN * 2.0 + text_width(head, 15.0, true),
+        MARGIN * 2.0 + sub.map_or(0.0, |s| text_width(s, 12.0, false)),
+        MARGIN * 2.0 + COST_NAME_W + cost_cols * COST_COL_W,
+        MARGIN * 2.0 + text_width(&whisker_note, 11.0, false),
+    ]
+    .into_iter()
+    .chain(
+        notes
+            .iter()
+            .map(|n| MARGIN * 2.0 + text_width(n, 11.0, false)),
+    )
+    .fold(640.0, f64::max)
+    .ceil();
+    // The legend, wrapped to the width.
+    let mut legend = Vec::new(); // (x, row, server)
+    let (mut lx, mut lrow) = (MARGIN, 0usize);
+    for &k in servers {
+        if lx + legend_w(k) > w - MARGIN && lx > MARGIN {
+            lx = MARGIN;
+            lrow += 1;
+        }
+        legend.push((lx, lrow, k));
+        lx += legend_w(k) + 14.0;
+    }
+    let note_w = text_width(&whisker_note, 11.0, false);
+    let (note_x, note_row) = if lx + note_w > w - MARGIN {
+        (MARGIN, lrow + 1)
+    } else {
+        (lx, lrow)
+    };
+    let legend_top = if sub.is_some() { 58.0 } else { 40.0 };
+    let top0 = legend_top + (note_row as f64 + 1.0) * 18.0 + 40.0;
+    let costs_top = top0 + 2.0 * PANEL_H + ROW_GAP + 50.0;
+    // Rows of the cost panel: every server that ran or has a cost, in ALL order.
+    let cost_servers: Vec<ServerKind> = ServerKind::ALL
+        .into_iter()
+        .filter(|k| {
+            servers.contains(k)
+                || extras.costs.rows.iter().any(|r| r.server == k.name())
+                || extras.idle.rows.iter().any(|r| r.server == k.name())
+        })
+        .collect();
+    let h = (costs_top + 59.0 + cost_servers.len() as f64 * COST_ROW_H + 2.0 * 16.0 + 16.0).ceil();
+
     let mut s = String::new();
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="11">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="11">"#
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="{}" y="22" text-anchor="middle" font-size="14" font-weight="bold">{}</text>"#,
+        r#"<text x="{}" y="24" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
         w / 2.0,
-        esc(title)
+        esc(head)
     );
-    let mut lx = MARGIN;
-    for &k in servers {
+    if let Some(sub) = sub {
         let _ = writeln!(
             s,
-            r#"<rect x="{lx}" y="34" width="12" height="12" fill="{}"/><text x="{}" y="44">{}</text>"#,
+            r##"<text x="{}" y="42" text-anchor="middle" font-size="12" fill="#444">{}</text>"##,
+            w / 2.0,
+            esc(sub)
+        );
+    }
+    for &(x, row, k) in &legend {
+        let y = legend_top + row as f64 * 18.0;
+        let _ = writeln!(
+            s,
+            r#"<rect x="{x:.1}" y="{:.1}" width="12" height="12" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            y - 10.0,
             colour(k),
-            lx + 16.0,
+            x + 16.0,
+            y,
             k.name()
         );
-        lx += 30.0 + 7.0 * k.name().len() as f64;
     }
     let _ = writeln!(
         s,
-        r##"<text x="{lx}" y="44" fill="#555">whiskers: min–max over rounds</text>"##
+        r##"<text x="{note_x:.1}" y="{:.1}" fill="#555">{}</text>"##,
+        legend_top + note_row as f64 * 18.0,
+        esc(&whisker_note)
     );
     type Metric = fn(&Summary) -> (f64, f64, f64);
     let rows: [(&str, Metric, bool); 2] = [
@@ -423,7 +718,7 @@ pub fn svg_chart(
         }
     };
     for (r, (label, metric, rate)) in rows.iter().enumerate() {
-        let top = TOP + r as f64 * (PANEL_H + ROW_GAP);
+        let top = top0 + r as f64 * (PANEL_H + ROW_GAP);
         let bottom = top + PANEL_H;
         let _ = writeln!(
             s,
@@ -470,7 +765,7 @@ pub fn svg_chart(
                 let bx = left + PANEL_W * 0.05 + b as f64 * bar_w;
                 let _ = writeln!(
                     s,
-                    r#"<rect x="{bx:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} {conns} conn × {size} B: {} (min {}, max {})</title></rect>"#,
+                    r#"<rect x="{bx:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} {conns} conn × {size} B: {} (min {}, max {}, {} rounds)</title></rect>"#,
                     y(v),
                     bar_w * 0.9,
                     (bottom - y(v)).max(0.0),
@@ -479,14 +774,27 @@ pub fn svg_chart(
                     fmt(v, *rate),
                     fmt(lo, *rate),
                     fmt(hi, *rate),
+                    x.rounds,
                 );
-                let cx = bx + bar_w * 0.45;
-                let _ = writeln!(
-                    s,
-                    r##"<line x1="{cx:.1}" x2="{cx:.1}" y1="{:.1}" y2="{:.1}" stroke="#222"/>"##,
-                    y(lo),
-                    y(hi)
-                );
+                if x.rounds > 1 {
+                    // The whisker: min to max over rounds, with caps.
+                    let cx = bx + bar_w * 0.45;
+                    let cap = (bar_w * 0.25).max(2.0);
+                    let _ = writeln!(
+                        s,
+                        r##"<g stroke="#111" stroke-width="1.3"><line x1="{cx:.1}" x2="{cx:.1}" y1="{:.1}" y2="{:.1}"/><line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}"/><line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}"/></g>"##,
+                        y(lo),
+                        y(hi),
+                        cx - cap,
+                        cx + cap,
+                        y(lo),
+                        y(lo),
+                        cx - cap,
+                        cx + cap,
+                        y(hi),
+                        y(hi)
+                    );
+                }
             }
             let _ = writeln!(
                 s,
@@ -500,6 +808,131 @@ pub fn svg_chart(
                 bottom + 16.0
             );
         }
+    }
+
+    // The cost panel: a table with a bar per value, each column scaled to its maximum.
+    let cpu_cell = cells
+        .iter()
+        .copied()
+        .find(|&c| c == (256, 64))
+        .or_else(|| cells.first().copied());
+    let cpu_of = |k: ServerKind| -> Option<f64> {
+        let (c, z) = cpu_cell?;
+        sums.iter()
+            .find(|x| x.server == k && x.conns == c && x.size == z)
+            .map(|x| x.cpu_us_per_msg)
+    };
+    let cost_of = |k: ServerKind| extras.costs.rows.iter().find(|r| r.server == k.name());
+    let idle_of = |k: ServerKind| extras.idle.rows.iter().find(|r| r.server == k.name());
+    // (header, where it comes from, value, decimals)
+    type Col<'a> = (
+        &'a str,
+        String,
+        Box<dyn Fn(ServerKind) -> Option<f64> + 'a>,
+        usize,
+    );
+    let cols: [Col; 4] = [
+        (
+            "instructions / msg",
+            "ci/cost-per-msg.sh".into(),
+            Box::new(|k| cost_of(k).map(|r| r.instructions_per_msg)),
+            0,
+        ),
+        (
+            "syscalls / msg",
+            "ci/cost-per-msg.sh".into(),
+            Box::new(|k| cost_of(k).map(|r| r.syscalls_per_msg)),
+            3,
+        ),
+        (
+            "server CPU µs / msg",
+            match cpu_cell {
+                Some((c, z)) => format!("this run, {c} conn × {z} B"),
+                None => "this run".into(),
+            },
+            Box::new(cpu_of),
+            2,
+        ),
+        (
+            "idle RSS KiB / conn",
+            "ci/idle-rss.sh".into(),
+            Box::new(|k| idle_of(k).map(|r| r.kib_per_conn)),
+            2,
+        ),
+    ];
+    let _ = writeln!(
+        s,
+        r#"<text x="{MARGIN}" y="{:.1}" font-size="13" font-weight="bold">per-message costs and idle memory per connection (lower is better)</text>"#,
+        costs_top
+    );
+    let header_y = costs_top + 24.0;
+    for (i, (name, from, _, _)) in cols.iter().enumerate() {
+        let x = MARGIN + COST_NAME_W + i as f64 * COST_COL_W;
+        let _ = writeln!(
+            s,
+            r##"<text x="{x:.1}" y="{header_y:.1}" font-weight="bold">{}</text><text x="{x:.1}" y="{:.1}" font-size="10" fill="#666">{}</text>"##,
+            esc(name),
+            header_y + 13.0,
+            esc(from)
+        );
+    }
+    let rows_top = header_y + 21.0;
+    for (j, &k) in cost_servers.iter().enumerate() {
+        let y = rows_top + j as f64 * COST_ROW_H;
+        let _ = writeln!(
+            s,
+            r#"<rect x="{MARGIN}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            y + 5.0,
+            colour(k),
+            MARGIN + 14.0,
+            y + 14.0,
+            k.name()
+        );
+        for (i, (_, _, get, decimals)) in cols.iter().enumerate() {
+            let x = MARGIN + COST_NAME_W + i as f64 * COST_COL_W;
+            let max = cost_servers
+                .iter()
+                .filter_map(|&k| get(k))
+                .fold(0.0, f64::max);
+            match get(k) {
+                Some(v) => {
+                    let bar = if max > 0.0 {
+                        (v / max * (COST_COL_W - 80.0)).max(1.0)
+                    } else {
+                        1.0
+                    };
+                    let label = if *decimals == 0 {
+                        thousands(v)
+                    } else {
+                        format!("{v:.*}", decimals)
+                    };
+                    let _ = writeln!(
+                        s,
+                        r#"<rect x="{x:.1}" y="{:.1}" width="{bar:.1}" height="14" fill="{}"/><text x="{:.1}" y="{:.1}">{label}</text>"#,
+                        y + 3.0,
+                        colour(k),
+                        x + bar + 4.0,
+                        y + 14.0,
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        r##"<text x="{x:.1}" y="{:.1}" fill="#999">–</text>"##,
+                        y + 14.0
+                    );
+                }
+            }
+        }
+    }
+    let notes_y = rows_top + cost_servers.len() as f64 * COST_ROW_H + 14.0;
+    for (i, note) in notes.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r##"<text x="{MARGIN}" y="{:.1}" fill="#555">{}</text>"##,
+            notes_y + i as f64 * 16.0,
+            esc(note)
+        );
     }
     s.push_str("</svg>\n");
     s
@@ -559,8 +992,60 @@ mod tests {
         let table = markdown_table(&sums);
         assert!(table.contains("| 16 | 64 B | ringio-uring | 110 | 100–120 |"));
         assert!(table.contains("| **1.10** (vs tokio-ct) | **0.62** (vs monoio) | 0.55 / 2.00 |"));
-        let svg = svg_chart(&sums, &[(16, 64)], &servers, "t");
+        let dir = std::env::temp_dir().join(format!("echo-bench-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let absent = load_extras(&dir);
+        assert!(absent.costs.rows.is_empty() && absent.costs.note.contains("ci/cost-per-msg.sh"));
+        assert!(absent.idle.rows.is_empty() && absent.idle.note.contains("ci/idle-rss.sh"));
+        std::fs::write(
+            dir.join("cost-per-msg.csv"),
+            "server,instructions_per_msg,syscalls_per_msg,instructions_vs_raw,connections,messages,size,client,tree,date\n\
+             raw-uring,4000,2.000,1.0,256,20,64,rust,abc,2026-01-01\n\
+             ringio-uring,9000,1.500,2.3,256,20,64,rust,abc,2026-01-01\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("idle-rss.csv"),
+            "server,rss_before_kib,rss_after_kib,server_fds,kib_per_conn,connections,size,tree,date\n\
+             ringio-uring,1000,2000,10005,0.10,10000,64,abc,2026-01-01\n",
+        )
+        .unwrap();
+        let extras = load_extras(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(extras.costs.rows.len(), 2);
+        assert_eq!(extras.costs.rows[1].instructions_per_msg, 9000.0);
+        assert_eq!(extras.idle.rows[0].kib_per_conn, 0.1);
+        assert!(extras.costs.note.contains("256 conns x 64 B"));
+        let svg = svg_chart(&sums, &[(16, 64)], &servers, "title — subtitle", &extras);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains(">title</text>") && svg.contains(">subtitle</text>"));
+        assert!(svg.contains(">9,000</text>") && svg.contains(">0.10</text>"));
+        // A title far wider than the panels widens the picture.
+        let long = "x".repeat(300);
+        let wide = svg_chart(&sums, &[(16, 64)], &servers, &long, &absent);
+        assert!(wide.contains("width=\"2"));
+        let v = verdicts(&sums, &[(16, 64)]);
+        assert_eq!(
+            v,
+            [
+                "16x64: ringio-uring 1.10x tokio-ct, 2.20x monoio, 0.55x raw-uring in msgs/s: \
+              at or above every peer; CPU/msg 0.62x the best peer's (monoio)"
+            ]
+        );
+        // Below a peer: by how much, and whether the min-max ranges overlap.
+        let mut slow = sums.clone();
+        slow[2].msgs_per_s = 125.0;
+        slow[2].msgs_min = 118.0;
+        slow[3].msgs_per_s = 150.0;
+        slow[3].msgs_min = 140.0;
+        assert_eq!(
+            verdicts(&slow, &[(16, 64)]),
+            [
+                "16x64: ringio-uring 0.88x tokio-ct, 0.73x monoio, 0.55x raw-uring in msgs/s: \
+              below tokio-ct by 12% (ranges overlap), monoio by 27%; CPU/msg 0.62x the best \
+              peer's (monoio)"
+            ]
+        );
         assert_eq!(thousands(1234567.4), "1,234,567");
         assert_eq!(thousands(12.0), "12");
     }
