@@ -113,7 +113,7 @@
 //!   streams, subprocesses, signals) and drop-safe owned-buffer I/O throughout.
 
 pub mod buf;
-#[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+#[cfg(any(feature = "tokio-io", feature = "futures-io", feature = "hyper"))]
 pub mod compat;
 mod driver;
 pub mod fs;
