@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the tests and CI need on a fresh Debian machine, if missing:
 # valgrind (memcheck of the cancellation tests, callgrind costs), strace (syscall
-# costs), python3 (the non-ringio echo checker), and the rustfmt and clippy components.
+# costs), python3 (the non-ringio echo checker), wrk (the HTTP load of
+# ci/http-bench.sh), and the rustfmt and clippy components.
 set -euo pipefail
 
 need=()
 command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v strace >/dev/null 2>&1 || need+=(strace)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 if [ ${#need[@]} -gt 0 ]; then
     echo "ci/install-deps: installing ${need[*]}"
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -1,7 +1,9 @@
 //! Adapters to the I/O traits of tokio (`tokio::io::{AsyncRead, AsyncWrite}`, feature
 //! `tokio-io`) and of the futures crates (`futures_io::{AsyncRead, AsyncWrite}`,
 //! feature `futures-io`), so code written against them (codecs, `tokio::io::copy`,
-//! protocol crates) runs over ringio's owned-buffer streams.
+//! protocol crates) runs over ringio's owned-buffer streams; and hyper 1.x natively
+//! (feature `hyper`, no tokio in the path): `hyper::rt::{Read, Write}` for [`Compat`],
+//! with `HyperExecutor` and `HyperTimer` (see their docs for a server and a client).
 //!
 //! [`Compat`] wraps any stream that receives into a pool and writes owned buffers (TCP
 //! and Unix streams, their owned halves, child process pipes).
@@ -16,8 +18,11 @@
 //!   receive on io_uring, so an idle stream holds no buffer) and copy them into the
 //!   caller's buffer: one copy, the one every completion-based runtime pays here. A
 //!   receive larger than the caller's buffer keeps its remainder for the next read.
+//!   hyper's `ReadBufCursor` is filled the same way, straight into its (possibly
+//!   uninitialised) memory, with no zeroing first.
 //! - **Writes** copy the caller's bytes into an owned buffer (reused from write to
-//!   write) and send it: one copy. `poll_write` reports readiness from the send's
+//!   write) and send it: one copy. A vectored write (hyper's headers and body) is
+//!   gathered into that same buffer and sent at once, still one copy. `poll_write` reports readiness from the send's
 //!   completion: it returns `Pending` until the send has completed and then the count
 //!   the kernel took, so errors are never deferred and a write never stalls unpolled.
 //!   As with every such adapter, call `poll_write` again with the same bytes after a
@@ -51,6 +56,11 @@ use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{ready, Context, Poll};
+
+#[cfg(feature = "hyper")]
+mod hyper_rt;
+#[cfg(feature = "hyper")]
+pub use hyper_rt::{HyperExecutor, HyperSleep, HyperTimer};
 
 type WriteFuture = Pin<Box<dyn Future<Output = BufResult<usize, Vec<u8>>>>>;
 type ShutdownFuture = Pin<Box<dyn Future<Output = io::Result<()>>>>;
@@ -102,42 +112,71 @@ where
         &self.stream
     }
 
-    /// Fills `dst` with received bytes (none at end of stream); the shared core of both
-    /// traits' `poll_read`.
-    fn poll_read_into(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
-        if dst.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
+    /// The received bytes not yet handed out, receiving more first if there are none
+    /// (empty at end of stream); [`consume`](Self::consume) says how many were taken.
+    /// The shared core of every trait's `poll_read`.
+    fn poll_unread(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         if self.unread.is_none() {
             let pool = self
                 .pool
                 .get_or_insert_with(|| crate::runtime::context::with_core(|c| c.stream_pool()));
             match ready!(self.stream.poll_recv_pooled(pool, &mut self.cursor, cx))? {
                 Some(buf) => self.unread = Some((buf, 0)),
-                None => return Poll::Ready(Ok(0)),
+                None => return Poll::Ready(Ok(&[])),
             }
         }
-        let (buf, at) = self.unread.as_mut().expect("filled above");
-        let n = dst.len().min(buf.len() - *at);
-        dst[..n].copy_from_slice(&buf[*at..*at + n]);
-        *at += n;
-        if *at == buf.len() {
-            // The pool's buffer goes back now.
-            self.unread = None;
+        let (buf, at) = self.unread.as_ref().expect("filled above");
+        Poll::Ready(Ok(&buf[*at..]))
+    }
+
+    /// Marks `n` of the bytes [`poll_unread`](Self::poll_unread) returned as handed out.
+    fn consume(&mut self, n: usize) {
+        if let Some((buf, at)) = self.unread.as_mut() {
+            *at += n;
+            if *at >= buf.len() {
+                // The pool's buffer goes back now.
+                self.unread = None;
+            }
         }
+    }
+
+    /// Fills `dst` with received bytes (none at end of stream).
+    #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+    fn poll_read_into(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
+        if dst.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let unread = ready!(self.poll_unread(cx))?;
+        let n = dst.len().min(unread.len());
+        dst[..n].copy_from_slice(&unread[..n]);
+        self.consume(n);
         Poll::Ready(Ok(n))
     }
 
-    /// Sends (a prefix of) `src`, ready once the send completes; the shared core of
-    /// both traits' `poll_write`.
+    /// Sends (a prefix of) `src`, ready once the send completes.
     fn poll_write_from(&mut self, cx: &mut Context<'_>, src: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_write_gather(cx, std::slice::from_ref(&src))
+    }
+
+    /// Sends (a prefix of) the bytes of `srcs` in order, gathered into the one owned
+    /// buffer, ready once the send completes; the shared core of every trait's
+    /// `poll_write` and `poll_write_vectored`.
+    fn poll_write_gather<T: std::ops::Deref<Target = [u8]>>(
+        &mut self,
+        cx: &mut Context<'_>,
+        srcs: &[T],
+    ) -> Poll<io::Result<usize>> {
         if self.writing.is_none() {
-            if src.is_empty() {
+            let len: usize = srcs.iter().map(|s| s.len()).sum();
+            if len == 0 {
                 return Poll::Ready(Ok(0));
             }
             let mut owned = std::mem::take(&mut self.spare);
             owned.clear();
-            owned.extend_from_slice(src);
+            owned.reserve(len);
+            for src in srcs {
+                owned.extend_from_slice(src);
+            }
             let stream = self.stream.clone();
             self.writing = Some(Box::pin(async move { stream.write(owned).await }));
         }
@@ -152,8 +191,9 @@ where
     /// Waits for the send in flight, if any.
     fn poll_flush_writes(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Some(writing) = self.writing.as_mut() {
-            let (res, owned) = ready!(writing.as_mut().poll(cx));
+            let (res, mut owned) = ready!(writing.as_mut().poll(cx));
             self.writing = None;
+            owned.clear();
             self.spare = owned;
             res?;
         }

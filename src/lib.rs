@@ -107,13 +107,14 @@
 //!   many crates that take `tokio::net` types), work-stealing for uneven loads across
 //!   cores, or portability beyond Linux. ringio's `compat` adapters (features
 //!   `tokio-io`, `futures-io`) cover code written against the I/O traits, at one copy
-//!   each way; crates that need tokio's runtime itself do not run here.
+//!   each way, and feature `hyper` runs hyper 1.x natively; crates that need tokio's
+//!   runtime itself do not run here.
 //! - **monoio** and **glommio** share ringio's thread-per-core model; ringio adds the
 //!   epoll fallback behind one API, asyncio's toolkit (task groups, queues, timeouts,
 //!   streams, subprocesses, signals) and drop-safe owned-buffer I/O throughout.
 
 pub mod buf;
-#[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+#[cfg(any(feature = "tokio-io", feature = "futures-io", feature = "hyper"))]
 pub mod compat;
 mod driver;
 pub mod fs;
