@@ -63,8 +63,22 @@ pub(super) struct Built {
 
 /// Builds and probes a ring for `config`; an error says why io_uring cannot be used.
 pub(super) fn build(config: &DriverConfig) -> io::Result<Built> {
-    let entries = config.entries.max(2).next_power_of_two();
-    let (ring, mut flags) = setup(entries, config.sqpoll_idle)?;
+    let mut entries = config.entries.max(2).next_power_of_two();
+    // Without CAP_IPC_LOCK the kernel charges the rings to RLIMIT_MEMLOCK; a low limit
+    // makes setup fail with ENOMEM. A smaller ring (down to 8 entries) may still fit,
+    // and is better than epoll: halve and retry, and say so in the flags.
+    let (ring, mut flags) = loop {
+        match setup(entries, config.sqpoll_idle) {
+            Err(e) if e.kind() == io::ErrorKind::OutOfMemory && entries > 8 => entries /= 2,
+            Err(e) => return Err(e),
+            Ok((ring, mut flags)) => {
+                if entries < config.entries.max(2).next_power_of_two() {
+                    flags.push("SMALLER_RING_FOR_MEMLOCK");
+                }
+                break (ring, flags);
+            }
+        }
+    };
     if !ring.params().is_feature_nodrop() {
         return Err(unsupported(
             "the kernel lacks IORING_FEAT_NODROP (Linux 5.5)",
