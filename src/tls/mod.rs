@@ -5,7 +5,7 @@
 //! `rustls::ClientConfig`) run the handshake over any ringio byte stream (TCP, Unix,
 //! their owned halves joined) and give a [`TlsStream`], which has the same I/O traits
 //! as a `TcpStream`: [`StreamReader`], [`StreamWriter`] and
-//! [`Compat`](crate::compat::Compat) work over it. [`TlsConnector::start_tls`] and
+//! `ringio::compat::Compat` (features `tokio-io`, `futures-io`) work over it. [`TlsConnector::start_tls`] and
 //! [`TlsAcceptor::start_tls`] upgrade a plain connection in place, as asyncio's
 //! `StreamWriter.start_tls` does.
 //!

@@ -20,7 +20,7 @@ use std::task::{ready, Context, Poll, Waker};
 ///
 /// It has the stream traits a `TcpStream` has ([`AsyncReadOwned`], [`AsyncWriteOwned`],
 /// [`PooledRead`], [`ShutdownWrite`], [`PeerAddr`]), so [`StreamReader`],
-/// [`StreamWriter`] and [`Compat`](crate::compat::Compat) work over it. Methods take
+/// [`StreamWriter`] and `ringio::compat::Compat` (features `tokio-io`, `futures-io`) work over it. Methods take
 /// `&self`: one task may read while another writes (share it through an `Rc`, or use
 /// [`into_streams`](TlsStream::into_streams)).
 ///

@@ -5,7 +5,7 @@ mod support;
 
 use ringio::compat::Compat;
 use ringio::io::{AsyncReadOwned, AsyncWriteOwned, ShutdownWrite, StreamReader, StreamWriter};
-use ringio::net::{open_connection, TcpListener, TcpStream};
+use ringio::net::{open_connection, TcpListener, TcpStream, UnixStream};
 use ringio::runtime::Driver;
 use ringio::time::timeout;
 use ringio::tls::rustls::{self, pki_types::PrivateKeyDer, CertificateError};
@@ -399,6 +399,38 @@ fn compat_works_over_tls(d: Driver) {
     });
 }
 
+/// TLS over a Unix stream pair: the handshake and a line each way through
+/// `into_streams`, `peer_addr` passed through.
+fn unix_stream_carries_tls(d: Driver) {
+    let _serial = serial();
+    rt(d).block_on(async {
+        timeout(LIMIT, async {
+            let pki = pki();
+            let (a, b) = UnixStream::pair().unwrap();
+            let acceptor = TlsAcceptor::new(pki.server.clone());
+            let server = ringio::spawn(async move {
+                let (mut reader, mut writer) = acceptor.accept(b).await.unwrap().into_streams();
+                let line = reader.readline().await.unwrap();
+                writer.write_all(&line.to_ascii_uppercase()).await.unwrap();
+                writer.close();
+                writer.wait_closed().await.unwrap();
+            });
+            let tls = TlsConnector::new(pki.client.clone())
+                .connect("localhost", a)
+                .await
+                .unwrap();
+            assert!(ringio::io::PeerAddr::peer_addr(&tls).is_ok());
+            let (mut reader, mut writer) = tls.into_streams();
+            writer.write_all(b"over unix\n").await.unwrap();
+            assert_eq!(reader.readline().await.unwrap(), b"OVER UNIX\n");
+            assert_eq!(reader.read_to_end().await.unwrap(), b"");
+            server.await.unwrap();
+        })
+        .await
+        .expect("test body within 30 s");
+    });
+}
+
 /// TLS streams dropped with a read pending or a large write half-sent, over and over,
 /// leave no fd behind.
 fn dropped_tls_streams_leak_no_fd(d: Driver) {
@@ -441,5 +473,6 @@ both_drivers!(
     silent_peer_times_out_the_handshake,
     start_tls_upgrades_a_plain_connection,
     compat_works_over_tls,
+    unix_stream_carries_tls,
     dropped_tls_streams_leak_no_fd,
 );
