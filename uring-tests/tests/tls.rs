@@ -278,7 +278,7 @@ fn silent_peer_times_out_the_handshake(d: Driver) {
             let took = start.elapsed();
             assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
             assert!(e.to_string().contains("TLS handshake timed out"), "{e}");
-            assert!(took >= limit, "timed out after {took:?}");
+            assert!(took >= limit * 4 / 5, "timed out after {took:?}");
             assert!(took < Duration::from_secs(10), "took {took:?}");
             // The ClientHello did go out.
             let (n, hello) = silent.read(Vec::with_capacity(4096)).await;
@@ -303,7 +303,10 @@ fn silent_peer_times_out_the_handshake(d: Driver) {
                 .unwrap_err();
             let took = start.elapsed();
             assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
-            assert!(took >= limit && took < Duration::from_secs(10), "{took:?}");
+            assert!(
+                took >= limit * 4 / 5 && took < Duration::from_secs(10),
+                "{took:?}"
+            );
             drop(tcp);
         })
         .await
