@@ -24,6 +24,8 @@ const LIMIT: Duration = Duration::from_secs(30);
 struct Pki {
     server: Arc<rustls::ServerConfig>,
     client: Arc<rustls::ClientConfig>,
+    /// The client's trust: the CA alone.
+    roots: rustls::RootCertStore,
 }
 
 fn pki_valid(from: (i32, u8, u8), until: (i32, u8, u8)) -> Pki {
@@ -52,11 +54,12 @@ fn pki_valid(from: (i32, u8, u8), until: (i32, u8, u8)) -> Pki {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca_cert.der().clone()).unwrap();
     let client = rustls::ClientConfig::builder() // ring: the only provider built in
-        .with_root_certificates(roots)
+        .with_root_certificates(roots.clone())
         .with_no_client_auth();
     Pki {
         server: Arc::new(server),
         client: Arc::new(client),
+        roots,
     }
 }
 
@@ -402,6 +405,42 @@ fn compat_works_over_tls(d: Driver) {
     });
 }
 
+/// A client that speaks only TLS 1.2 (a different handshake: the server's Finished
+/// comes last): the session is TLS 1.2 and carries data both ways.
+fn tls12_session_round_trips(d: Driver) {
+    let _serial = serial();
+    rt(d).block_on(async {
+        timeout(LIMIT, async {
+            let pki = pki();
+            let client_config =
+                rustls::ClientConfig::builder_with_protocol_versions(&[&rustls::version::TLS12])
+                    .with_root_certificates(pki.roots.clone())
+                    .with_no_client_auth();
+            let pki = Pki {
+                client: Arc::new(client_config),
+                ..pki
+            };
+            let (client, server) = tls_pair(&pki).await;
+            assert_eq!(
+                client.connection().protocol_version(),
+                Some(rustls::ProtocolVersion::TLSv1_2)
+            );
+            client.write_all(&b"twelve"[..]).await.0.unwrap();
+            let (res, got) = server.read_exact(vec![0u8; 6]).await;
+            res.unwrap();
+            server.write_all(got).await.0.unwrap();
+            server.shutdown_write().await.unwrap();
+            let (res, back) = client.read_exact(vec![0u8; 6]).await;
+            res.unwrap();
+            assert_eq!(&back, b"twelve");
+            let (n, _) = client.read(Vec::with_capacity(8)).await;
+            assert_eq!(n.unwrap(), 0);
+        })
+        .await
+        .expect("test body within 30 s");
+    });
+}
+
 /// TLS over a Unix stream pair: the handshake and a line each way through
 /// `into_streams`, `peer_addr` passed through.
 fn unix_stream_carries_tls(d: Driver) {
@@ -476,6 +515,7 @@ both_drivers!(
     silent_peer_times_out_the_handshake,
     start_tls_upgrades_a_plain_connection,
     compat_works_over_tls,
+    tls12_session_round_trips,
     unix_stream_carries_tls,
     dropped_tls_streams_leak_no_fd,
 );
