@@ -126,6 +126,8 @@ pub mod signal;
 pub mod sync;
 pub mod task;
 pub mod time;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use runtime::{run, Builder, Runtime};
 

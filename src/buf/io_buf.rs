@@ -64,6 +64,30 @@ pub unsafe trait IoBufMut: IoBuf {
     unsafe fn set_init(&mut self, init_len: usize);
 }
 
+/// The initialised bytes of `buf`, borrowed: for code outside the driver that needs
+/// to look at what a write would send (the TLS layer encrypts them).
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) fn init_bytes<B: IoBuf>(buf: &B) -> &[u8] {
+    // SAFETY: the `IoBuf` contract: `stable_ptr` points to `bytes_init` initialised
+    // bytes, valid while `buf` is borrowed (not dropped, not accessed mutably).
+    unsafe { std::slice::from_raw_parts(buf.stable_ptr(), buf.bytes_init()) }
+}
+
+/// Copies as much of `src` as fits into `buf` from its start, as a read would, marks
+/// the bytes initialised, and returns how many were copied.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) fn copy_into<B: IoBufMut>(buf: &mut B, src: &[u8]) -> usize {
+    let n = src.len().min(buf.bytes_total());
+    // SAFETY: `n <= bytes_total`, and the `IoBufMut` contract makes that much memory
+    // behind `stable_mut_ptr` writable; `src` is a shared borrow, so it cannot overlap
+    // the buffer `buf` owns. The `n` bytes are written before being declared.
+    unsafe {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), buf.stable_mut_ptr(), n);
+        buf.set_init(n);
+    }
+    n
+}
+
 // SAFETY: a Vec's heap buffer does not move when the Vec is moved; `len` bytes are
 // initialised and `capacity` bytes are allocated (`len <= capacity`).
 unsafe impl IoBuf for Vec<u8> {

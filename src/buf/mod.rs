@@ -18,6 +18,8 @@ mod pool;
 mod slice;
 
 pub use aligned::AlignedBuf;
+#[cfg_attr(not(feature = "tls"), allow(unused_imports))]
+pub(crate) use io_buf::{copy_into, init_bytes};
 pub use io_buf::{IoBuf, IoBufMut};
 pub use pool::{BufPool, PooledBuf, MAX_BUFFERS};
 pub(crate) use pool::{PoolInner, PoolMode};

@@ -313,6 +313,36 @@ impl<W: AsyncWriteOwned + ShutdownWrite + 'static> StreamWriter<W> {
     pub async fn shutdown_write(&mut self) -> io::Result<()> {
         self.wait_closed().await
     }
+
+    /// Waits until every byte written has been taken by the kernel, then gives the
+    /// sink back, its write direction still open: to hand the connection to another
+    /// layer (TLS's `start_tls`).
+    ///
+    /// # Errors
+    ///
+    /// The connection's error, if a send failed; `BrokenPipe` after
+    /// [`close`](StreamWriter::close) or `shutdown_write`. The sink is dropped then.
+    pub async fn into_inner(mut self) -> io::Result<W> {
+        if self.closed {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "StreamWriter::into_inner: the writer was closed",
+            ));
+        }
+        self.flush().await?;
+        // The send task lets go of its reference when it returns, just after its last
+        // wake-up; give it a few turns to get there.
+        for _ in 0..1000 {
+            match Rc::try_unwrap(self.sink) {
+                Ok(sink) => return Ok(sink),
+                Err(shared) => self.sink = shared,
+            }
+            crate::task::yield_now().await;
+        }
+        Err(io::Error::other(
+            "StreamWriter::into_inner: the sink is still shared with the send task",
+        ))
+    }
 }
 
 /// Sends what is buffered, batch after batch, until the buffer is empty or a send

@@ -18,6 +18,10 @@ mod file_copy;
 #[allow(dead_code)]
 mod pipeline;
 
+#[path = "../../examples/tls_echo.rs"]
+#[allow(dead_code)]
+mod tls_echo;
+
 use ringio::io::{StreamReader, StreamWriter};
 use ringio::net::{open_connection, OwnedReadHalf, OwnedWriteHalf};
 use ringio::runtime::Driver;
@@ -262,10 +266,51 @@ fn pipeline_greps_lines_streamed_from_rust(driver: Driver) {
     });
 }
 
+/// The TLS echo example: two clients in turn get their lines back over TLS, and a
+/// client that does not trust the server's certificate is refused (the server goes
+/// on).
+fn tls_echo_round_trips(driver: Driver) {
+    rt(driver).block_on(async {
+        let (server_config, client_config) = tls_echo::configs();
+        let listener = ringio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = ringio::spawn(tls_echo::serve(
+            listener,
+            ringio::tls::TlsAcceptor::new(server_config),
+        ));
+        let connector = ringio::tls::TlsConnector::new(client_config);
+        for round in 0..2 {
+            let lines = [format!("round {round}"), "x".repeat(5000), String::new()];
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let echoes = timeout(
+                Duration::from_secs(10),
+                tls_echo::round_trip(addr, &connector, &lines),
+            )
+            .await
+            .expect("no echo within 10 s")
+            .unwrap();
+            assert_eq!(echoes, lines);
+        }
+        // Another self-signed certificate: the server's is not trusted.
+        let (_, stranger) = tls_echo::configs();
+        let err = tls_echo::round_trip(addr, &ringio::tls::TlsConnector::new(stranger), &["x"])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+        assert!(err.to_string().contains("certificate"), "{err}");
+        let echoes = tls_echo::round_trip(addr, &connector, &["still serving"])
+            .await
+            .unwrap();
+        assert_eq!(echoes, ["still serving"]);
+        server.abort();
+    });
+}
+
 both_drivers!(
     chat_server_broadcasts_and_stops_cleanly,
     graceful_shutdown_answers_running_requests_then_stops,
     file_copy_copies_exactly,
     pipeline_wires_children_together,
     pipeline_greps_lines_streamed_from_rust,
+    tls_echo_round_trips,
 );
