@@ -224,7 +224,10 @@ fn loom_mpsc_cancelled_sender_passes_room_on() {
         let sent_one = cancelled.join().unwrap();
         waiter.join().unwrap();
         assert_eq!(got[0], 0);
-        assert!(got.contains(&2), "the waiting sender's item was lost: {got:?}");
+        assert!(
+            got.contains(&2),
+            "the waiting sender's item was lost: {got:?}"
+        );
         assert_eq!(got.contains(&1), sent_one);
         assert_eq!(got.len(), 2 + usize::from(sent_one));
     });

@@ -31,12 +31,12 @@
 //! Under `cfg(all(test, loom))` the mutex, condvar and `Arc` are loom's, so the loom
 //! models in `sync/loom_models.rs` run this very code.
 
+#[cfg(all(test, loom))]
+use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-#[cfg(all(test, loom))]
-use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 #[cfg(not(all(test, loom)))]
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};

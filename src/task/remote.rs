@@ -13,12 +13,12 @@
 //! model in `task/loom_remote.rs` runs this very code.
 
 use super::{JoinError, TaskId};
+#[cfg(all(test, loom))]
+use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-#[cfg(all(test, loom))]
-use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 #[cfg(not(all(test, loom)))]
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
