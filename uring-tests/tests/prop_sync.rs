@@ -548,19 +548,19 @@ fn queue_case(kind: Kind, cap: Option<usize>, ops: &[QOp]) -> Result<(), TestCas
             }
         }
         // Wake-ups: exactly the model's granted tasks, none lost, none spurious.
-        for s in 0..TASKS {
+        for (s, (waker, slot)) in wakers.iter().zip(&m.slots).enumerate() {
             let granted = matches!(
-                m.slots[s],
+                slot,
                 MSlot::Get(W::Granted) | MSlot::Put(_, W::Granted) | MSlot::Join(W::Granted)
             );
             prop_assert_eq!(
-                wakers[s].woken(),
+                waker.woken(),
                 granted,
                 "step {} ({:?}): task {} woken, model {:?}",
                 step,
                 op,
                 s,
-                m.slots[s]
+                slot
             );
         }
         let (len, unfinished, full, shut) = q.counts();
@@ -812,16 +812,16 @@ fn sem_case(bounded: bool, initial: usize, ops: &[SOp]) -> Result<(), TestCaseEr
                 prop_assert_eq!(sem.add_permits(n), want, "step {}: add_permits", step);
             }
         }
-        for s in 0..TASKS {
-            let granted = matches!(m.pending[s], Some((_, W::Granted)));
+        for (s, (waker, pending)) in wakers.iter().zip(&m.pending).enumerate() {
+            let granted = matches!(pending, Some((_, W::Granted)));
             prop_assert_eq!(
-                wakers[s].woken(),
+                waker.woken(),
                 granted,
                 "step {} ({:?}): task {} woken, model {:?}",
                 step,
                 op,
                 s,
-                m.pending[s]
+                pending
             );
         }
         let locked = m.permits == 0 || !m.waiters.is_empty();

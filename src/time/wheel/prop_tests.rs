@@ -55,7 +55,7 @@ fn deadline(kind: u8, raw: u64, elapsed: u64) -> u64 {
         1 => elapsed.saturating_add(raw % 64),
         2 => elapsed.saturating_add(raw % (1 << 20)),
         3 => elapsed.saturating_add(raw % (1 << 42)),
-        4 => elapsed.saturating_add(raw % (1 << 36) | 1 << 36),
+        4 => elapsed.saturating_add((raw % (1 << 36)) | (1 << 36)),
         5 => raw,
         _ => u64::MAX - raw % 1000,
     }
