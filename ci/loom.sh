@@ -6,8 +6,9 @@
 # - src/task/loom_remote.rs: the remote join handle (awaited, joined, aborted, its work
 #   dropped unrun) against the task on another worker;
 # - src/sync/loom_models.rs: shared::Event's set/wait, shared::Semaphore's
-#   acquire/release with a cancelled waiter, and the mpsc channel (async and blocking
-#   senders, a cancelled sender, the receiver's drop).
+#   acquire/release with a cancelled waiter, shared::Queue's put/get/join and a
+#   cancelled getter, and the mpsc channel (async and blocking senders, a cancelled
+#   sender, the receiver's drop).
 # A separate target directory (LOOM_TARGET_DIR, default target/loom), since --cfg
 # loom rebuilds the crate's dependencies. LOOM_MAX_PREEMPTIONS bounds the preemptions
 # per execution (default 3) to keep the whole run within about two minutes; raise it

@@ -1,17 +1,22 @@
 //! loom models of the cross-thread paths of `sync`: [`shared::Event`]'s set/wait,
-//! [`shared::Semaphore`]'s acquire/release, and the [`mpsc`] channel.
+//! [`shared::Semaphore`]'s acquire/release, and the two cross-core channels,
+//! [`shared::Queue`] and [`mpsc`].
 //!
 //! The per-core `Event` and `Semaphore` (and `BoundedSemaphore`) are single-thread
 //! only: their state sits in a `RefCell` and the types are `!Send`, so they have no
 //! cross-thread path to model. Their `shared::` forms run the *same* protocol code
-//! (`state/event.rs`, `state/semaphore.rs`) over a `std::sync::Mutex` through
-//! [`StateCell`]; here that code runs unchanged over loom's `Mutex` (the `StateCell`
-//! impl below), so these models exercise the real `EventState`, `WaitOp`, `SemState`
-//! and `AcquireOp`, not a restatement. What is restated is only the thin shell of the
+//! (`state/event.rs`, `state/semaphore.rs`, `state/queue.rs`) over a
+//! `std::sync::Mutex` through [`StateCell`]; here that code runs unchanged over
+//! loom's `Mutex` (the `StateCell` impl below), so these models exercise the real
+//! `EventState`, `WaitOp`, `SemState`, `AcquireOp`, `QueueState`, `PutOp`, `GetOp`
+//! and `JoinOp`, not a restatement. What is restated is only the thin shell of the
 //! `shared` types, each line naming the function it stands for:
 //!
 //! - `shared::Event::set` is `state.with(EventState::set).wake()`;
 //! - `shared::SemaphorePermit`'s drop is `state.with(|st| st.release(n)).wake()`;
+//! - `shared::Queue::put`/`get`/`join` are `PutOp`/`GetOp`/`JoinOp` over the state,
+//!   `task_done` is `state.with(|st| st.task_done())` then its wakes, and `shutdown`
+//!   is `state.with(|st| st.shutdown(immediate))` then its wakes;
 //! - a task or a `blocking_*` caller waiting is loom's `block_on` (standing for a
 //!   worker polling the task, or `shared::park::block_on` parking a plain thread):
 //!   a wake-up the protocol loses leaves that thread blocked, which loom reports as a
@@ -25,9 +30,11 @@
 //!
 //! [`shared::Event`]: super::shared::Event
 //! [`shared::Semaphore`]: super::shared::Semaphore
+//! [`shared::Queue`]: super::shared::Queue
 
 use super::mpsc::{self, SendError};
 use super::state::event::{EventState, WaitOp};
+use super::state::queue::{GetOp, JoinOp, Order, PutOp, QueueState};
 use super::state::semaphore::{AcquireOp, SemState};
 use super::state::StateCell;
 use loom::future::block_on;
@@ -265,5 +272,75 @@ fn loom_mpsc_blocking_send_against_recv() {
         assert_eq!(block_on(rx.recv()), Some(2));
         assert_eq!(block_on(rx.recv()), None);
         sender.join().unwrap();
+    });
+}
+
+/// A `shared::Queue` of one slot, FIFO.
+fn shared_queue() -> Arc<Mutex<QueueState<u32>>> {
+    Arc::new(Mutex::new(QueueState::new(Some(1), Order::Fifo)))
+}
+
+/// `shared::Queue`: a producer puts twice into one slot while a consumer on another
+/// thread gets twice and marks each done, and a third thread joins: items arrive in
+/// order, and the joiner returns once both are done.
+#[test]
+fn loom_shared_queue_put_get_join() {
+    loom::model(|| {
+        let q = shared_queue();
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                block_on(PutOp::new(&*q, 1)).unwrap();
+                block_on(PutOp::new(&*q, 2)).unwrap();
+            })
+        };
+        let consumer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                for want in 1..=2 {
+                    assert_eq!(block_on(GetOp::new(&*q)).unwrap(), want);
+                    q.with(|st| st.task_done()).unwrap().wake();
+                }
+            })
+        };
+        producer.join().unwrap();
+        // `join` after both puts: it must wait for both `task_done`s.
+        block_on(JoinOp::new(&*q));
+        assert_eq!(q.with(|st| st.unfinished()), 0);
+        consumer.join().unwrap();
+        assert_eq!(q.with(|st| st.len()), 0);
+    });
+}
+
+/// `shared::Queue`: of two getters on other threads, one is cancelled after one poll;
+/// if the wake-up for the one item went to it, its drop passes it on, so the item is
+/// taken by the other getter or was taken by the cancelled one's single poll.
+#[test]
+fn loom_shared_queue_cancelled_getter_passes_wake_on() {
+    loom::model(|| {
+        let q = shared_queue();
+        let cancelled = {
+            let q = q.clone();
+            thread::spawn(move || {
+                let mut get = pin!(GetOp::new(&*q));
+                block_on(poll_fn(|cx| Poll::Ready(get.as_mut().poll(cx))))
+            })
+        };
+        let getter = {
+            let q = q.clone();
+            thread::spawn(move || block_on(GetOp::new(&*q)))
+        };
+        q.with(|st| st.try_put(7)).ok().unwrap().wake();
+        match cancelled.join().unwrap() {
+            // The cancelled getter took it in its one poll: the other one is woken
+            // only by the shutdown.
+            Poll::Ready(v) => {
+                assert_eq!(v.unwrap(), 7);
+                let (_, wakes) = q.with(|st| st.shutdown(false));
+                wakes.wake();
+                assert!(getter.join().unwrap().is_err());
+            }
+            Poll::Pending => assert_eq!(getter.join().unwrap().unwrap(), 7),
+        }
     });
 }
