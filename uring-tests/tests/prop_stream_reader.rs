@@ -24,7 +24,7 @@
 //! - `read(n)`: a non-empty prefix of at most `n` bytes (how many depends on the
 //!   chunks), empty only at end of stream or for `n == 0`.
 //!
-//! 64 cases per driver by default; `PROPTEST_CASES` raises them.
+//! 1024 cases per driver by default; `PROPTEST_CASES` sets the count.
 
 mod support;
 
@@ -107,7 +107,7 @@ fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
+        .unwrap_or(1024);
     Config {
         cases,
         failure_persistence: None,

@@ -23,7 +23,7 @@
 //! ones: no lost and no spurious wake-up), and the counts (`len`, `unfinished`,
 //! `is_full`, `available_permits`, `is_locked`).
 //!
-//! Run inside a runtime on both drivers. 64 cases per kind by default;
+//! Run inside a runtime on both drivers. 128 cases per kind by default;
 //! `PROPTEST_CASES` raises them.
 
 mod support;
@@ -49,7 +49,7 @@ fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
+        .unwrap_or(128);
     Config {
         cases,
         failure_persistence: None,

@@ -6,7 +6,7 @@
 //! effective deadline (the deadline, or the tick of the insert for one inserted
 //! overdue, which fires on the next advance). Equal deadlines may fire in any order.
 //!
-//! `PROPTEST_CASES` raises the case count (default 64 here).
+//! `PROPTEST_CASES` sets the case count (default 128).
 
 use super::{TimerKey, Wheel};
 use proptest::prelude::*;
@@ -155,7 +155,7 @@ fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
+        .unwrap_or(128);
     ProptestConfig {
         cases,
         failure_persistence: None,
