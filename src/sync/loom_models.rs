@@ -45,6 +45,19 @@ use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::task::Poll;
 
+/// `loom::model` with a preemption bound: `LOOM_MAX_PREEMPTIONS` if set, else
+/// [`PREEMPTIONS`]. Unbounded, the larger models here run for many minutes.
+fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = builder.preemption_bound.or(Some(PREEMPTIONS));
+    builder.check(f);
+}
+
+/// The default preemption bound of these models: every interleaving with up to this
+/// many preemptions is explored (3: about 13 s for all models in release, 4: about a
+/// minute).
+const PREEMPTIONS: usize = 3;
+
 /// The cross-core cell, on loom's mutex (`StateCell for std::sync::Mutex`).
 impl<S> StateCell<S> for Mutex<S> {
     fn with<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
@@ -73,7 +86,7 @@ fn event_clear(ev: &Mutex<EventState>) {
 /// (polled once, then dropped) on a third: the waiter always returns.
 #[test]
 fn loom_event_set_races_wait_and_cancelled_wait() {
-    loom::model(|| {
+    model(|| {
         let ev = Arc::new(Mutex::new(EventState::new()));
         let waiter = {
             let ev = ev.clone();
@@ -97,7 +110,7 @@ fn loom_event_set_races_wait_and_cancelled_wait() {
 /// `clear` follows at once, before it runs again.
 #[test]
 fn loom_event_set_then_clear_releases_queued_waiter() {
-    loom::model(|| {
+    model(|| {
         let ev = Arc::new(Mutex::new(EventState::new()));
         let queued = Arc::new(AtomicBool::new(false));
         let waiter = {
@@ -140,7 +153,7 @@ fn acquire_use_release(sem: &Mutex<SemState>, in_use: &AtomicUsize) {
 /// never both at once, and no wake-up is lost.
 #[test]
 fn loom_semaphore_one_permit_two_threads() {
-    loom::model(|| {
+    model(|| {
         let sem = Arc::new(Mutex::new(SemState::new(0, false)));
         let in_use = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = (0..2)
@@ -163,7 +176,7 @@ fn loom_semaphore_one_permit_two_threads() {
 /// waiter still gets it.
 #[test]
 fn loom_semaphore_cancelled_waiter_passes_grant_on() {
-    loom::model(|| {
+    model(|| {
         let sem = Arc::new(Mutex::new(SemState::new(1, true)));
         // This thread holds the only permit (`try_acquire`).
         assert!(sem.with(|st| st.try_acquire(1)));
@@ -194,7 +207,7 @@ fn loom_semaphore_cancelled_waiter_passes_grant_on() {
 /// another thread: every item arrives, in order, then `None` once the sender is gone.
 #[test]
 fn loom_mpsc_send_waits_for_room() {
-    loom::model(|| {
+    model(|| {
         let (tx, mut rx) = mpsc::channel::<u32>(1);
         let sender = thread::spawn(move || {
             block_on(tx.send(1)).unwrap();
@@ -212,7 +225,7 @@ fn loom_mpsc_send_waits_for_room() {
 /// other sender's item still arrives.
 #[test]
 fn loom_mpsc_cancelled_sender_passes_room_on() {
-    loom::model(|| {
+    model(|| {
         let (tx, mut rx) = mpsc::channel::<u32>(1);
         tx.try_send(0).unwrap();
         let cancelled = {
@@ -244,7 +257,7 @@ fn loom_mpsc_cancelled_sender_passes_room_on() {
 /// condvar on another) gets its item back when the receiver is dropped.
 #[test]
 fn loom_mpsc_receiver_drop_releases_blocked_senders() {
-    loom::model(|| {
+    model(|| {
         let (tx, rx) = mpsc::channel::<u32>(1);
         tx.try_send(0).unwrap();
         let blocking = {
@@ -262,7 +275,7 @@ fn loom_mpsc_receiver_drop_releases_blocked_senders() {
 /// and the async receiver's waker both see every push and every pop.
 #[test]
 fn loom_mpsc_blocking_send_against_recv() {
-    loom::model(|| {
+    model(|| {
         let (tx, mut rx) = mpsc::channel::<u32>(1);
         let sender = thread::spawn(move || {
             tx.blocking_send(1).unwrap();
@@ -285,7 +298,7 @@ fn shared_queue() -> Arc<Mutex<QueueState<u32>>> {
 /// order, and the joiner returns once both are done.
 #[test]
 fn loom_shared_queue_put_get_join() {
-    loom::model(|| {
+    model(|| {
         let q = shared_queue();
         let producer = {
             let q = q.clone();
@@ -317,7 +330,7 @@ fn loom_shared_queue_put_get_join() {
 /// taken by the other getter or was taken by the cancelled one's single poll.
 #[test]
 fn loom_shared_queue_cancelled_getter_passes_wake_on() {
-    loom::model(|| {
+    model(|| {
         let q = shared_queue();
         let cancelled = {
             let q = q.clone();

@@ -18,6 +18,19 @@ use loom::thread;
 use std::future::poll_fn;
 use std::task::Poll;
 
+/// `loom::model` with a preemption bound: `LOOM_MAX_PREEMPTIONS` if set, else
+/// [`PREEMPTIONS`] (as `sync/loom_models.rs`).
+fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = builder.preemption_bound.or(Some(PREEMPTIONS));
+    builder.check(f);
+}
+
+/// The default preemption bound of these models: every interleaving with up to this
+/// many preemptions is explored (3: about 13 s for all models in release, 4: about a
+/// minute).
+const PREEMPTIONS: usize = 3;
+
 /// A future that is pending once (waking itself, as a task whose I/O is ready at
 /// once), then ready with `v`.
 async fn one_turn(v: u32) -> u32 {
@@ -38,7 +51,7 @@ async fn one_turn(v: u32) -> u32 {
 /// output arrives (`Slot::complete` wakes the stored joiner).
 #[test]
 fn loom_remote_handle_awaited_from_another_thread() {
-    loom::model(|| {
+    model(|| {
         let (handle, guard) = slot::<u32>(TaskId::next());
         // `Handle::spawn_on`: the task runs on the other worker.
         let worker = thread::spawn(move || block_on(RemoteTask::new(one_turn(7), guard)));
@@ -51,7 +64,7 @@ fn loom_remote_handle_awaited_from_another_thread() {
 /// finishes.
 #[test]
 fn loom_remote_handle_joined_on_condvar() {
-    loom::model(|| {
+    model(|| {
         let (handle, guard) = slot::<u32>(TaskId::next());
         let worker = thread::spawn(move || block_on(RemoteTask::new(one_turn(7), guard)));
         assert_eq!(handle.join().unwrap(), 7);
@@ -64,7 +77,7 @@ fn loom_remote_handle_joined_on_condvar() {
 /// work had finished) never turns the output into a cancellation.
 #[test]
 fn loom_remote_abort_races_completion() {
-    loom::model(|| {
+    model(|| {
         let (handle, guard) = slot::<u32>(TaskId::next());
         let worker = thread::spawn(move || block_on(RemoteTask::new(one_turn(7), guard)));
         let aborted = handle.abort();
@@ -84,7 +97,7 @@ fn loom_remote_abort_races_completion() {
 /// the `SlotGuard`'s drop completes the slot with `Cancelled` and wakes the joiner.
 #[test]
 fn loom_remote_work_dropped_unrun_cancels_joiner() {
-    loom::model(|| {
+    model(|| {
         let (handle, guard) = slot::<u32>(TaskId::next());
         let worker = thread::spawn(move || drop(RemoteTask::new(one_turn(7), guard)));
         let handle: RemoteJoinHandle<u32> = handle;
