@@ -1,6 +1,7 @@
-//! Property tests of the queue family (Queue, PriorityQueue, LifoQueue) and of
-//! Semaphore / BoundedSemaphore against reference models, under random interleavings
-//! of operations from several tasks.
+//! Property tests of the queue family (Queue, PriorityQueue, LifoQueue, and the
+//! cross-core shared::Queue) and of Semaphore / BoundedSemaphore / shared::Semaphore
+//! against reference models, under random interleavings of operations from several
+//! tasks.
 //!
 //! Each "task" is a slot holding at most one pending future (a put, get or join; an
 //! acquire) and, for the semaphores, the permits it holds. A case is a random
@@ -32,8 +33,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use ringio::runtime::Driver;
 use ringio::sync::{
-    Acquire, BoundedSemaphore, Get, LifoQueue, PriorityQueue, Put, Queue, QueueJoin, Semaphore,
-    SemaphorePermit, Shutdown, TryGetError, TryPutError,
+    shared, Acquire, BoundedSemaphore, Get, LifoQueue, PriorityQueue, Put, Queue, QueueJoin,
+    Semaphore, SemaphorePermit, Shutdown, TryGetError, TryPutError,
 };
 use std::collections::VecDeque;
 use std::future::Future;
@@ -111,6 +112,8 @@ enum Kind {
     Fifo,
     Priority,
     Lifo,
+    /// `shared::Queue` (FIFO), polled on this worker.
+    Shared,
 }
 
 #[derive(Clone, Debug)]
@@ -145,11 +148,12 @@ fn qop() -> impl Strategy<Value = QOp> {
     ]
 }
 
-/// One of the three queues.
+/// One of the three queues, or the cross-core one.
 enum AnyQueue {
     Fifo(Queue<u32>),
     Priority(PriorityQueue<u32>),
     Lifo(LifoQueue<u32>),
+    Shared(shared::Queue<u32>),
 }
 
 macro_rules! each {
@@ -158,6 +162,19 @@ macro_rules! each {
             AnyQueue::Fifo($x) => $e,
             AnyQueue::Priority($x) => $e,
             AnyQueue::Lifo($x) => $e,
+            AnyQueue::Shared($x) => $e,
+        }
+    };
+}
+
+/// The same, for the operations whose futures differ between the two forms.
+macro_rules! each_fut {
+    ($q:expr, $x:ident => $local:expr, $shared:expr) => {
+        match $q {
+            AnyQueue::Fifo($x) => $local,
+            AnyQueue::Priority($x) => $local,
+            AnyQueue::Lifo($x) => $local,
+            AnyQueue::Shared($x) => $shared,
         }
     };
 }
@@ -171,16 +188,18 @@ impl AnyQueue {
             (Kind::Priority, None) => AnyQueue::Priority(PriorityQueue::unbounded()),
             (Kind::Lifo, Some(n)) => AnyQueue::Lifo(LifoQueue::bounded(n)),
             (Kind::Lifo, None) => AnyQueue::Lifo(LifoQueue::unbounded()),
+            (Kind::Shared, Some(n)) => AnyQueue::Shared(shared::Queue::bounded(n)),
+            (Kind::Shared, None) => AnyQueue::Shared(shared::Queue::unbounded()),
         }
     }
-    fn put(&self, v: u32) -> Put<'_, u32> {
-        each!(self, q => q.put(v))
+    fn put(&self, v: u32) -> QFut<'_> {
+        each_fut!(self, q => QFut::Put(q.put(v)), QFut::SPut(q.put(v)))
     }
-    fn get(&self) -> Get<'_, u32> {
-        each!(self, q => q.get())
+    fn get(&self) -> QFut<'_> {
+        each_fut!(self, q => QFut::Get(q.get()), QFut::SGet(q.get()))
     }
-    fn join(&self) -> QueueJoin<'_, u32> {
-        each!(self, q => q.join())
+    fn join(&self) -> QFut<'_> {
+        each_fut!(self, q => QFut::Join(q.join()), QFut::SJoin(q.join()))
     }
     fn try_put(&self, v: u32) -> Result<(), TryPutError<u32>> {
         each!(self, q => q.try_put(v))
@@ -204,6 +223,9 @@ enum QFut<'a> {
     Put(Put<'a, u32>),
     Get(Get<'a, u32>),
     Join(QueueJoin<'a, u32>),
+    SPut(shared::Put<'a, u32>),
+    SGet(shared::Get<'a, u32>),
+    SJoin(shared::QueueJoin<'a, u32>),
 }
 
 /// What a completed operation returned.
@@ -219,6 +241,9 @@ fn poll_qfut(w: &TaskWaker, f: &mut QFut<'_>) -> Poll<QOut> {
         QFut::Put(p) => w.poll(p).map(|r| QOut::Put(r.map_err(|Shutdown(v)| v))),
         QFut::Get(g) => w.poll(g).map(|r| QOut::Get(r.map_err(|_| ()))),
         QFut::Join(j) => w.poll(j).map(|()| QOut::Join),
+        QFut::SPut(p) => w.poll(p).map(|r| QOut::Put(r.map_err(|Shutdown(v)| v))),
+        QFut::SGet(g) => w.poll(g).map(|r| QOut::Get(r.map_err(|_| ()))),
+        QFut::SJoin(j) => w.poll(j).map(|()| QOut::Join),
     }
 }
 
@@ -286,7 +311,7 @@ impl QModel {
             return None;
         }
         let v = match self.kind {
-            Kind::Fifo => self.items.remove(0),
+            Kind::Fifo | Kind::Shared => self.items.remove(0),
             Kind::Lifo => self.items.pop().unwrap(),
             Kind::Priority => {
                 let i = (0..self.items.len())
@@ -469,7 +494,7 @@ fn queue_case(kind: Kind, cap: Option<usize>, ops: &[QOp]) -> Result<(), TestCas
                 run_task(
                     step,
                     s,
-                    Some((QFut::Put(q.put(v)), MSlot::Put(v, W::Queued))),
+                    Some((q.put(v), MSlot::Put(v, W::Queued))),
                     &mut futs,
                     &mut m,
                     &wakers,
@@ -479,7 +504,7 @@ fn queue_case(kind: Kind, cap: Option<usize>, ops: &[QOp]) -> Result<(), TestCas
                 run_task(
                     step,
                     s,
-                    Some((QFut::Get(q.get()), MSlot::Get(W::Queued))),
+                    Some((q.get(), MSlot::Get(W::Queued))),
                     &mut futs,
                     &mut m,
                     &wakers,
@@ -489,7 +514,7 @@ fn queue_case(kind: Kind, cap: Option<usize>, ops: &[QOp]) -> Result<(), TestCas
                 run_task(
                     step,
                     s,
-                    Some((QFut::Join(q.join()), MSlot::Join(W::Queued))),
+                    Some((q.join(), MSlot::Join(W::Queued))),
                     &mut futs,
                     &mut m,
                     &wakers,
@@ -582,7 +607,7 @@ fn queue_case(kind: Kind, cap: Option<usize>, ops: &[QOp]) -> Result<(), TestCas
 
 fn queues(d: Driver) {
     support::rt(d).block_on(async {
-        for kind in [Kind::Fifo, Kind::Priority, Kind::Lifo] {
+        for kind in [Kind::Fifo, Kind::Priority, Kind::Lifo, Kind::Shared] {
             // A shutdown in one case of four, at a random step: the rest of that
             // case is the drain.
             let strategy = (
@@ -635,23 +660,70 @@ fn sop() -> impl Strategy<Value = SOp> {
     ]
 }
 
-/// A semaphore or a bounded one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum SemKind {
+    Plain,
+    Bounded,
+    /// `shared::Semaphore`, polled on this worker.
+    Shared,
+}
+
+/// A semaphore, a bounded one, or the cross-core one.
 enum AnySem {
     Plain(Semaphore),
     Bounded(BoundedSemaphore),
+    Shared(shared::Semaphore),
+}
+
+/// A pending acquire of either form.
+enum AnyAcquire<'a> {
+    Local(Acquire<'a>),
+    Shared(shared::Acquire<'a>),
+}
+
+/// A permit of either form.
+enum AnyPermit<'a> {
+    Local(SemaphorePermit<'a>),
+    Shared(shared::SemaphorePermit<'a>),
+}
+
+impl AnyPermit<'_> {
+    fn permits(&self) -> usize {
+        match self {
+            AnyPermit::Local(p) => p.permits(),
+            AnyPermit::Shared(p) => p.permits(),
+        }
+    }
+    fn forget(self) {
+        match self {
+            AnyPermit::Local(p) => p.forget(),
+            AnyPermit::Shared(p) => p.forget(),
+        }
+    }
+}
+
+impl<'a> AnyAcquire<'a> {
+    fn poll(&mut self, w: &TaskWaker) -> Poll<AnyPermit<'a>> {
+        match self {
+            AnyAcquire::Local(f) => w.poll(f).map(AnyPermit::Local),
+            AnyAcquire::Shared(f) => w.poll(f).map(AnyPermit::Shared),
+        }
+    }
 }
 
 impl AnySem {
-    fn acquire_many(&self, n: usize) -> Acquire<'_> {
+    fn acquire_many(&self, n: usize) -> AnyAcquire<'_> {
         match self {
-            AnySem::Plain(s) => s.acquire_many(n),
-            AnySem::Bounded(s) => s.acquire_many(n),
+            AnySem::Plain(s) => AnyAcquire::Local(s.acquire_many(n)),
+            AnySem::Bounded(s) => AnyAcquire::Local(s.acquire_many(n)),
+            AnySem::Shared(s) => AnyAcquire::Shared(s.acquire_many(n)),
         }
     }
-    fn try_acquire_many(&self, n: usize) -> Option<SemaphorePermit<'_>> {
+    fn try_acquire_many(&self, n: usize) -> Option<AnyPermit<'_>> {
         match self {
-            AnySem::Plain(s) => s.try_acquire_many(n),
-            AnySem::Bounded(s) => s.try_acquire_many(n),
+            AnySem::Plain(s) => s.try_acquire_many(n).map(AnyPermit::Local),
+            AnySem::Bounded(s) => s.try_acquire_many(n).map(AnyPermit::Local),
+            AnySem::Shared(s) => s.try_acquire_many(n).map(AnyPermit::Shared),
         }
     }
     fn add_permits(&self, n: usize) -> bool {
@@ -661,12 +733,17 @@ impl AnySem {
                 true
             }
             AnySem::Bounded(s) => s.add_permits(n).is_ok(),
+            AnySem::Shared(s) => {
+                s.add_permits(n);
+                true
+            }
         }
     }
     fn counts(&self) -> (usize, bool) {
         match self {
             AnySem::Plain(s) => (s.available_permits(), s.is_locked()),
             AnySem::Bounded(s) => (s.available_permits(), s.is_locked()),
+            AnySem::Shared(s) => (s.available_permits(), s.is_locked()),
         }
     }
 }
@@ -714,11 +791,12 @@ impl SModel {
     }
 }
 
-fn sem_case(bounded: bool, initial: usize, ops: &[SOp]) -> Result<(), TestCaseError> {
-    let sem = if bounded {
-        AnySem::Bounded(BoundedSemaphore::new(initial))
-    } else {
-        AnySem::Plain(Semaphore::new(initial))
+fn sem_case(kind: SemKind, initial: usize, ops: &[SOp]) -> Result<(), TestCaseError> {
+    let bounded = kind == SemKind::Bounded;
+    let sem = match kind {
+        SemKind::Plain => AnySem::Plain(Semaphore::new(initial)),
+        SemKind::Bounded => AnySem::Bounded(BoundedSemaphore::new(initial)),
+        SemKind::Shared => AnySem::Shared(shared::Semaphore::new(initial)),
     };
     let mut m = SModel {
         permits: initial,
@@ -731,14 +809,14 @@ fn sem_case(bounded: bool, initial: usize, ops: &[SOp]) -> Result<(), TestCaseEr
     // A bounded semaphore refuses (panics on) a request above its bound.
     let clamp = |n: usize| if bounded { n.min(initial) } else { n };
     let wakers: Vec<TaskWaker> = (0..TASKS).map(|_| TaskWaker::new()).collect();
-    let mut futs: Vec<Option<Acquire<'_>>> = (0..TASKS).map(|_| None).collect();
-    let mut permits: Vec<Vec<SemaphorePermit<'_>>> = (0..TASKS).map(|_| Vec::new()).collect();
+    let mut futs: Vec<Option<AnyAcquire<'_>>> = (0..TASKS).map(|_| None).collect();
+    let mut permits: Vec<Vec<AnyPermit<'_>>> = (0..TASKS).map(|_| Vec::new()).collect();
     for (step, op) in ops.iter().enumerate() {
         match *op {
             SOp::Acquire(s, n) if futs[s].is_none() => {
                 let n = clamp(n);
                 let mut f = sem.acquire_many(n);
-                let got = wakers[s].poll(&mut f);
+                let got = f.poll(&wakers[s]);
                 let want = m.try_acquire(n);
                 prop_assert_eq!(got.is_ready(), want, "step {}: acquire({})", step, n);
                 match got {
@@ -757,7 +835,7 @@ fn sem_case(bounded: bool, initial: usize, ops: &[SOp]) -> Result<(), TestCaseEr
             SOp::Acquire(..) => {}
             SOp::Poll(s) => {
                 let Some(f) = futs[s].as_mut() else { continue };
-                let got = wakers[s].poll(f);
+                let got = f.poll(&wakers[s]);
                 let (n, w) = m.pending[s].unwrap();
                 prop_assert_eq!(got.is_ready(), w == W::Granted, "step {}: poll", step);
                 if let Poll::Ready(p) = got {
@@ -845,14 +923,19 @@ fn sem_case(bounded: bool, initial: usize, ops: &[SOp]) -> Result<(), TestCaseEr
 
 fn semaphores(d: Driver) {
     support::rt(d).block_on(async {
-        for bounded in [false, true] {
+        for kind in [SemKind::Plain, SemKind::Bounded, SemKind::Shared] {
             let strategy = (
-                if bounded { 1usize..=3 } else { 0usize..=3 },
+                // A bounded semaphore of 0 could grant nothing: its acquires would panic.
+                if kind == SemKind::Bounded {
+                    1usize..=3
+                } else {
+                    0usize..=3
+                },
                 proptest::collection::vec(sop(), 1..120),
             );
             TestRunner::new(config())
-                .run(&strategy, |(initial, ops)| sem_case(bounded, initial, &ops))
-                .unwrap_or_else(|e| panic!("bounded {bounded}: {e}"));
+                .run(&strategy, |(initial, ops)| sem_case(kind, initial, &ops))
+                .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         }
     });
 }
