@@ -83,6 +83,8 @@ mod barrier;
 mod condition;
 mod event;
 mod lock;
+#[cfg(all(test, loom))]
+mod loom_models;
 pub mod mpsc;
 mod queue;
 mod semaphore;

@@ -27,11 +27,17 @@
 //! FIFO of wakers (async) or on a condvar (blocking); each item received wakes one.
 //! A sender woken for room but dropped before it sends passes the wake on, so no wake
 //! is lost. When the receiver goes, waiting and later senders get their item back.
+//!
+//! Under `cfg(all(test, loom))` the mutex, condvar and `Arc` are loom's, so the loom
+//! models in `sync/loom_models.rs` run this very code.
 
+#[cfg(all(test, loom))]
+use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+#[cfg(not(all(test, loom)))]
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 

@@ -22,6 +22,8 @@ mod join;
 mod local;
 #[cfg(all(test, loom))]
 mod loom_model;
+#[cfg(all(test, loom))]
+mod loom_remote;
 mod macros;
 pub(crate) mod raw;
 pub(crate) mod remote;

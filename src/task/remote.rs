@@ -8,12 +8,18 @@
 //! plain thread ([`RemoteJoinHandle::join`]). The work side holds a [`SlotGuard`]
 //! whose drop completes the slot with `Cancelled` if nothing else did, so a job dropped
 //! unrun (its worker shut down) never leaves a joiner waiting forever.
+//!
+//! Under `cfg(all(test, loom))` the mutex, condvar and `Arc` are loom's, so the loom
+//! model in `task/loom_remote.rs` runs this very code.
 
 use super::{JoinError, TaskId};
+#[cfg(all(test, loom))]
+use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+#[cfg(not(all(test, loom)))]
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;

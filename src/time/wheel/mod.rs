@@ -21,6 +21,8 @@
 //! after removals, which only costs one early wake-up, never an early firing.
 
 mod level;
+#[cfg(all(test, not(loom)))]
+mod prop_tests;
 
 use std::task::Waker;
 
