@@ -424,7 +424,7 @@ async fn run(seed: u64, target: u64, dir: std::path::PathBuf) -> Counts {
                 let done = res.is_some();
                 if let Some(Ok(mut guard)) = res {
                     let mut sink = [0u8; 64];
-                    let _ = guard.try_io(|fd| (&*fd.get_ref()).read(&mut sink));
+                    let _ = guard.try_io(|fd| fd.get_ref().read(&mut sink));
                 }
                 (15, done, 0)
             }
@@ -444,7 +444,7 @@ async fn run(seed: u64, target: u64, dir: std::path::PathBuf) -> Counts {
                 canaries.after_drop(size);
             }
         }
-        if iterations % 4096 == 0 {
+        if iterations.is_multiple_of(4096) {
             canaries.check();
         }
     }
@@ -525,8 +525,10 @@ impl PooledSource for UnixStream {
 
 #[test]
 fn chunk_check_rejects_loss_duplication_and_reordering() {
-    let mut log = StreamLog::default();
-    log.chunks = vec![(20, true), (30, false), (40, true)];
+    let mut log = StreamLog {
+        chunks: vec![(20, true), (30, false), (40, true)],
+        ..StreamLog::default()
+    };
     let c0 = chunk(0, 20);
     let c1 = chunk(1, 30);
     let c2 = chunk(2, 40);

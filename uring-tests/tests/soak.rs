@@ -150,14 +150,9 @@ fn server(
             let (pool, open) = (pool.clone(), open.clone());
             open.set(open.get() + 1);
             drop(ringio::spawn(async move {
-                loop {
-                    match conn.recv_pooled(&pool).await {
-                        Ok(Some(buf)) => {
-                            if conn.write_all(buf).await.0.is_err() {
-                                break;
-                            }
-                        }
-                        _ => break,
+                while let Ok(Some(buf)) = conn.recv_pooled(&pool).await {
+                    if conn.write_all(buf).await.0.is_err() {
+                        break;
                     }
                 }
                 open.set(open.get() - 1);
