@@ -88,6 +88,15 @@ memcheck task_spawn --skip wake_from_another_thread_reaches_sleeping_worker
 # The asyncio task API (gather, wait, timeouts, TaskGroup, join!, callbacks, debug
 # mode); the watchdog and the two-worker metrics test need a second thread to run.
 memcheck task_api --skip watchdog_names_a_stalled_worker --skip metrics_count_work
+# The cancellation fuzz, with fewer drops (valgrind is ~50x slower): every kind of
+# operation dropped at random polls, user-space memory checked by memcheck and the
+# kernel's late writes by the test's canaries.
+RINGIO_FUZZ_DROPS=${RINGIO_FUZZ_DROPS_MEMCHECK:-3000} memcheck fuzz_cancel
+# A runtime dropped with operations of every kind in flight (fewer than the plain
+# pass's 10,000), peers sending into the reads as it goes down.
+RINGIO_SHUTDOWN_OPS=${RINGIO_SHUTDOWN_OPS_MEMCHECK:-1000} memcheck shutdown
+# TLS streams dropped mid-read and mid-write over ringio's owned-buffer I/O.
+memcheck tls dropped_tls_streams_leak_no_fd
 # The op table's unit tests (and the driver's others) and the task cell's, from the
 # library's test binary.
 run_memcheck "ringio (lib)" "$(test_binary ringio -p ringio --lib)" driver:: task::

@@ -236,7 +236,7 @@ struct Outcome {
 
 fn soak(driver: Driver, conns: u64, secs: u64) -> Outcome {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    raise_fd_limit(2 * conns + 1024);
+    raise_fd_limit(conns + 1024);
     let fds_before = fd_count() as i64;
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -257,6 +257,104 @@ fn soak(driver: Driver, conns: u64, secs: u64) -> Outcome {
         })
     };
 
+    // The clients run in a child process (this test binary again): each side then
+    // holds one fd per connection, within the hard RLIMIT_NOFILE of a container, and
+    // the RSS sampled here is the server's alone.
+    let started = Instant::now();
+    let until = started + Duration::from_secs(secs);
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "soak_clients", "--nocapture", "--test-threads=1"])
+        .env(
+            "RINGIO_SOAK_CHILD",
+            format!("{addr} {conns} {secs} {driver:?}"),
+        )
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the soak clients");
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    let report = stdout
+        .find("SOAK_CLIENTS|")
+        .map(|at| stdout[at..].lines().next().unwrap().to_string());
+    let Some(report) = report.filter(|_| child.status.success()) else {
+        panic!(
+            "the soak clients failed ({}):\n{stdout}\n{}",
+            child.status,
+            String::from_utf8_lossy(&child.stderr)
+        );
+    };
+    let fields: Vec<u64> = report
+        .trim_start_matches("SOAK_CLIENTS|")
+        .split('|')
+        .map(|f| f.trim().parse().unwrap())
+        .collect();
+    let [messages, bytes, mismatches, failed, connected_after_ms] = fields[..] else {
+        panic!("bad report {report:?}");
+    };
+    stop.store(true, Ordering::Release);
+    server.join().unwrap();
+    sampling.store(false, Ordering::Release);
+    sampler.join().unwrap();
+    let fds_leaked = fd_count() as i64 - fds_before;
+
+    // Warm-up: until every connection is up, plus a fifth of what is left of the run.
+    let connected = (started + Duration::from_millis(connected_after_ms)).min(until);
+    let warm = connected + (until.saturating_duration_since(connected)) / 5;
+    let samples = samples.lock().unwrap();
+    let after: Vec<u64> = samples
+        .iter()
+        .filter(|(t, _)| *t >= warm && *t <= until)
+        .map(|&(_, r)| r)
+        .collect();
+    let rss_warm_kib = after.first().copied().unwrap_or(0);
+    let rss_max_kib = after.iter().copied().max().unwrap_or(0);
+    let growth_pct = if rss_warm_kib > 0 {
+        (rss_max_kib as f64 - rss_warm_kib as f64) * 100.0 / rss_warm_kib as f64
+    } else {
+        0.0
+    };
+    let outcome = Outcome {
+        messages,
+        bytes,
+        fds_leaked,
+        rss_warm_kib,
+        rss_max_kib,
+        growth_pct,
+    };
+    println!(
+        "RELIABILITY|soak ({driver:?})|{conns} connections x {secs} s, {} msgs, {:.1} MB echoed|{mismatches} mismatches, {failed} failed connections, {} fds leaked, RSS {} -> max {} KiB after warm-up ({:+.2} %), {} samples",
+        outcome.messages,
+        outcome.bytes as f64 / 1e6,
+        outcome.fds_leaked,
+        outcome.rss_warm_kib,
+        outcome.rss_max_kib,
+        outcome.growth_pct,
+        after.len()
+    );
+    assert_eq!(mismatches, 0, "bytes came back wrong");
+    assert_eq!(failed, 0, "connections failed");
+    assert_eq!(outcome.fds_leaked, 0, "fds leaked");
+    assert!(outcome.messages >= conns, "some connection never echoed");
+    outcome
+}
+
+/// The clients' side of a soak, in a child process of `soak`; does nothing in a normal
+/// run. Prints `SOAK_CLIENTS|messages|bytes|mismatches|failed|ms until all connected`.
+#[test]
+fn soak_clients() {
+    let Ok(spec) = std::env::var("RINGIO_SOAK_CHILD") else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split(' ').collect();
+    let addr: std::net::SocketAddr = parts[0].parse().unwrap();
+    let conns: u64 = parts[1].parse().unwrap();
+    let secs: u64 = parts[2].parse().unwrap();
+    let driver = if parts[3] == "Epoll" {
+        Driver::Epoll
+    } else {
+        Driver::Uring
+    };
+    raise_fd_limit(conns + 1024);
+    let fds_before = fd_count();
     let tally = Arc::new(Tally::new(conns));
     let started = Instant::now();
     let until = started + Duration::from_secs(secs);
@@ -312,53 +410,16 @@ fn soak(driver: Driver, conns: u64, secs: u64) -> Outcome {
         }
     });
     drop(client_rt);
-    stop.store(true, Ordering::Release);
-    server.join().unwrap();
-    sampling.store(false, Ordering::Release);
-    sampler.join().unwrap();
-    let fds_leaked = fd_count() as i64 - fds_before;
-
-    // Warm-up: until every connection is up, plus a fifth of what is left of the run.
+    assert_eq!(fd_count(), fds_before, "the clients leaked fds");
     let connected = connected_at.lock().unwrap().unwrap_or(until);
-    let warm = connected + (until.saturating_duration_since(connected)) / 5;
-    let samples = samples.lock().unwrap();
-    let after: Vec<u64> = samples
-        .iter()
-        .filter(|(t, _)| *t >= warm && *t <= until)
-        .map(|&(_, r)| r)
-        .collect();
-    let rss_warm_kib = after.first().copied().unwrap_or(0);
-    let rss_max_kib = after.iter().copied().max().unwrap_or(0);
-    let growth_pct = if rss_warm_kib > 0 {
-        (rss_max_kib as f64 - rss_warm_kib as f64) * 100.0 / rss_warm_kib as f64
-    } else {
-        0.0
-    };
-    let outcome = Outcome {
-        messages: tally.messages.load(Ordering::Relaxed),
-        bytes: tally.bytes.load(Ordering::Relaxed),
-        fds_leaked,
-        rss_warm_kib,
-        rss_max_kib,
-        growth_pct,
-    };
-    let mismatches = tally.mismatches.load(Ordering::Relaxed);
-    let failed = tally.failed.load(Ordering::Relaxed);
     println!(
-        "RELIABILITY|soak ({driver:?})|{conns} connections x {secs} s, {} msgs, {:.1} MB echoed|{mismatches} mismatches, {failed} failed connections, {} fds leaked, RSS {} -> max {} KiB after warm-up ({:+.2} %), {} samples",
-        outcome.messages,
-        outcome.bytes as f64 / 1e6,
-        outcome.fds_leaked,
-        outcome.rss_warm_kib,
-        outcome.rss_max_kib,
-        outcome.growth_pct,
-        after.len()
+        "SOAK_CLIENTS|{}|{}|{}|{}|{}",
+        tally.messages.load(Ordering::Relaxed),
+        tally.bytes.load(Ordering::Relaxed),
+        tally.mismatches.load(Ordering::Relaxed),
+        tally.failed.load(Ordering::Relaxed),
+        connected.duration_since(started).as_millis()
     );
-    assert_eq!(mismatches, 0, "bytes came back wrong");
-    assert_eq!(failed, 0, "connections failed");
-    assert_eq!(outcome.fds_leaked, 0, "fds leaked");
-    assert!(outcome.messages >= conns, "some connection never echoed");
-    outcome
 }
 
 fn short_soak(d: Driver) {
