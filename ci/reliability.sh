@@ -26,11 +26,16 @@ row() {
 figures() {
     RINGIO_SOAK_CONNS=${SOAK_CONNS:-2000} RINGIO_SOAK_SECS=${SOAK_SECS:-10} \
         cargo test -q -p uring-tests --test "$1" -- --nocapture --test-threads=1 2>&1 |
-        grep '^RELIABILITY|' | sed 's/^RELIABILITY//; s/$/ |/' >>"$out" || true
+        grep -o 'RELIABILITY|.*' | sed 's/^RELIABILITY//; s/$/ |/' >>"$out" || true
 }
 
 cargo build -q -p uring-tests --tests
 figures soak
+# The long soak's rows, from the last ci/soak.sh run, if there was one.
+long=${CARGO_TARGET_DIR:-target}/reliability/soak-long.txt
+if [ -s "$long" ]; then
+    sed 's/^RELIABILITY//; s/$/ |/' "$long" >>"$out"
+fi
 figures fuzz_cancel
 figures shutdown
 figures faults
@@ -39,7 +44,9 @@ row cancel_safety "reads, writes, accepts, connects, sleeps dropped in loops of 
 row prop_stream_reader "StreamReader vs a model: random chunking, separators, limits, EOF, cancelled calls (PROPTEST_CASES, 128)"
 row prop_sync "Queue/PriorityQueue/LifoQueue and semaphores vs models under random interleavings and cancels"
 loom=$(ci/loom.sh 2>&1 | grep -E 'test result' | tail -1 || true)
-echo "| loom models (ci/loom.sh) | task cell foreign wake, remote join handle, shared Event/Semaphore/Queue, mpsc | ${loom#test result: } |" >>"$out"
+loom_passed=$(grep -oE '[0-9]+ passed' <<<"$loom" | cut -d' ' -f1)
+loom_failed=$(grep -oE '[0-9]+ failed' <<<"$loom" | cut -d' ' -f1)
+echo "| loom models (ci/loom.sh) | task cell foreign wake, remote join handle, shared Event/Semaphore/Queue, mpsc | ${loom_passed:-0} passed, ${loom_failed:-?} failed |" >>"$out"
 
 {
     echo "| test | load | outcome |"

@@ -9,6 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CONNS=${CONNS:-10000}
 SECS=${SECS:-60}
+# The RELIABILITY lines are also kept for ci/reliability.sh's table.
+out_dir=${CARGO_TARGET_DIR:-target}/reliability
+mkdir -p "$out_dir"
+set +e
 RINGIO_SOAK_CONNS=$CONNS RINGIO_SOAK_SECS=$SECS \
     cargo test --release -p uring-tests --test soak -- --nocapture --test-threads=1 2>&1 |
-    grep -E '^RELIABILITY|panicked|test result|stalled'
+    grep -oE 'RELIABILITY\|.*|panicked.*|test result.*|stalled.*' | tee "$out_dir/soak.log"
+status=${PIPESTATUS[0]}
+set -e
+grep '^RELIABILITY' "$out_dir/soak.log" | sed 's/|soak (/|soak, ci\/soak.sh (/' >"$out_dir/soak-long.txt" || true
+exit "$status"

@@ -423,7 +423,7 @@ fn memlock_limit_before_ring_setup() {
         let line = stdout[at..].lines().next().unwrap();
         assert!(line.contains(expect), "{line}");
         println!(
-            "RELIABILITY|RLIMIT_MEMLOCK {limit_kib} KiB in a user namespace ({driver})|ring setup, pooled round trip|starts: {line}"
+            "RELIABILITY|RLIMIT_MEMLOCK {limit_kib} KiB in a user namespace ({driver})|ring setup, pooled round trip|starts: {}", line.trim_start_matches("memlock child: ")
         );
     }
 }
