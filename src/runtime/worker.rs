@@ -307,7 +307,7 @@ impl Core {
                 TaskInfo::from_header(h),
                 state,
                 h.polls.get(),
-                h.last_poll.get(),
+                h.last_poll(),
             ));
         });
         out
@@ -446,7 +446,7 @@ impl Core {
                 self.driver.reset_budget();
                 self.polls.set(self.polls.get() + 1);
                 if self.hooks.debug.is_some() {
-                    task.header().last_poll.set(Some(std::time::Instant::now()));
+                    task.header().set_last_poll(std::time::Instant::now());
                 }
                 #[cfg(feature = "tracing")]
                 let _span = {
@@ -455,7 +455,7 @@ impl Core {
                         target: "ringio::task",
                         "task",
                         id = h.id.as_u64(),
-                        name = h.name.as_deref(),
+                        name = h.name(),
                         worker = self.shared.index
                     )
                     .entered()

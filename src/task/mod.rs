@@ -237,7 +237,7 @@ impl TaskInfo {
     pub(crate) fn from_header(h: &Header) -> TaskInfo {
         TaskInfo {
             id: h.id,
-            name: h.name.as_deref().map(str::to_owned),
+            name: h.name().map(str::to_owned),
             location: h.location,
         }
     }

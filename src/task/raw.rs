@@ -57,7 +57,7 @@ use super::error::JoinError;
 use super::scheduler;
 use super::TaskId;
 use crate::runtime::worker::Shared;
-use std::cell::{Cell, UnsafeCell};
+use std::cell::{Cell, OnceCell, UnsafeCell};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
@@ -91,16 +91,43 @@ pub(crate) struct Header {
     state: Cell<u8>,
     /// The next task on the run queue (home thread).
     pub(crate) next: Cell<Option<RawTask>>,
-    /// Where the worker's task list holds it (home thread).
-    pub(crate) key: Cell<usize>,
+    /// Where the worker's task list holds it (home thread). 32 bits: four billion live
+    /// tasks on one worker is far beyond memory, and the state byte packs beside it.
+    pub(crate) key: Cell<u32>,
     /// The joiner's waker (home thread).
     join_waker: UnsafeCell<Option<Waker>>,
     pub(crate) id: TaskId,
-    pub(crate) name: Option<Box<str>>,
     pub(crate) location: &'static Location<'static>,
     pub(crate) polls: Cell<u64>,
+    /// The rarely used parts (a name, debug mode's poll time), boxed on first use so
+    /// that an unnamed task outside debug mode pays one word for them, not four: every
+    /// idle connection's task carries this header.
+    extra: OnceCell<Box<HeaderExtra>>,
+}
+
+/// The parts of a [`Header`] most tasks never use.
+#[derive(Default)]
+struct HeaderExtra {
+    name: Option<Box<str>>,
     /// When the task was last polled (debug mode only: nothing is timed otherwise).
-    pub(crate) last_poll: Cell<Option<std::time::Instant>>,
+    last_poll: Cell<Option<std::time::Instant>>,
+}
+
+impl Header {
+    /// The name given at spawn, if any.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.extra.get()?.name.as_deref()
+    }
+
+    /// When the task was last polled, recorded in debug mode only.
+    pub(crate) fn last_poll(&self) -> Option<std::time::Instant> {
+        self.extra.get()?.last_poll.get()
+    }
+
+    /// Records a poll's start (debug mode).
+    pub(crate) fn set_last_poll(&self, at: std::time::Instant) {
+        self.extra.get_or_init(Box::default).last_poll.set(Some(at));
+    }
 }
 
 /// A task's future, then its output.
@@ -167,13 +194,18 @@ impl RawTask {
                 home,
                 state: Cell::new(OWNED | JOIN_INTEREST),
                 next: Cell::new(None),
-                key: Cell::new(usize::MAX),
+                key: Cell::new(u32::MAX),
                 join_waker: UnsafeCell::new(None),
                 id,
-                name,
                 location,
                 polls: Cell::new(0),
-                last_poll: Cell::new(None),
+                extra: match name {
+                    Some(name) => OnceCell::from(Box::new(HeaderExtra {
+                        name: Some(name),
+                        last_poll: Cell::new(None),
+                    })),
+                    None => OnceCell::new(),
+                },
             },
             stage: UnsafeCell::new(Stage::Running(future)),
         });

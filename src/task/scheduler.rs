@@ -99,7 +99,9 @@ impl Scheduler {
     {
         let task = RawTask::new(future, home, id, name, location);
         let key = self.tasks.borrow_mut().insert(task);
-        task.header().key.set(key);
+        task.header()
+            .key
+            .set(u32::try_from(key).expect("fewer than 2^32 live tasks on a worker"));
         if !run_now {
             task.set(SCHEDULED);
             self.push(task);
@@ -183,7 +185,9 @@ impl Scheduler {
 
     /// Drops the worker's reference to a complete task that is off the queue.
     fn release(&self, task: RawTask) {
-        self.tasks.borrow_mut().try_remove(task.header().key.get());
+        self.tasks
+            .borrow_mut()
+            .try_remove(task.header().key.get() as usize);
         task.release_owned();
     }
 

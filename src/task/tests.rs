@@ -327,3 +327,12 @@ fn shutdown_cancels_queued_and_waiting_tasks_and_joins_see_it() {
         assert!(waiting.try_join().unwrap().unwrap_err().is_cancelled());
     }
 }
+
+/// Every idle connection's task carries a header: keep it small. 88 bytes: the
+/// reference count, vtable, home, run-queue link, join waker, id, spawn location and
+/// poll count, with the state byte and the 32-bit task-list key sharing a word, and the
+/// rarely used name and debug poll time behind one pointer.
+#[test]
+fn header_stays_small() {
+    assert_eq!(std::mem::size_of::<super::raw::Header>(), 88);
+}
