@@ -15,36 +15,8 @@ use ringio::runtime::Driver;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use support::{fd_count, pair, rt, set_fd_limit};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Fd limits and fd counts are per process: one test of this file at a time.
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Closes `s` with a reset (SO_LINGER 0) rather than a FIN.
-fn reset(s: std::net::TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt reads a live linger of the size given, on a live socket.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
-    drop(s);
-}
+use support::{fd_count, pair, reset, rt, serial, set_fd_limit};
 
 async fn round_trip() {
     let (c, s) = pair().await;

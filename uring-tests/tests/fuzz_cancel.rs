@@ -94,6 +94,26 @@ struct StreamLog {
 }
 
 impl StreamLog {
+    /// Offers the next chunk (`len` bytes) to `writer`, dropping the write after
+    /// `polls` polls; true if it finished.
+    async fn write<W: AsyncWriteOwned>(&mut self, writer: &W, len: usize, polls: u64) -> bool {
+        let index = self.chunks.len();
+        let res = poll_then_drop(writer.write_all(chunk(index, len)), polls).await;
+        self.chunks.push((len, matches!(res, Some((Ok(()), _)))));
+        res.is_some()
+    }
+
+    /// One pooled receive from `reader`, dropped after `polls` polls; true if it
+    /// finished.
+    async fn receive(&mut self, reader: &dyn PooledSource, pool: &BufPool, polls: u64) -> bool {
+        let res = poll_then_drop(reader.recv(pool), polls).await;
+        let done = res.is_some();
+        if let Some(Ok(Some(buf))) = res {
+            self.received.extend_from_slice(&buf);
+        }
+        done
+    }
+
     /// Checks `received` is, segment by segment, a prefix of the offered chunks in order,
     /// each at most once, the whole chunk where its write completed, and that no chunk
     /// whose write completed is missing.
@@ -285,20 +305,9 @@ async fn run(seed: u64, target: u64, dir: std::path::PathBuf) -> Counts {
         let (slot, finished, size) = match kind {
             0..=14 => {
                 let len = 16 + rng.below(6000) as usize;
-                let index = tcp.chunks.len();
-                let res = poll_then_drop(tcp_w.write_all(chunk(index, len)), polls).await;
-                let whole = matches!(res, Some((Ok(()), _)));
-                tcp.chunks.push((len, whole));
-                (0, res.is_some(), len)
+                (0, tcp.write(&tcp_w, len, polls).await, len)
             }
-            15..=29 => {
-                let res = poll_then_drop(tcp_r.recv_pooled(&pool), polls).await;
-                let done = res.is_some();
-                if let Some(Ok(Some(buf))) = res {
-                    tcp.received.extend_from_slice(&buf);
-                }
-                (1, done, 0)
-            }
+            15..=29 => (1, tcp.receive(&tcp_r, &pool, polls).await, 0),
             30..=32 => {
                 let dur = Duration::from_micros(rng.below(300));
                 let res =
@@ -331,20 +340,9 @@ async fn run(seed: u64, target: u64, dir: std::path::PathBuf) -> Counts {
             }
             39..=46 => {
                 let len = 16 + rng.below(6000) as usize;
-                let index = unix.chunks.len();
-                let res = poll_then_drop(unix_w.write_all(chunk(index, len)), polls).await;
-                let whole = matches!(res, Some((Ok(()), _)));
-                unix.chunks.push((len, whole));
-                (5, res.is_some(), len)
+                (5, unix.write(&unix_w, len, polls).await, len)
             }
-            47..=54 => {
-                let res = poll_then_drop(unix_r.recv_pooled(&pool), polls).await;
-                let done = res.is_some();
-                if let Some(Ok(Some(buf))) = res {
-                    unix.received.extend_from_slice(&buf);
-                }
-                (6, done, 0)
-            }
+            47..=54 => (6, unix.receive(&unix_r, &pool, polls).await, 0),
             55..=60 => {
                 let mut dgram = vec![0x3Cu8; 8 + rng.below(1000) as usize];
                 dgram[..8].copy_from_slice(&udp_sent.to_le_bytes());

@@ -24,7 +24,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{fd_count, Rng};
+use support::{fd_count, raise_fd_limit, Rng};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -39,29 +39,6 @@ fn rss_kib() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
     let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
     pages * 4
-}
-
-/// Raises the fd limit (soft and, as root may, hard) to at least `want`.
-fn raise_fd_limit(want: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read and write a live rlimit.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        if lim.rlim_cur >= want {
-            return;
-        }
-        lim.rlim_cur = want;
-        lim.rlim_max = lim.rlim_max.max(want);
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-            panic!(
-                "cannot raise RLIMIT_NOFILE to {want}: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-    }
 }
 
 /// Byte `k` of message `seq` on connection `conn`.

@@ -170,6 +170,29 @@ pub async fn pair() -> (ringio::net::TcpStream, ringio::net::TcpStream) {
     (c, s)
 }
 
+/// Raises the fd limit (soft, and hard where allowed) to at least `want`.
+pub fn raise_fd_limit(want: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write a live rlimit.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        if lim.rlim_cur >= want {
+            return;
+        }
+        lim.rlim_cur = want;
+        lim.rlim_max = lim.rlim_max.max(want);
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+            panic!(
+                "cannot raise RLIMIT_NOFILE to {want}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
 /// Sets the soft fd limit; returns the old one.
 pub fn set_fd_limit(soft: u64) -> u64 {
     let mut lim = libc::rlimit {
