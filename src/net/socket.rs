@@ -82,13 +82,19 @@ impl<const PIPE: bool> StreamSocket<PIPE> {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Option<PooledBuf>>> {
         // The hot path on io_uring: the stream's multishot receive on this pool exists
-        // (a new cursor finds it without the general steps).
+        // (a new cursor finds it without the general steps). It is polled where the
+        // socket keeps it, without taking a reference: the cursor stays at `Start`, and
+        // the next poll looks it up again (a pointer compare).
         if matches!(cursor.step, RecvStep::Start) {
-            if let Some(multi) = self.recv_multi.on(pool) {
-                cursor.step = RecvStep::Multishot(multi);
+            match self.recv_multi.poll_on(pool, |multi| multi.poll_recv(cx)) {
+                Some(Poll::Ready(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    // The pool ran dry: the general steps wait for a buffer.
+                    cursor.step = RecvStep::Starved;
+                }
+                Some(polled) => return polled,
+                None => {}
             }
-        }
-        if let RecvStep::Multishot(multi) = &cursor.step {
+        } else if let RecvStep::Multishot(multi) = &cursor.step {
             match multi.poll_recv(cx) {
                 // The pool ran dry: the general steps wait for a buffer.
                 Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
