@@ -94,6 +94,12 @@ pub(crate) enum Routed {
     PauseMultishot,
 }
 
+#[cold]
+#[inline(never)]
+fn unknown_slot(key: usize) -> ! {
+    panic!("ringio: completion for unknown op slot {key}")
+}
+
 /// The per-worker op table. See the module docs.
 pub(crate) struct OpTable {
     slots: Slab<Slot>,
@@ -171,21 +177,43 @@ impl OpTable {
     pub(crate) fn complete(&mut self, key: usize, completion: Completion) -> Routed {
         let more = completion.flags & IORING_CQE_F_MORE != 0;
         let Some(slot) = self.slots.get_mut(key) else {
-            panic!("ringio: completion for unknown op slot {key}");
+            unknown_slot(key)
         };
-        if let State::Multishot(sink) = &slot.state {
-            let pause = sink.on_completion(completion.result, completion.flags);
-            if !more {
-                self.multishot -= 1;
-                self.free(key);
-                return Routed::MultishotEnded;
+        match &slot.state {
+            State::Multishot(sink) => {
+                let pause = sink.on_completion(completion.result, completion.flags);
+                if !more {
+                    self.multishot -= 1;
+                    self.free(key);
+                    return Routed::MultishotEnded;
+                }
+                if pause {
+                    Routed::PauseMultishot
+                } else {
+                    Routed::Done
+                }
             }
-            return if pause {
-                Routed::PauseMultishot
-            } else {
+            // The common one-shot completion: wake the `Op`, whose poll takes it.
+            State::Waiting(_) if !more => {
+                if let State::Waiting(w) =
+                    std::mem::replace(&mut slot.state, State::Completed(completion))
+                {
+                    w.wake();
+                }
                 Routed::Done
-            };
+            }
+            _ => self.complete_other(key, completion),
         }
+    }
+
+    /// [`complete`](OpTable::complete) past its common cases: a one-shot op with more
+    /// to come (SEND_ZC), its notification, an orphan's last completion, or a slot in a
+    /// state that cannot take one.
+    #[cold]
+    #[inline(never)]
+    fn complete_other(&mut self, key: usize, completion: Completion) -> Routed {
+        let more = completion.flags & IORING_CQE_F_MORE != 0;
+        let slot = &mut self.slots[key];
         if more {
             // A one-shot op with more to come (SEND_ZC): its memory stays in use.
             let state = std::mem::replace(&mut slot.state, State::Completed(completion));

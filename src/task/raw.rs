@@ -293,13 +293,21 @@ impl RawTask {
     }
 
     /// Wakes the task from any thread.
+    #[inline]
     pub(crate) fn wake(self) {
         if !self.wake_local() {
-            self.add_ref();
-            // The home worker wakes it locally and drops the reference; if it is gone,
-            // the reference drops here.
-            self.header().home.schedule_remote(TaskRef(self));
+            self.wake_remote();
         }
+    }
+
+    /// Wakes the task from a thread other than its home worker's.
+    #[cold]
+    #[inline(never)]
+    fn wake_remote(self) {
+        self.add_ref();
+        // The home worker wakes it locally and drops the reference; if it is gone,
+        // the reference drops here.
+        self.header().home.schedule_remote(TaskRef(self));
     }
 }
 

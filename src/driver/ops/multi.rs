@@ -356,6 +356,7 @@ impl Multishot for RecvMulti {
 
 impl RecvMulti {
     /// Wakes the waiting receivers, if any; false.
+    #[inline]
     fn wake_receiver(&self, mut state: std::cell::RefMut<'_, RecvState>) -> bool {
         if !std::mem::take(&mut state.waiting) {
             return false;
@@ -365,10 +366,19 @@ impl RecvMulti {
         if let Some(w) = &state.waker {
             w.wake_by_ref();
         }
+        if state.others.is_some() {
+            Self::wake_others(state);
+        }
+        false
+    }
+
+    /// Wakes the other receivers (several tasks on one stream: rare).
+    #[cold]
+    #[inline(never)]
+    fn wake_others(mut state: std::cell::RefMut<'_, RecvState>) {
         if let Some(others) = state.others.take() {
             others.into_iter().for_each(Waker::wake);
         }
-        false
     }
 }
 
