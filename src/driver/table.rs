@@ -152,7 +152,12 @@ impl OpTable {
         match &mut slot.state {
             State::Completed(c) => {
                 let done = (*c, slot.source);
-                self.free(key);
+                if done.1 == Source::Pool {
+                    self.pool_jobs -= 1;
+                }
+                // A completed slot owns nothing (its fields are `Copy`): forgetting it
+                // frees the slot without a call to `State`'s drop glue.
+                std::mem::forget(self.slots.remove(key));
                 Poll::Ready(done)
             }
             State::Waiting(w) | State::Notification(w, _) => {
