@@ -117,7 +117,7 @@ impl OpTable {
     }
 
     /// A slot for an operation about to be handed to `source`; returns its key.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, source: Source, waker: &Waker) -> usize {
         if source == Source::Pool {
             self.pool_jobs += 1;

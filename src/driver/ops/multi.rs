@@ -195,7 +195,7 @@ impl RecvMulti {
     /// The next received buffer, `Ok(None)` at end of stream, or the error that ended
     /// the receive (`ENOBUFS` when the pool ran dry: wait for a buffer and call again).
     /// Arms the receive when it is not armed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll_recv(
         self: &Rc<Self>,
         cx: &mut Context<'_>,
@@ -311,8 +311,8 @@ impl Multishot for RecvMulti {
         }
         let received = match cqueue::buffer_select(flags) {
             Some(bid) => {
-                self.pool.taken_by_kernel(bid);
-                let spill = state.queued_data >= RECV_QUEUE_LIMIT || self.pool.is_low();
+                let low = self.pool.taken_by_kernel(bid);
+                let spill = state.queued_data >= RECV_QUEUE_LIMIT || low;
                 if result > 0 && !state.closed && spill {
                     // At the limit (the kernel drained a burst in one go, before the
                     // pause could land), or the pool is nearly dry (connections whose
