@@ -143,7 +143,7 @@ impl OpTable {
     /// # Panics
     ///
     /// If `key` is free, orphaned or multishot: an `Op` polls only its own slot.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll(&mut self, key: usize, waker: &Waker) -> Poll<(Completion, Source)> {
         let slot = self
             .slots

@@ -655,11 +655,11 @@ impl<const PIPE: bool> AsyncWriteOwned for StreamSocket<PIPE> {
         let len = buf.bytes_init();
         WriteAllFuture {
             stream: self,
-            op: Some(Op::new(Send::of_kind(
+            op: Op::new(Send::of_kind(
                 self.fd.for_op(),
                 buf.slice(0..len),
                 Self::KIND,
-            ))),
+            )),
             sent: 0,
         }
     }
@@ -670,8 +670,8 @@ impl<const PIPE: bool> AsyncWriteOwned for StreamSocket<PIPE> {
 /// with a narrower slice after a short write.
 struct WriteAllFuture<'a, B: IoBuf, const PIPE: bool> {
     stream: &'a StreamSocket<PIPE>,
-    /// The send in flight; `None` once finished.
-    op: Option<Op<Send<Slice<B>>>>,
+    /// The send in flight, or the last one once finished (polled again, it panics).
+    op: Op<Send<Slice<B>>>,
     sent: usize,
 }
 
@@ -681,11 +681,12 @@ impl<B: IoBuf, const PIPE: bool> Future for WriteAllFuture<'_, B, PIPE> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         loop {
-            let op = this.op.as_mut().expect("write_all polled after completion");
-            let Poll::Ready((res, slice)) = Pin::new(op).poll(cx) else {
+            // The finished op stays until the future is dropped (or the next send
+            // replaces it): dropping it here too would cost a second drop per write.
+            // Polled again, it panics as any finished `Op` does.
+            let Poll::Ready((res, slice)) = Pin::new(&mut this.op).poll(cx) else {
                 return Poll::Pending;
             };
-            this.op = None;
             let end = slice.end();
             let buf = slice.into_inner();
             match res {
@@ -700,11 +701,11 @@ impl<B: IoBuf, const PIPE: bool> Future for WriteAllFuture<'_, B, PIPE> {
                 return Poll::Ready((Ok(()), buf));
             }
             let rest = buf.slice(this.sent..end);
-            this.op = Some(Op::new(Send::of_kind(
+            this.op = Op::new(Send::of_kind(
                 this.stream.fd.for_op(),
                 rest,
                 StreamSocket::<PIPE>::KIND,
-            )));
+            ));
         }
     }
 }
