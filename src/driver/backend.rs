@@ -377,7 +377,7 @@ impl Backend {
 
 /// Submits `data`'s entry, linked to its timeout if it has one. Operations without a
 /// deadline (the default `uring_link_timeout`) compile to the plain submit.
-#[inline]
+#[inline(always)]
 fn submit<T: Operation>(
     uring: &mut uring::Uring,
     entry: io_uring::squeue::Entry,
