@@ -51,16 +51,16 @@ impl<M: MultiReceive> MultiSlot<M> {
         }
     }
 
-    /// Polls the receive on `pool` with `poll`, if it exists already (the hot path),
-    /// borrowing it where the socket keeps it: no reference is taken. The slot stays
-    /// borrowed (shared) during the poll; only [`get_or_make`](MultiSlot::get_or_make)
-    /// and the socket's drop change it, and neither runs inside a receive's poll.
-    #[inline]
-    pub(crate) fn poll_on<R>(&self, pool: &BufPool, poll: impl FnOnce(&Rc<M>) -> R) -> Option<R> {
-        match &*self.0.borrow() {
-            Some(multi) if multi.uses(pool.inner()) => Some(poll(multi)),
-            _ => None,
-        }
+    /// The receive on `pool`, if it exists already (the hot path), borrowed where the
+    /// socket keeps it: no reference is taken. Hold the borrow only to poll it: only
+    /// [`get_or_make`](MultiSlot::get_or_make) and the socket's drop change the slot,
+    /// and neither runs inside a receive's poll.
+    #[inline(always)]
+    pub(crate) fn find(&self, pool: &BufPool) -> Option<std::cell::Ref<'_, Rc<M>>> {
+        std::cell::Ref::filter_map(self.0.borrow(), |slot| {
+            slot.as_ref().filter(|multi| multi.uses(pool.inner()))
+        })
+        .ok()
     }
 
     /// The receive on `pool`, made with `make` on first use. A receive on another pool

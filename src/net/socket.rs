@@ -86,13 +86,16 @@ impl<const PIPE: bool> StreamSocket<PIPE> {
         // socket keeps it, without taking a reference: the cursor stays at `Start`, and
         // the next poll looks it up again (a pointer compare).
         if matches!(cursor.step, RecvStep::Start) {
-            match self.recv_multi.poll_on(pool, |multi| multi.poll_recv(cx)) {
-                Some(Poll::Ready(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    // The pool ran dry: the general steps wait for a buffer.
-                    cursor.step = RecvStep::Starved;
+            if let Some(multi) = self.recv_multi.find(pool) {
+                let polled = multi.poll_recv(cx);
+                drop(multi);
+                match polled {
+                    Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                        // The pool ran dry: the general steps wait for a buffer.
+                        cursor.step = RecvStep::Starved;
+                    }
+                    polled => return polled,
                 }
-                Some(polled) => return polled,
-                None => {}
             }
         } else if let RecvStep::Multishot(multi) = &cursor.step {
             match multi.poll_recv(cx) {
