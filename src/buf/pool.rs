@@ -295,35 +295,45 @@ impl PoolInner {
     }
 
     /// The kernel filled buffer `bid` from the ring (a completion named it).
-    pub(crate) fn taken_by_kernel(&self, bid: u16) {
+    /// Returns whether the pool is now low ([`is_low`](PoolInner::is_low)).
+    #[inline]
+    pub(crate) fn taken_by_kernel(&self, bid: u16) -> bool {
         // The id comes from a completion: never trust one out of range.
         assert!((bid as usize) < self.count, "buffer id {bid} out of range");
         let mut state = self.state.borrow_mut();
         state.available -= 1;
         state.in_ring -= 1;
+        state.available < self.count / 8
     }
 
     /// Buffer `bid` comes back: into the ring or the free list; waiting receives wake.
+    #[inline]
     pub(crate) fn give_back(&self, bid: u16) {
-        let waiters = {
-            let mut state = self.state.borrow_mut();
-            state.available += 1;
-            let state = &mut *state;
-            match &mut state.binding {
-                // Into the ring while it is below its depth; else onto the free stack,
-                // so the kernel cycles through `depth` buffers, not the whole pool.
-                Binding::Ring(ring) if state.in_ring < state.depth => {
-                    ring.push(self.buf_ptr(bid), self.buf_size as u32, bid);
-                    ring.publish();
-                    state.in_ring += 1;
-                }
-                _ => state.free.push(bid),
+        let mut guard = self.state.borrow_mut();
+        let state = &mut *guard;
+        state.available += 1;
+        match &mut state.binding {
+            // Into the ring while it is below its depth; else onto the free stack,
+            // so the kernel cycles through `depth` buffers, not the whole pool.
+            Binding::Ring(ring) if state.in_ring < state.depth => {
+                ring.push(self.buf_ptr(bid), self.buf_size as u32, bid);
+                ring.publish();
+                state.in_ring += 1;
             }
-            if state.waiters.is_empty() {
-                return;
-            }
-            std::mem::take(&mut state.waiters)
-        };
+            _ => state.free.push(bid),
+        }
+        if !state.waiters.is_empty() {
+            let waiters = std::mem::take(&mut state.waiters);
+            // Woken outside the borrow.
+            drop(guard);
+            Self::wake_waiters(waiters);
+        }
+    }
+
+    /// Wakes the receives that waited for a buffer (out of line: a dry pool is rare).
+    #[cold]
+    #[inline(never)]
+    fn wake_waiters(waiters: Vec<Waker>) {
         for w in waiters {
             w.wake();
         }
@@ -534,6 +544,7 @@ impl fmt::Debug for PooledBuf {
 }
 
 impl Drop for PooledBuf {
+    #[inline]
     fn drop(&mut self) {
         if let Store::Pool { pool, bid, .. } = &self.store {
             pool.give_back(*bid);

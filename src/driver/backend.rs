@@ -377,7 +377,7 @@ impl Backend {
 
 /// Submits `data`'s entry, linked to its timeout if it has one. Operations without a
 /// deadline (the default `uring_link_timeout`) compile to the plain submit.
-#[inline]
+#[inline(always)]
 fn submit<T: Operation>(
     uring: &mut uring::Uring,
     entry: io_uring::squeue::Entry,
@@ -404,6 +404,33 @@ pub(crate) struct DriverCore {
 /// A shared handle to one worker's driver.
 #[derive(Clone)]
 pub(crate) struct DriverHandle(Rc<DriverCore>);
+
+thread_local! {
+    /// The driver of the runtime context entered on this thread, or null. While it is
+    /// not null it owns one strong reference (taken by [`DriverHandle::make_current`],
+    /// given back by its [`DriverScope`]), so the pointer stays valid. A `Cell` of a
+    /// pointer: reading it costs no lazy-initialisation or destructor check, which
+    /// matters because every operation reads it once.
+    static CURRENT: Cell<*const DriverCore> = const { Cell::new(std::ptr::null()) };
+}
+
+/// This thread's current driver, made current by [`DriverHandle::make_current`];
+/// dropping it makes the previous one current again (scopes nest, and drop in reverse
+/// order: `runtime::context`'s guards hold them).
+pub(crate) struct DriverScope {
+    prev: *const DriverCore,
+}
+
+impl Drop for DriverScope {
+    fn drop(&mut self) {
+        let ours = CURRENT.with(|c| c.replace(self.prev));
+        if !ours.is_null() {
+            // SAFETY: `ours` came from `Rc::into_raw` in `make_current`, whose
+            // reference the thread-local owned until now; it is given back once.
+            drop(unsafe { Rc::from_raw(ours) });
+        }
+    }
+}
 
 /// A weak [`DriverHandle`], for things that must not keep a driver alive (an fd, a
 /// buffer pool); the default names no driver.
@@ -442,6 +469,29 @@ impl DriverHandle {
     /// The backend, shared.
     pub(crate) fn backend_ref(&self) -> Ref<'_, Backend> {
         self.0.backend.borrow()
+    }
+
+    /// Makes `driver` (or none) this thread's current driver until the scope drops.
+    pub(crate) fn make_current(driver: Option<&DriverHandle>) -> DriverScope {
+        let new = driver.map_or(std::ptr::null(), |d| Rc::into_raw(d.0.clone()));
+        DriverScope {
+            prev: CURRENT.with(|c| c.replace(new)),
+        }
+    }
+
+    /// This thread's current driver (the entered runtime's), if any.
+    #[inline]
+    pub(crate) fn current() -> Option<DriverHandle> {
+        let ptr = CURRENT.with(|c| c.get());
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null `CURRENT` owns a strong reference (see its docs), so the
+        // allocation is alive; this takes one more for the handle returned.
+        unsafe {
+            Rc::increment_strong_count(ptr);
+            Some(DriverHandle(Rc::from_raw(ptr)))
+        }
     }
 
     pub(crate) fn downgrade(&self) -> WeakDriver {

@@ -46,7 +46,7 @@ mod sys;
 pub(crate) mod table;
 mod uring;
 
-pub(crate) use backend::{Backend, DriverHandle, WeakDriver};
+pub(crate) use backend::{Backend, DriverHandle, DriverScope, WeakDriver};
 pub(crate) use blocking::{BlockingJob, BlockingSpawner};
 pub(crate) use fd::Fd;
 pub(crate) use op::{Op, Timed};

@@ -22,7 +22,6 @@
 //! (pool buffers, accepted fds) when the owner closes.
 
 use super::{Interest, Multishot};
-use slab::Slab;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -94,9 +93,15 @@ pub(crate) enum Routed {
     PauseMultishot,
 }
 
+#[cold]
+#[inline(never)]
+fn unknown_slot(key: usize) -> ! {
+    panic!("ringio: completion for unknown op slot {key}")
+}
+
 /// The per-worker op table. See the module docs.
 pub(crate) struct OpTable {
-    slots: Slab<Slot>,
+    slots: Slots,
     multishot: usize,
     pool_jobs: usize,
 }
@@ -104,14 +109,14 @@ pub(crate) struct OpTable {
 impl OpTable {
     pub(crate) fn new() -> OpTable {
         OpTable {
-            slots: Slab::with_capacity(256),
+            slots: Slots::with_capacity(256),
             multishot: 0,
             pool_jobs: 0,
         }
     }
 
     /// A slot for an operation about to be handed to `source`; returns its key.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, source: Source, waker: &Waker) -> usize {
         if source == Source::Pool {
             self.pool_jobs += 1;
@@ -137,7 +142,7 @@ impl OpTable {
     /// # Panics
     ///
     /// If `key` is free, orphaned or multishot: an `Op` polls only its own slot.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll(&mut self, key: usize, waker: &Waker) -> Poll<(Completion, Source)> {
         let slot = self
             .slots
@@ -146,7 +151,12 @@ impl OpTable {
         match &mut slot.state {
             State::Completed(c) => {
                 let done = (*c, slot.source);
-                self.free(key);
+                if done.1 == Source::Pool {
+                    self.pool_jobs -= 1;
+                }
+                // A completed slot owns nothing (its fields are `Copy`): forgetting it
+                // frees the slot without a call to `State`'s drop glue.
+                std::mem::forget(self.slots.remove(key));
                 Poll::Ready(done)
             }
             State::Waiting(w) | State::Notification(w, _) => {
@@ -171,21 +181,43 @@ impl OpTable {
     pub(crate) fn complete(&mut self, key: usize, completion: Completion) -> Routed {
         let more = completion.flags & IORING_CQE_F_MORE != 0;
         let Some(slot) = self.slots.get_mut(key) else {
-            panic!("ringio: completion for unknown op slot {key}");
+            unknown_slot(key)
         };
-        if let State::Multishot(sink) = &slot.state {
-            let pause = sink.on_completion(completion.result, completion.flags);
-            if !more {
-                self.multishot -= 1;
-                self.free(key);
-                return Routed::MultishotEnded;
+        match &slot.state {
+            State::Multishot(sink) => {
+                let pause = sink.on_completion(completion.result, completion.flags);
+                if !more {
+                    self.multishot -= 1;
+                    self.free(key);
+                    return Routed::MultishotEnded;
+                }
+                if pause {
+                    Routed::PauseMultishot
+                } else {
+                    Routed::Done
+                }
             }
-            return if pause {
-                Routed::PauseMultishot
-            } else {
+            // The common one-shot completion: wake the `Op`, whose poll takes it.
+            State::Waiting(_) if !more => {
+                if let State::Waiting(w) =
+                    std::mem::replace(&mut slot.state, State::Completed(completion))
+                {
+                    w.wake();
+                }
                 Routed::Done
-            };
+            }
+            _ => self.complete_other(key, completion),
         }
+    }
+
+    /// [`complete`](OpTable::complete) past its common cases: a one-shot op with more
+    /// to come (SEND_ZC), its notification, an orphan's last completion, or a slot in a
+    /// state that cannot take one.
+    #[cold]
+    #[inline(never)]
+    fn complete_other(&mut self, key: usize, completion: Completion) -> Routed {
+        let more = completion.flags & IORING_CQE_F_MORE != 0;
+        let slot = &mut self.slots[key];
         if more {
             // A one-shot op with more to come (SEND_ZC): its memory stays in use.
             let state = std::mem::replace(&mut slot.state, State::Completed(completion));
@@ -327,9 +359,123 @@ impl OpTable {
     /// because the kernel or a pool thread may still write into them. For a backend
     /// whose drain failed.
     pub(crate) fn leak_all(&mut self) {
-        std::mem::forget(std::mem::replace(&mut self.slots, Slab::new()));
+        std::mem::forget(std::mem::replace(&mut self.slots, Slots::with_capacity(0)));
         self.multishot = 0;
         self.pool_jobs = 0;
+    }
+}
+
+/// The table's slots: `slab::Slab`'s layout (a vector of entries whose vacant ones
+/// form a free list through their indices), kept here so that `insert`, on every
+/// submission's path, inlines into it.
+struct Slots {
+    entries: Vec<Entry>,
+    /// The first vacant entry, or `entries.len()` when none is.
+    next: usize,
+    /// Occupied entries.
+    len: usize,
+}
+
+enum Entry {
+    /// Free; the next free entry's index.
+    Vacant(usize),
+    Occupied(Slot),
+}
+
+impl Slots {
+    fn with_capacity(capacity: usize) -> Slots {
+        Slots {
+            entries: Vec::with_capacity(capacity),
+            next: 0,
+            len: 0,
+        }
+    }
+
+    /// Stores `slot` in a free entry; returns its key.
+    #[inline(always)]
+    fn insert(&mut self, slot: Slot) -> usize {
+        let key = self.next;
+        self.len += 1;
+        if key == self.entries.len() {
+            self.entries.push(Entry::Occupied(slot));
+            self.next = key + 1;
+        } else {
+            match std::mem::replace(&mut self.entries[key], Entry::Occupied(slot)) {
+                Entry::Vacant(next) => self.next = next,
+                Entry::Occupied(_) => unreachable!("ringio: op table free list corrupt"),
+            }
+        }
+        key
+    }
+
+    #[inline]
+    fn get(&self, key: usize) -> Option<&Slot> {
+        match self.entries.get(key) {
+            Some(Entry::Occupied(slot)) => Some(slot),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn get_mut(&mut self, key: usize) -> Option<&mut Slot> {
+        match self.entries.get_mut(key) {
+            Some(Entry::Occupied(slot)) => Some(slot),
+            _ => None,
+        }
+    }
+
+    /// Frees entry `key` and returns its slot.
+    ///
+    /// # Panics
+    ///
+    /// If `key` is free.
+    #[inline]
+    fn remove(&mut self, key: usize) -> Slot {
+        let entry = self
+            .entries
+            .get_mut(key)
+            .unwrap_or_else(|| panic!("ringio: op slot {key} removed but out of range"));
+        match std::mem::replace(entry, Entry::Vacant(self.next)) {
+            Entry::Occupied(slot) => {
+                self.len -= 1;
+                self.next = key;
+                slot
+            }
+            vacant => {
+                *entry = vacant;
+                panic!("ringio: op slot {key} removed but free")
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (usize, &Slot)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(key, entry)| match entry {
+                Entry::Occupied(slot) => Some((key, slot)),
+                Entry::Vacant(_) => None,
+            })
+    }
+}
+
+impl std::ops::Index<usize> for Slots {
+    type Output = Slot;
+
+    fn index(&self, key: usize) -> &Slot {
+        self.get(key)
+            .unwrap_or_else(|| panic!("ringio: op slot {key} is free"))
+    }
+}
+
+impl std::ops::IndexMut<usize> for Slots {
+    fn index_mut(&mut self, key: usize) -> &mut Slot {
+        self.get_mut(key)
+            .unwrap_or_else(|| panic!("ringio: op slot {key} is free"))
     }
 }
 

@@ -51,6 +51,18 @@ impl<M: MultiReceive> MultiSlot<M> {
         }
     }
 
+    /// The receive on `pool`, if it exists already (the hot path), borrowed where the
+    /// socket keeps it: no reference is taken. Hold the borrow only to poll it: only
+    /// [`get_or_make`](MultiSlot::get_or_make) and the socket's drop change the slot,
+    /// and neither runs inside a receive's poll.
+    #[inline(always)]
+    pub(crate) fn find(&self, pool: &BufPool) -> Option<std::cell::Ref<'_, Rc<M>>> {
+        std::cell::Ref::filter_map(self.0.borrow(), |slot| {
+            slot.as_ref().filter(|multi| multi.uses(pool.inner()))
+        })
+        .ok()
+    }
+
     /// The receive on `pool`, made with `make` on first use. A receive on another pool
     /// is closed first, unless it still holds data: then `InvalidInput` (`what` names
     /// the call in the message).

@@ -82,13 +82,22 @@ impl<const PIPE: bool> StreamSocket<PIPE> {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Option<PooledBuf>>> {
         // The hot path on io_uring: the stream's multishot receive on this pool exists
-        // (a new cursor finds it without the general steps).
+        // (a new cursor finds it without the general steps). It is polled where the
+        // socket keeps it, without taking a reference: the cursor stays at `Start`, and
+        // the next poll looks it up again (a pointer compare).
         if matches!(cursor.step, RecvStep::Start) {
-            if let Some(multi) = self.recv_multi.on(pool) {
-                cursor.step = RecvStep::Multishot(multi);
+            if let Some(multi) = self.recv_multi.find(pool) {
+                let polled = multi.poll_recv(cx);
+                drop(multi);
+                match polled {
+                    Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                        // The pool ran dry: the general steps wait for a buffer.
+                        cursor.step = RecvStep::Starved;
+                    }
+                    polled => return polled,
+                }
             }
-        }
-        if let RecvStep::Multishot(multi) = &cursor.step {
+        } else if let RecvStep::Multishot(multi) = &cursor.step {
             match multi.poll_recv(cx) {
                 // The pool ran dry: the general steps wait for a buffer.
                 Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
@@ -649,11 +658,11 @@ impl<const PIPE: bool> AsyncWriteOwned for StreamSocket<PIPE> {
         let len = buf.bytes_init();
         WriteAllFuture {
             stream: self,
-            op: Some(Op::new(Send::of_kind(
+            op: Op::new(Send::of_kind(
                 self.fd.for_op(),
                 buf.slice(0..len),
                 Self::KIND,
-            ))),
+            )),
             sent: 0,
         }
     }
@@ -664,8 +673,8 @@ impl<const PIPE: bool> AsyncWriteOwned for StreamSocket<PIPE> {
 /// with a narrower slice after a short write.
 struct WriteAllFuture<'a, B: IoBuf, const PIPE: bool> {
     stream: &'a StreamSocket<PIPE>,
-    /// The send in flight; `None` once finished.
-    op: Option<Op<Send<Slice<B>>>>,
+    /// The send in flight, or the last one once finished (polled again, it panics).
+    op: Op<Send<Slice<B>>>,
     sent: usize,
 }
 
@@ -675,11 +684,12 @@ impl<B: IoBuf, const PIPE: bool> Future for WriteAllFuture<'_, B, PIPE> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         loop {
-            let op = this.op.as_mut().expect("write_all polled after completion");
-            let Poll::Ready((res, slice)) = Pin::new(op).poll(cx) else {
+            // The finished op stays until the future is dropped (or the next send
+            // replaces it): dropping it here too would cost a second drop per write.
+            // Polled again, it panics as any finished `Op` does.
+            let Poll::Ready((res, slice)) = Pin::new(&mut this.op).poll(cx) else {
                 return Poll::Pending;
             };
-            this.op = None;
             let end = slice.end();
             let buf = slice.into_inner();
             match res {
@@ -694,11 +704,11 @@ impl<B: IoBuf, const PIPE: bool> Future for WriteAllFuture<'_, B, PIPE> {
                 return Poll::Ready((Ok(()), buf));
             }
             let rest = buf.slice(this.sent..end);
-            this.op = Some(Op::new(Send::of_kind(
+            this.op = Op::new(Send::of_kind(
                 this.stream.fd.for_op(),
                 rest,
                 StreamSocket::<PIPE>::KIND,
-            )));
+            ));
         }
     }
 }

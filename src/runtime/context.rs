@@ -1,7 +1,7 @@
 //! The thread-local context: which worker, if any, runs on this thread right now.
 
 use super::worker::Core;
-use crate::driver::DriverHandle;
+use crate::driver::{DriverHandle, DriverScope};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -15,6 +15,9 @@ const NOT_IN_RUNTIME: &str = "this function must be called from within a ringio 
 /// Restores the previous context when dropped.
 pub(crate) struct EnterGuard {
     prev: Option<Rc<Core>>,
+    /// The entered worker's driver as the thread's current driver (restored after
+    /// `CURRENT`, in `Drop`'s field order).
+    _driver: DriverScope,
 }
 
 impl Drop for EnterGuard {
@@ -39,15 +42,22 @@ pub(crate) fn enter(core: Rc<Core>) -> EnterGuard {
              running ringio runtime: it would block the running loop. Spawn the future with \
              `ringio::spawn`, or `.await` it, instead"
         );
-        *c = Some(core);
+        *c = Some(core.clone());
     });
-    EnterGuard { prev: None }
+    EnterGuard {
+        prev: None,
+        _driver: DriverHandle::make_current(Some(&core.driver)),
+    }
 }
 
 /// Makes `core` current for its own shutdown, whatever was current before.
 pub(crate) fn enter_for_shutdown(core: Rc<Core>) -> EnterGuard {
+    let driver = DriverHandle::make_current(Some(&core.driver));
     let prev = CURRENT.with(|c| c.borrow_mut().replace(core));
-    EnterGuard { prev }
+    EnterGuard {
+        prev,
+        _driver: driver,
+    }
 }
 
 /// Whether a runtime is running on this thread.
@@ -79,6 +89,16 @@ pub(crate) fn try_with_core<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
 
 /// The current worker's driver.
 #[track_caller]
+#[inline]
 pub(crate) fn driver() -> DriverHandle {
-    with_core(|core| core.driver.clone())
+    match DriverHandle::current() {
+        Some(driver) => driver,
+        None => not_in_runtime(),
+    }
+}
+
+#[cold]
+#[track_caller]
+fn not_in_runtime() -> ! {
+    panic!("{NOT_IN_RUNTIME}")
 }

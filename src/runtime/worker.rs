@@ -438,6 +438,7 @@ impl Core {
     }
 
     /// Runs a task taken off the run queue (or just spawned eagerly).
+    #[inline(always)]
     fn run_task(&self, task: RawTask) {
         self.sched.run(
             task,

@@ -325,13 +325,21 @@ impl RawTask {
     }
 
     /// Wakes the task from any thread.
+    #[inline]
     pub(crate) fn wake(self) {
         if !self.wake_local() {
-            self.add_ref();
-            // The home worker wakes it locally and drops the reference; if it is gone,
-            // the reference drops here.
-            self.header().home.schedule_remote(TaskRef(self));
+            self.wake_remote();
         }
+    }
+
+    /// Wakes the task from a thread other than its home worker's.
+    #[cold]
+    #[inline(never)]
+    fn wake_remote(self) {
+        self.add_ref();
+        // The home worker wakes it locally and drops the reference; if it is gone,
+        // the reference drops here.
+        self.header().home.schedule_remote(TaskRef(self));
     }
 }
 
@@ -460,28 +468,46 @@ unsafe fn poll<F: Future>(task: RawTask, cx: &mut Context<'_>) -> bool {
         return true;
     };
     if task.is(ABORTED) {
-        let id = task.header().id;
-        let dropped = replace_stage(stage, Stage::Consumed);
-        *stage = Stage::Finished(Err(match dropped {
-            Ok(()) => JoinError::cancelled(id),
-            Err(p) => JoinError::panic(id, p),
-        }));
+        abort_stage(task, stage);
         return true;
     }
     // SAFETY: the future lives in the block, which never moves, until it is dropped in
     // place; it is never moved out.
     let future = unsafe { Pin::new_unchecked(future) };
-    let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
-    let result = match polled {
-        Ok(Poll::Pending) => return false,
-        Ok(Poll::Ready(v)) => Ok(v),
-        Err(p) => Err(JoinError::panic(task.header().id, p)),
-    };
+    match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+        Ok(Poll::Pending) => false,
+        Ok(Poll::Ready(v)) => {
+            finish_stage(stage, Ok(v));
+            true
+        }
+        Err(p) => {
+            finish_stage(stage, Err(JoinError::panic(task.header().id, p)));
+            true
+        }
+    }
+}
+
+/// An aborted task's future is dropped unpolled; the stage then holds `Cancelled` (or
+/// the panic of that drop). Out of line: the poll's common path stays small.
+#[cold]
+#[inline(never)]
+fn abort_stage<F: Future>(task: RawTask, stage: &mut Stage<F>) {
+    let id = task.header().id;
+    let dropped = replace_stage(stage, Stage::Consumed);
+    *stage = Stage::Finished(Err(match dropped {
+        Ok(()) => JoinError::cancelled(id),
+        Err(p) => JoinError::panic(id, p),
+    }));
+}
+
+/// The future is done: dropped, and its result stored. Out of line (once per task).
+#[cold]
+#[inline(never)]
+fn finish_stage<F: Future>(stage: &mut Stage<F>, result: Result<F::Output, JoinError>) {
     // A panic in the future's drop after it returned is reported by the panic hook and
     // otherwise ignored: the result stands.
     let _ = replace_stage(stage, Stage::Consumed);
     *stage = Stage::Finished(result);
-    true
 }
 
 /// Replaces the stage, dropping the old one with its panic caught (the stage is valid,

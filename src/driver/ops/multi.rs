@@ -54,10 +54,20 @@ impl<T> InlineQueue<T> {
         }
     }
 
+    #[inline(always)]
     fn push_back(&mut self, item: T) {
         match &mut self.rest {
-            Some(rest) => rest.push_back(item),
             None if self.first.is_none() => self.first = Some(item),
+            _ => self.push_back_more(item),
+        }
+    }
+
+    /// `push_back` behind a queued item (a burst): out of line.
+    #[cold]
+    #[inline(never)]
+    fn push_back_more(&mut self, item: T) {
+        match &mut self.rest {
+            Some(rest) => rest.push_back(item),
             None => self.rest = Some(Box::new(VecDeque::from([item]))),
         }
     }
@@ -195,7 +205,7 @@ impl RecvMulti {
     /// The next received buffer, `Ok(None)` at end of stream, or the error that ended
     /// the receive (`ENOBUFS` when the pool ran dry: wait for a buffer and call again).
     /// Arms the receive when it is not armed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll_recv(
         self: &Rc<Self>,
         cx: &mut Context<'_>,
@@ -300,7 +310,63 @@ impl RecvMulti {
 }
 
 impl Multishot for RecvMulti {
+    #[inline]
     fn on_completion(&self, result: i32, flags: u32) -> bool {
+        // The common case, inline: bytes in a pool buffer, the receive staying armed,
+        // open and below its queue limit.
+        if let (true, true, Some(bid)) = (
+            cqueue::more(flags),
+            result > 0,
+            cqueue::buffer_select(flags),
+        ) {
+            let state = self.state.borrow_mut();
+            if !state.closed && state.queued_data < RECV_QUEUE_LIMIT {
+                if self.pool.taken_by_kernel(bid) {
+                    // The pool is low: keep the bytes, give the buffer back.
+                    return self.spill(state, bid, result);
+                }
+                return self.enqueue(state, Received::Data(bid, result as u32));
+            }
+        }
+        self.on_other_completion(result, flags)
+    }
+}
+
+impl RecvMulti {
+    /// Queues what a completion delivered and wakes the receiver; true if the receive
+    /// should pause (its queue reached the limit).
+    #[inline(always)]
+    fn enqueue(&self, mut state: std::cell::RefMut<'_, RecvState>, received: Received) -> bool {
+        if let Received::Data(..) | Received::Spilled(_) = received {
+            state.queued_data += 1;
+        }
+        state.queue.push_back(received);
+        let pause = state.queued_data >= RECV_QUEUE_LIMIT
+            && state.armed.is_some()
+            && !std::mem::replace(&mut state.pausing, true);
+        self.wake_receiver(state);
+        pause
+    }
+
+    /// Copies `result` bytes out of buffer `bid` (taken from the ring already), gives
+    /// the buffer back and queues the copy.
+    #[cold]
+    #[inline(never)]
+    fn spill(&self, state: std::cell::RefMut<'_, RecvState>, bid: u16, result: i32) -> bool {
+        drop(state);
+        let bytes = self.pool.copy_out(bid, result as usize);
+        let state = self.state.borrow_mut();
+        if state.closed {
+            return false;
+        }
+        self.enqueue(state, Received::Spilled(bytes))
+    }
+
+    /// `on_completion` past its common case: the receive ending (or pausing), end of
+    /// stream, an error, a full queue or a closed receive.
+    #[cold]
+    #[inline(never)]
+    fn on_other_completion(&self, result: i32, flags: u32) -> bool {
         let mut state = self.state.borrow_mut();
         if !cqueue::more(flags) {
             state.armed = None;
@@ -311,17 +377,14 @@ impl Multishot for RecvMulti {
         }
         let received = match cqueue::buffer_select(flags) {
             Some(bid) => {
-                self.pool.taken_by_kernel(bid);
-                let spill = state.queued_data >= RECV_QUEUE_LIMIT || self.pool.is_low();
+                let low = self.pool.taken_by_kernel(bid);
+                let spill = state.queued_data >= RECV_QUEUE_LIMIT || low;
                 if result > 0 && !state.closed && spill {
                     // At the limit (the kernel drained a burst in one go, before the
                     // pause could land), or the pool is nearly dry (connections whose
                     // tasks do not receive must not hold the buffers every other
                     // connection needs): keep the bytes, give the buffer back.
-                    drop(state);
-                    let bytes = self.pool.copy_out(bid, result as usize);
-                    state = self.state.borrow_mut();
-                    Received::Spilled(bytes)
+                    return self.spill(state, bid, result);
                 } else if result > 0 && !state.closed {
                     Received::Data(bid, result as u32)
                 } else {
@@ -342,20 +405,13 @@ impl Multishot for RecvMulti {
         if state.closed {
             return false;
         }
-        if let Received::Data(..) | Received::Spilled(_) = received {
-            state.queued_data += 1;
-        }
-        state.queue.push_back(received);
-        let pause = state.queued_data >= RECV_QUEUE_LIMIT
-            && state.armed.is_some()
-            && !std::mem::replace(&mut state.pausing, true);
-        self.wake_receiver(state);
-        pause
+        self.enqueue(state, received)
     }
 }
 
 impl RecvMulti {
     /// Wakes the waiting receivers, if any; false.
+    #[inline]
     fn wake_receiver(&self, mut state: std::cell::RefMut<'_, RecvState>) -> bool {
         if !std::mem::take(&mut state.waiting) {
             return false;
@@ -365,10 +421,19 @@ impl RecvMulti {
         if let Some(w) = &state.waker {
             w.wake_by_ref();
         }
+        if state.others.is_some() {
+            Self::wake_others(state);
+        }
+        false
+    }
+
+    /// Wakes the other receivers (several tasks on one stream: rare).
+    #[cold]
+    #[inline(never)]
+    fn wake_others(mut state: std::cell::RefMut<'_, RecvState>) {
         if let Some(others) = state.others.take() {
             others.into_iter().for_each(Waker::wake);
         }
-        false
     }
 }
 
