@@ -360,6 +360,8 @@ fn saturated_blocking_pool(d: Driver) {
 #[test]
 fn memlock_limit_before_ring_setup() {
     use std::os::unix::process::CommandExt;
+    // Running a child opens pipes: not while another test counts fds.
+    let _g = serial();
     // (limit in KiB, RINGIO_DRIVER, what the driver line must say)
     let cases = [
         (0, "auto", "epoll: io_uring_setup failed"),
