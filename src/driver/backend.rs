@@ -419,11 +419,19 @@ thread_local! {
 /// order: `runtime::context`'s guards hold them).
 pub(crate) struct DriverScope {
     prev: *const DriverCore,
+    /// What this scope made current, to check that scopes end in reverse order: one
+    /// ending out of order would release another scope's reference and leave a
+    /// dangling pointer current.
+    ours: *const DriverCore,
 }
 
 impl Drop for DriverScope {
     fn drop(&mut self) {
         let ours = CURRENT.with(|c| c.replace(self.prev));
+        assert!(
+            std::ptr::eq(ours, self.ours),
+            "ringio: driver scopes ended out of order"
+        );
         if !ours.is_null() {
             // SAFETY: `ours` came from `Rc::into_raw` in `make_current`, whose
             // reference the thread-local owned until now; it is given back once.
@@ -476,6 +484,7 @@ impl DriverHandle {
         let new = driver.map_or(std::ptr::null(), |d| Rc::into_raw(d.0.clone()));
         DriverScope {
             prev: CURRENT.with(|c| c.replace(new)),
+            ours: new,
         }
     }
 
