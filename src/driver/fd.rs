@@ -3,7 +3,7 @@
 use super::fixed::FixedFiles;
 use super::WeakDriver;
 use crate::runtime::context;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,20 +24,29 @@ pub(crate) struct Fd {
     inner: Rc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     fd: OwnedFd,
     /// Unique for the process's life (fd numbers are reused; these never are).
     id: u64,
     /// The driver it was first used with, attached lazily so sockets can be made
-    /// before a runtime starts.
-    driver: RefCell<WeakDriver>,
+    /// before a runtime starts. A `Cell`, not a `RefCell`: every socket carries it, and
+    /// a `RefCell`'s flag is another word per connection.
+    driver: Cell<WeakDriver>,
     /// The slot this fd holds in that driver's registered file table, if any.
     /// Boxed: every socket carries this field, few use a table (memory per connection).
-    fixed: RefCell<Option<Box<FixedSlot>>>,
+    fixed: Cell<Option<Box<FixedSlot>>>,
     /// Whether `fixed` is set: the per-operation check when no table is in use (the
     /// default) is this one flag.
     has_fixed: Cell<bool>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fd")
+            .field("fd", &self.fd)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A slot in a registered file table, and the table.
@@ -50,8 +59,8 @@ impl Fd {
             inner: Rc::new(Inner {
                 fd,
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                driver: RefCell::new(WeakDriver::default()),
-                fixed: RefCell::new(None),
+                driver: Cell::new(WeakDriver::default()),
+                fixed: Cell::new(None),
                 has_fixed: Cell::new(false),
             }),
         }
@@ -60,7 +69,7 @@ impl Fd {
     /// A clone for an operation about to run on the current driver.
     #[inline]
     pub(crate) fn for_op(&self) -> Fd {
-        if !self.inner.driver.borrow().is_alive() {
+        if !self.with_driver(WeakDriver::is_alive) {
             self.attach();
         } else if self.inner.has_fixed.get() {
             self.check_fixed_driver();
@@ -71,7 +80,7 @@ impl Fd {
     /// A registered slot names the file only in its own ring's table: used on another
     /// (live) runtime's driver, the fd gives its slot up and goes by number.
     fn check_fixed_driver(&self) {
-        let elsewhere = context::try_with_core(|core| !core.driver.is(&self.inner.driver.borrow()));
+        let elsewhere = context::try_with_core(|core| !self.with_driver(|d| core.driver.is(d)));
         if elsewhere == Some(true) {
             self.inner.has_fixed.set(false);
             if let Some(fixed) = self.inner.fixed.take() {
@@ -86,7 +95,7 @@ impl Fd {
     #[cold]
     fn attach(&self) {
         if let Some(driver) = context::try_with_core(|core| core.driver.clone()) {
-            *self.inner.driver.borrow_mut() = driver.downgrade();
+            self.inner.driver.set(driver.downgrade());
             let table = driver.try_backend().and_then(|b| b.fixed_files());
             let fixed = table.and_then(|t| Some(Box::new((t.register(self.raw())?, t))));
             self.inner.has_fixed.set(fixed.is_some());
@@ -101,10 +110,23 @@ impl Fd {
         if !self.inner.has_fixed.get() {
             return None;
         }
-        match self.inner.fixed.borrow().as_deref() {
+        let fixed = self.inner.fixed.take();
+        let slot = match fixed.as_deref() {
             Some((slot, table)) if table.is_alive() => Some(*slot),
             _ => None,
-        }
+        };
+        self.inner.fixed.set(fixed);
+        slot
+    }
+
+    /// Runs `f` on the driver this fd is attached to (taken out of its `Cell` for the
+    /// call, and put back).
+    #[inline]
+    fn with_driver<R>(&self, f: impl FnOnce(&WeakDriver) -> R) -> R {
+        let driver = self.inner.driver.take();
+        let result = f(&driver);
+        self.inner.driver.set(driver);
+        result
     }
 
     pub(crate) fn raw(&self) -> RawFd {
@@ -148,5 +170,15 @@ impl AsRawFd for Fd {
 impl std::os::fd::AsFd for Fd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         Fd::as_fd(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every socket carries this state (in an `Rc`, so 16 more bytes): keep it to four
+    /// words, one allocation size class below what two `RefCell`s cost.
+    #[test]
+    fn per_socket_state_stays_small() {
+        assert_eq!(std::mem::size_of::<super::Inner>(), 32);
     }
 }

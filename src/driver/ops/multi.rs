@@ -146,8 +146,9 @@ pub(crate) struct RecvMulti {
 
 struct RecvState {
     queue: InlineQueue<Received>,
-    /// The op table slot while the kernel holds the receive armed.
-    armed: Option<usize>,
+    /// The op table slot while the kernel holds the receive armed (32 bits: this state
+    /// lives per connection, and `Option<u32>` packs in one word).
+    armed: Option<u32>,
     /// The last receiver's waker, kept (not taken) so a steady receiver costs no clone.
     waker: Option<Waker>,
     /// A receiver is waiting: the next completion wakes `waker`.
@@ -304,7 +305,7 @@ impl RecvMulti {
             }
         }
         if let Some(key) = armed {
-            cancel_on(&self.driver, key);
+            cancel_on(&self.driver, key as usize);
         }
     }
 }
@@ -454,7 +455,7 @@ pub(super) fn cancel_on(driver: &WeakDriver, key: usize) {
 }
 
 /// Key of a multishot op being submitted, before its slot key is known.
-const ARMING: usize = usize::MAX;
+const ARMING: u32 = u32::MAX;
 
 /// Submits a multishot `entry` for `sink`, recording its slot in `armed(state)`.
 ///
@@ -466,7 +467,7 @@ pub(super) fn arm<S: Multishot + 'static, T>(
     entry: squeue::Entry,
     sink: Rc<S>,
     state: &RefCell<T>,
-    armed: impl Fn(&mut T) -> &mut Option<usize>,
+    armed: impl Fn(&mut T) -> &mut Option<u32>,
 ) {
     *armed(&mut state.borrow_mut()) = Some(ARMING);
     let key = {
@@ -483,7 +484,7 @@ pub(super) fn arm<S: Multishot + 'static, T>(
     let mut state = state.borrow_mut();
     let slot = armed(&mut state);
     if *slot == Some(ARMING) {
-        *slot = Some(key);
+        *slot = Some(u32::try_from(key).expect("fewer than 2^32 op slots"));
     }
 }
 
@@ -499,7 +500,7 @@ struct AcceptState {
     queue: InlineQueue<io::Result<OwnedFd>>,
     /// Connections in `queue`.
     queued: usize,
-    armed: Option<usize>,
+    armed: Option<u32>,
     waiters: Vec<Waker>,
     /// A pause (cancel) was asked for: its `ECANCELED` ending is no error.
     pausing: bool,
@@ -569,7 +570,7 @@ impl AcceptMulti {
         };
         drop(queued);
         if let Some(key) = armed {
-            cancel_on(&self.driver, key);
+            cancel_on(&self.driver, key as usize);
         }
     }
 }
@@ -766,4 +767,15 @@ pub(crate) fn try_recv_pooled(
         return Err(io::Error::from(io::ErrorKind::WouldBlock));
     }
     op.complete(result, 0)
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Every connection that has received through a pool keeps one of these (in an
+    /// `Rc`): at 104 bytes the allocation is 128 with malloc's header, 16 less than the
+    /// 112 bytes it was with a word-wide slot key.
+    #[test]
+    fn per_connection_receive_state_stays_small() {
+        assert_eq!(std::mem::size_of::<super::RecvMulti>(), 104);
+    }
 }

@@ -225,7 +225,7 @@ struct PollState {
     /// Bits seen since the user last cleared them.
     bits: u8,
     /// The op table slot while the kernel holds the poll armed.
-    armed: Option<usize>,
+    armed: Option<u32>,
     waiters: Vec<(u8, Waker)>,
     closed: bool,
 }
@@ -285,7 +285,7 @@ impl PollMulti {
             state.armed
         };
         if let Some(key) = armed {
-            cancel_on(&self.driver, key);
+            cancel_on(&self.driver, key as usize);
         }
     }
 }

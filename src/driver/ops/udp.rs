@@ -476,7 +476,7 @@ struct DatagramState {
     /// [`DATAGRAM_QUEUE_LIMIT`].
     queued: usize,
     /// The op table slot while the kernel holds the receive armed.
-    armed: Option<usize>,
+    armed: Option<u32>,
     waiters: Vec<Waker>,
     /// A pause (cancel) was asked for: its `ECANCELED` ending is no error.
     pausing: bool,
@@ -582,7 +582,7 @@ impl DatagramMulti {
         };
         drop(queued);
         if let Some(key) = armed {
-            cancel_on(&self.driver, key);
+            cancel_on(&self.driver, key as usize);
         }
     }
 
