@@ -25,10 +25,8 @@ use std::net::SocketAddr;
 /// Per-connection buffer, reused for every message (the same size as ringio's example).
 const BUF_SIZE: usize = 16 * 1024;
 
-fn usage() -> ! {
-    eprintln!("usage: echo-monoio [--addr HOST:PORT] [--threads N] [--exit-after CONNECTIONS]");
-    std::process::exit(2)
-}
+const USAGE: &str =
+    "usage: echo-monoio [--addr HOST:PORT] [--threads N] [--exit-after CONNECTIONS]";
 
 /// Accepts forever, one task per connection; with `exit_after`, only that many, and
 /// returns once they have all closed.
@@ -87,33 +85,15 @@ async fn echo(mut conn: TcpStream) {
 }
 
 fn main() {
-    let mut addr: SocketAddr = "127.0.0.1:7878".parse().expect("default address");
-    let mut threads = 1usize;
-    let mut exit_after: Option<u64> = None;
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut val = || it.next().unwrap_or_else(|| usage());
-        match arg.as_str() {
-            "--addr" => addr = val().parse().unwrap_or_else(|_| usage()),
-            "--threads" => {
-                threads = val()
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .unwrap_or_else(|| usage())
-            }
-            "--exit-after" => {
-                exit_after = Some(
-                    val()
-                        .parse()
-                        .ok()
-                        .filter(|&n| n > 0)
-                        .unwrap_or_else(|| usage()),
-                )
-            }
-            _ => usage(),
-        }
+    let args = echo_bench::peer_server::ServerCli {
+        usage: USAGE,
+        default_addr: "127.0.0.1:7878",
+        default_threads: 1,
+        exit_after: true,
+        modes: &[],
     }
+    .parse();
+    let (addr, threads, exit_after) = (args.addr, args.threads, args.exit_after);
     println!("echo-monoio: {threads} runtime(s) with the io_uring driver");
     let workers: Vec<_> = (0..threads)
         .map(|w| {

@@ -58,10 +58,8 @@ const CANCEL: u64 = u64::MAX - 1;
 /// is its index in the table.
 const SEND_BIT: u64 = 1;
 
-fn usage() -> ! {
-    eprintln!("usage: echo-raw-uring [--addr HOST:PORT] [--threads N] [--exit-after CONNECTIONS]");
-    std::process::exit(2)
-}
+const USAGE: &str =
+    "usage: echo-raw-uring [--addr HOST:PORT] [--threads N] [--exit-after CONNECTIONS]";
 
 /// One connection: its socket, its buffer, and how much of the last receive is echoed.
 struct Conn {
@@ -172,18 +170,6 @@ impl Worker {
     }
 }
 
-/// A nonblocking SO_REUSEPORT listener with a deep backlog.
-fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    s.set_reuse_address(true)?;
-    s.set_reuse_port(true)?;
-    s.bind(&addr.into())?;
-    s.listen(4096)?;
-    s.set_nonblocking(true)?;
-    Ok(s.into())
-}
-
 /// A ring with SINGLE_ISSUER and DEFER_TASKRUN if the kernel has them (6.1), else a plain
 /// one; and the flags it got, for the banner.
 fn ring() -> std::io::Result<(IoUring, &'static str)> {
@@ -200,7 +186,7 @@ fn ring() -> std::io::Result<(IoUring, &'static str)> {
 /// Echoes on one ring until killed; with `exit_after`, until that many connections have
 /// come and gone.
 fn serve(worker: usize, addr: SocketAddr, exit_after: Option<u64>) {
-    let listener = listen(addr).unwrap_or_else(|e| {
+    let listener = echo_bench::peer_server::reuse_port_listener(addr).unwrap_or_else(|e| {
         eprintln!("echo-raw-uring: worker {worker} cannot listen on {addr}: {e}");
         std::process::exit(1)
     });
@@ -310,33 +296,15 @@ fn serve(worker: usize, addr: SocketAddr, exit_after: Option<u64>) {
 }
 
 fn main() {
-    let mut addr: SocketAddr = "127.0.0.1:7878".parse().expect("default address");
-    let mut threads = 1usize;
-    let mut exit_after: Option<u64> = None;
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut val = || it.next().unwrap_or_else(|| usage());
-        match arg.as_str() {
-            "--addr" => addr = val().parse().unwrap_or_else(|_| usage()),
-            "--threads" => {
-                threads = val()
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .unwrap_or_else(|| usage())
-            }
-            "--exit-after" => {
-                exit_after = Some(
-                    val()
-                        .parse()
-                        .ok()
-                        .filter(|&n| n > 0)
-                        .unwrap_or_else(|| usage()),
-                )
-            }
-            _ => usage(),
-        }
+    let args = echo_bench::peer_server::ServerCli {
+        usage: USAGE,
+        default_addr: "127.0.0.1:7878",
+        default_threads: 1,
+        exit_after: true,
+        modes: &[],
     }
+    .parse();
+    let (addr, threads, exit_after) = (args.addr, args.threads, args.exit_after);
     println!(
         "echo-raw-uring: {threads} thread(s), no runtime, one ring and listener each, one {} KiB \
          buffer per connection",

@@ -29,82 +29,18 @@ use tokio::net::{TcpListener, TcpStream};
 /// Per-connection buffer, reused for every message (the same size as ringio's example).
 const BUF_SIZE: usize = 16 * 1024;
 
-/// Parsed command line.
-struct Args {
-    addr: SocketAddr,
-    multi_thread: bool,
-    threads: usize,
-    /// Stop after this many connections per listener have come and gone.
-    exit_after: Option<u64>,
-}
-
-fn usage() -> ! {
-    eprintln!(
-        "usage: echo-tokio [--addr HOST:PORT] [--mode ct|mt] [--threads N] [--exit-after CONNECTIONS]"
-    );
-    std::process::exit(2)
-}
-
-fn parse_args() -> Args {
-    let mut a = Args {
-        addr: "127.0.0.1:7878".parse().expect("default address"),
-        multi_thread: false,
-        threads: 1,
-        exit_after: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut val = || it.next().unwrap_or_else(|| usage());
-        match arg.as_str() {
-            "--addr" => a.addr = val().parse().unwrap_or_else(|_| usage()),
-            "--mode" => {
-                a.multi_thread = match val().as_str() {
-                    "ct" => false,
-                    "mt" => true,
-                    _ => usage(),
-                }
-            }
-            "--threads" => {
-                a.threads = val()
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .unwrap_or_else(|| usage())
-            }
-            "--exit-after" => {
-                a.exit_after = Some(
-                    val()
-                        .parse()
-                        .ok()
-                        .filter(|&n| n > 0)
-                        .unwrap_or_else(|| usage()),
-                )
-            }
-            _ => usage(),
-        }
-    }
-    a
-}
-
-/// A listener with SO_REUSEPORT (so that several can share the port) and a deep backlog.
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    s.set_reuse_address(true)?;
-    s.set_reuse_port(true)?;
-    s.bind(&addr.into())?;
-    s.listen(4096)?;
-    s.set_nonblocking(true)?;
-    TcpListener::from_std(s.into())
-}
+const USAGE: &str =
+    "usage: echo-tokio [--addr HOST:PORT] [--mode ct|mt] [--threads N] [--exit-after CONNECTIONS]";
 
 /// Accepts forever, one task per connection; with `exit_after`, only that many, and
 /// returns once they have all closed.
 async fn serve(worker: usize, addr: SocketAddr, exit_after: Option<u64>) {
-    let listener = listen(addr).unwrap_or_else(|e| {
-        eprintln!("echo-tokio: worker {worker} cannot listen on {addr}: {e}");
-        std::process::exit(1)
-    });
+    let listener = echo_bench::peer_server::reuse_port_listener(addr)
+        .and_then(TcpListener::from_std)
+        .unwrap_or_else(|e| {
+            eprintln!("echo-tokio: worker {worker} cannot listen on {addr}: {e}");
+            std::process::exit(1)
+        });
     println!("echo-tokio: worker {worker} listening on {addr}");
     // With --exit-after: the connections' tasks, awaited once the last one is accepted.
     let mut tasks = Vec::new();
@@ -148,8 +84,15 @@ async fn echo(mut conn: TcpStream) {
 }
 
 fn main() {
-    let args = parse_args();
-    if args.multi_thread {
+    let args = echo_bench::peer_server::ServerCli {
+        usage: USAGE,
+        default_addr: "127.0.0.1:7878",
+        default_threads: 1,
+        exit_after: true,
+        modes: &["ct", "mt"],
+    }
+    .parse();
+    if args.mode.as_deref() == Some("mt") {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.threads)
             .enable_all()

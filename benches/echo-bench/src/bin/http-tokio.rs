@@ -26,22 +26,7 @@ use tokio::net::TcpListener;
 /// The response body (the same as ringio's example).
 const HELLO: &[u8] = b"Hello, world!\n";
 
-fn usage() -> ! {
-    eprintln!("usage: http-tokio [--addr HOST:PORT] [--threads N]");
-    std::process::exit(2)
-}
-
-/// A listener with SO_REUSEPORT (so that several can share the port) and a deep backlog.
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    s.set_reuse_address(true)?;
-    s.set_reuse_port(true)?;
-    s.bind(&addr.into())?;
-    s.listen(4096)?;
-    s.set_nonblocking(true)?;
-    TcpListener::from_std(s.into())
-}
+const USAGE: &str = "usage: http-tokio [--addr HOST:PORT] [--threads N]";
 
 async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::new(Bytes::from_static(HELLO))))
@@ -49,10 +34,12 @@ async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
 
 /// Accepts forever, one task per connection.
 async fn serve(worker: usize, addr: SocketAddr) {
-    let listener = listen(addr).unwrap_or_else(|e| {
-        eprintln!("http-tokio: worker {worker} cannot listen on {addr}: {e}");
-        std::process::exit(1)
-    });
+    let listener = echo_bench::peer_server::reuse_port_listener(addr)
+        .and_then(TcpListener::from_std)
+        .unwrap_or_else(|e| {
+            eprintln!("http-tokio: worker {worker} cannot listen on {addr}: {e}");
+            std::process::exit(1)
+        });
     println!("http-tokio: worker {worker} listening on http://{addr}");
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -76,23 +63,15 @@ async fn serve(worker: usize, addr: SocketAddr) {
 }
 
 fn main() {
-    let mut addr: SocketAddr = "127.0.0.1:8080".parse().expect("default address");
-    let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut val = || it.next().unwrap_or_else(|| usage());
-        match arg.as_str() {
-            "--addr" => addr = val().parse().unwrap_or_else(|_| usage()),
-            "--threads" => {
-                threads = val()
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .unwrap_or_else(|| usage())
-            }
-            _ => usage(),
-        }
+    let args = echo_bench::peer_server::ServerCli {
+        usage: USAGE,
+        default_addr: "127.0.0.1:8080",
+        default_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        exit_after: false,
+        modes: &[],
     }
+    .parse();
+    let (addr, threads) = (args.addr, args.threads);
     println!("http-tokio: current_thread x{threads} with one SO_REUSEPORT listener each");
     let workers: Vec<_> = (0..threads)
         .map(|w| {
