@@ -97,6 +97,9 @@ RINGIO_FUZZ_DROPS=${RINGIO_FUZZ_DROPS_MEMCHECK:-3000} memcheck fuzz_cancel
 # A runtime dropped with operations of every kind in flight (fewer than the plain
 # pass's 10,000), peers sending into the reads as it goes down.
 RINGIO_SHUTDOWN_OPS=${RINGIO_SHUTDOWN_OPS_MEMCHECK:-1000} memcheck shutdown
+# Detached sends: buffers freed by their completions (not by a future), streams and a
+# runtime dropped with sends in flight; every peer is a task or the worker itself.
+memcheck detached_writes
 # TLS streams dropped mid-read and mid-write over ringio's owned-buffer I/O.
 memcheck tls dropped_tls_streams_leak_no_fd
 # The op table's unit tests (and the driver's others) and the task cell's, from the

@@ -62,6 +62,22 @@ impl<T: Operation> Op<T> {
         Some(data.complete(Err(err), 0))
     }
 
+    /// Completes the operation at once with `err` before its first poll, handing back
+    /// its buffers: for a future that must not start it after all (a write behind a
+    /// detached send that failed).
+    ///
+    /// # Panics
+    ///
+    /// If the operation was polled already.
+    pub(crate) fn fail_unstarted(&mut self, err: io::Error) -> T::Output {
+        assert!(
+            self.driver.is_none() && self.key == NO_SLOT,
+            "ringio: fail_unstarted on an operation already polled"
+        );
+        let data = self.data.take().expect("not polled, so not completed");
+        data.complete(Err(err), 0)
+    }
+
     pub(crate) fn cancel(&self) {
         if let (Some(driver), true) = (&self.driver, self.key != NO_SLOT) {
             driver.cancel_in_flight(self.key);
@@ -135,6 +151,13 @@ impl<T: Operation> Timed<T> {
             timer: None,
             cancelled: false,
         }
+    }
+}
+
+impl<T: Operation> Timed<T> {
+    /// See [`Op::fail_unstarted`].
+    pub(crate) fn fail_unstarted(&mut self, err: io::Error) -> T::Output {
+        self.op.fail_unstarted(err)
     }
 }
 

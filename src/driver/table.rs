@@ -14,6 +14,7 @@
 //! | `MoreComing(notification)` | a one-shot op's result came with F_MORE (SEND_ZC): its memory is still the kernel's | the notification (→ `Completed` with the first result), or the `Op`'s drop (→ `Orphaned`) |
 //! | `MoreComing(multishot)` | a multishot op: every completion goes to its sink | the completion without F_MORE (slot freed) |
 //! | `Orphaned(resources)` | the `Op` was dropped; its memory lives here | the last completion (slot freed, resources released) |
+//! | `Sink(sink)` | a detached one-shot op (no `Op` waits): its memory lives in the sink | the completion (slot freed, the sink told; it may ask for a resubmission) |
 //!
 //! [`OpTable::orphan`] tells its caller whether a cancel is needed; the backend issues
 //! it (an async-cancel on io_uring, an immediate `ECANCELED` completion for an epoll
@@ -21,7 +22,7 @@
 //! the sink's owner, who also counts them (backpressure) and gives back what they hold
 //! (pool buffers, accepted fds) when the owner closes.
 
-use super::{Interest, Multishot};
+use super::{CompletionSink, Interest, Multishot};
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -63,6 +64,8 @@ enum State {
     Notification(Waker, i32),
     Multishot(Rc<dyn Multishot>),
     Orphaned(Box<dyn Orphan>),
+    /// A detached one-shot operation: its completion goes to the sink.
+    Sink(Rc<dyn CompletionSink>),
 }
 
 struct Slot {
@@ -83,7 +86,6 @@ pub(crate) enum Orphaned {
 }
 
 /// What [`OpTable::complete`] did with a completion.
-#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Routed {
     /// Delivered (a task woken, or an orphan released).
     Done,
@@ -91,6 +93,27 @@ pub(crate) enum Routed {
     MultishotEnded,
     /// A multishot sink asks for its operation to be cancelled (backpressure).
     PauseMultishot,
+    /// A detached operation's sink asks for this entry to be submitted for it (the
+    /// rest of a short send); its slot is free.
+    Resubmit(Rc<dyn CompletionSink>, io_uring::squeue::Entry),
+}
+
+impl std::fmt::Debug for Routed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Routed::Done => "Done",
+            Routed::MultishotEnded => "MultishotEnded",
+            Routed::PauseMultishot => "PauseMultishot",
+            Routed::Resubmit(..) => "Resubmit",
+        })
+    }
+}
+
+impl PartialEq for Routed {
+    /// Same variant (a resubmission's sink and entry are not compared).
+    fn eq(&self, other: &Routed) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
 }
 
 #[cold]
@@ -136,6 +159,14 @@ impl OpTable {
         })
     }
 
+    /// A slot for a detached one-shot operation whose completion goes to `sink`.
+    pub(crate) fn insert_sink(&mut self, sink: Rc<dyn CompletionSink>) -> usize {
+        self.slots.insert(Slot {
+            state: State::Sink(sink),
+            source: Source::Kernel,
+        })
+    }
+
     /// The completion of slot `key` (freeing the slot) with its source, or `Pending`
     /// with `waker` recorded.
     ///
@@ -165,7 +196,7 @@ impl OpTable {
                 }
                 Poll::Pending
             }
-            State::Orphaned(_) | State::Multishot(_) => {
+            State::Orphaned(_) | State::Multishot(_) | State::Sink(_) => {
                 panic!("ringio: op slot {key} polled after its future was dropped")
             }
         }
@@ -205,6 +236,15 @@ impl OpTable {
                     w.wake();
                 }
                 Routed::Done
+            }
+            State::Sink(_) if !more => {
+                let State::Sink(sink) = self.slots.remove(key).state else {
+                    unreachable!("matched above")
+                };
+                match sink.on_completion(completion.result) {
+                    None => Routed::Done,
+                    Some(entry) => Routed::Resubmit(sink, entry),
+                }
             }
             _ => self.complete_other(key, completion),
         }
@@ -252,7 +292,7 @@ impl OpTable {
                 };
                 resources.release(completion);
             }
-            State::Completed(_) | State::Multishot(_) => {
+            State::Completed(_) | State::Multishot(_) | State::Sink(_) => {
                 panic!("ringio: second completion for op slot {key}")
             }
         }
@@ -281,7 +321,7 @@ impl OpTable {
                 slot.state = State::Orphaned(resources());
                 Orphaned::AwaitingNotification
             }
-            State::Orphaned(_) | State::Multishot(_) => {
+            State::Orphaned(_) | State::Multishot(_) | State::Sink(_) => {
                 panic!("ringio: op slot {key} orphaned twice")
             }
         }

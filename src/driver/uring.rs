@@ -81,6 +81,10 @@ pub(crate) struct Uring {
     waitid: bool,
     /// Multishot operations whose sinks asked for a pause, cancelled after the reap.
     to_pause: Vec<usize>,
+    /// Detached operations whose sinks asked for an entry to be submitted again.
+    to_resubmit: Vec<(Rc<dyn super::CompletionSink>, squeue::Entry)>,
+    /// The driver is being dropped: nothing is submitted again.
+    draining: bool,
     /// Entries pushed, completions reaped, `io_uring_enter` calls.
     sqes: u64,
     cqes: u64,
@@ -114,6 +118,8 @@ impl Uring {
             sqpoll: built.info.flags.contains(&"SQPOLL"),
             waitid: built.info.flags.contains(&"WAITID"),
             to_pause: Vec::new(),
+            to_resubmit: Vec::new(),
+            draining: false,
             sqes: 0,
             cqes: 0,
             enters: 0,
@@ -280,6 +286,24 @@ impl Uring {
         sink: Rc<dyn Multishot>,
     ) -> usize {
         let key = self.table.insert_multishot(sink);
+        // SAFETY: the caller's guarantee, passed on.
+        unsafe { self.push(&entry.user_data(key as u64)) };
+        key
+    }
+
+    /// Queues `entry` for a detached one-shot operation whose completion goes to `sink`;
+    /// returns its slot.
+    ///
+    /// # Safety
+    ///
+    /// The entry's pointers must stay valid until its completion: the sink, which the
+    /// slot keeps, owns what they point at.
+    pub(crate) unsafe fn submit_sink(
+        &mut self,
+        entry: squeue::Entry,
+        sink: Rc<dyn super::CompletionSink>,
+    ) -> usize {
+        let key = self.table.insert_sink(sink);
         // SAFETY: the caller's guarantee, passed on.
         unsafe { self.push(&entry.user_data(key as u64)) };
         key
@@ -496,8 +520,10 @@ impl Uring {
                             result: cqe.result(),
                             flags: cqe.flags(),
                         };
-                        if self.table.complete(key as usize, done) == Routed::PauseMultishot {
-                            self.to_pause.push(key as usize);
+                        match self.table.complete(key as usize, done) {
+                            Routed::PauseMultishot => self.to_pause.push(key as usize),
+                            Routed::Resubmit(sink, entry) => self.to_resubmit.push((sink, entry)),
+                            Routed::Done | Routed::MultishotEnded => {}
                         }
                     }
                 }
@@ -505,6 +531,16 @@ impl Uring {
             // Multishot operations whose owners asked for a pause (backpressure).
             while let Some(key) = self.to_pause.pop() {
                 self.cancel_multishot(key);
+            }
+            // Detached sends with bytes left (the kernel sent part).
+            while let Some((sink, entry)) = self.to_resubmit.pop() {
+                if self.draining {
+                    sink.abandon();
+                } else {
+                    // SAFETY: the sink returned the entry from its completion, whose
+                    // contract keeps what it points at in the sink until the next one.
+                    unsafe { self.submit_sink(entry, sink) };
+                }
             }
             if !self.ring.submission().cq_overflow() {
                 break;
@@ -523,6 +559,7 @@ impl Drop for Uring {
     /// Blocking-pool jobs cannot be cancelled: their posts are waited for up to
     /// [`POOL_DRAIN_LIMIT`], then what they hold is leaked.
     fn drop(&mut self) {
+        self.draining = true;
         for (key, source) in self.table.unfinished() {
             if source != Source::Pool {
                 self.cancel(key);

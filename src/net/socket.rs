@@ -216,8 +216,28 @@ impl<const PIPE: bool> StreamSocket<PIPE> {
         &self,
         buf: B,
         timeout: std::time::Duration,
-    ) -> Timed<Send<B>> {
-        Timed::new(Send::of_kind(self.fd.for_op(), buf, Self::KIND), timeout)
+    ) -> Gated<'_, Timed<Send<B>>> {
+        Gated::new(
+            &self.fd,
+            Timed::new(Send::of_kind(self.fd.for_op(), buf, Self::KIND), timeout),
+        )
+    }
+
+    /// `write_all_detached` of the public stream types (see
+    /// `TcpStream::write_all_detached`).
+    pub(crate) fn write_all_detached<B: IoBuf>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = io::Result<()>> + '_ {
+        DetachedWriteFuture {
+            stream: self,
+            state: DetachedWrite::Start(buf),
+        }
+    }
+
+    /// `flush` of the public stream types (see `TcpStream::flush`).
+    pub(crate) fn flush(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        std::future::poll_fn(|cx| self.fd.poll_write_behind(cx))
     }
 
     /// `send_file` of the public stream types (see `TcpStream::send_file`).
@@ -230,6 +250,7 @@ impl<const PIPE: bool> StreamSocket<PIPE> {
         if len == 0 || offset > i64::MAX as u64 {
             return Ok(0); // nothing asked, or past the end of any file
         }
+        self.flush().await?;
         let mut lease = PipeLease {
             driver: context::driver(),
             pipe: None,
@@ -299,6 +320,10 @@ impl<const PIPE: bool> StreamSocket<PIPE> {
 
     /// `shutdown(2)` through the driver.
     pub(crate) async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if how != Shutdown::Read {
+            // After the detached send in flight, or its bytes would be cut off.
+            self.flush().await?;
+        }
         Op::new(ShutdownOp::new(self.fd.for_op(), how)).await
     }
 }
@@ -389,8 +414,69 @@ macro_rules! stream_socket_impls {
                 &self,
                 buf: B,
                 timeout: std::time::Duration,
-            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> + '_ {
                 self.sock.write_timeout(buf, timeout)
+            }
+
+            /// Writes all of `buf` without waiting for the kernel to finish: on io_uring
+            /// the send is handed to the kernel and this returns at once, and the send's
+            /// completion wakes no task, so an echo or a proxy loop polls its task once
+            /// per message instead of twice. The buffer is dropped when the kernel is
+            /// done with it (a [`PooledBuf`]($crate::buf::PooledBuf) goes back to its
+            /// pool then). On epoll, and on a pipe, it is an awaited
+            /// [`write_all`](crate::io::AsyncWriteOwned::write_all) that drops the
+            /// buffer.
+            ///
+            /// Bytes keep their order: one detached send is in flight per stream at a
+            /// time, and every write on the stream (detached or not),
+            /// [`flush`](Self::flush) and `shutdown_write` wait for it first. A send
+            /// that fails is reported by the next of those calls, which then sends
+            /// nothing; [`flush`](Self::flush) waits for the last one and reports it.
+            ///
+            /// ```
+            /// # ringio::run(async {
+            /// use ringio::io::AsyncReadOwned;
+            /// use ringio::net::{TcpListener, TcpStream};
+            /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            /// let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            /// let (server, _) = listener.accept().await.unwrap();
+            /// server.write_all_detached(b"hello, ".to_vec()).await.unwrap();
+            /// server.write_all_detached(b"world".to_vec()).await.unwrap();
+            /// server.flush().await.unwrap(); // both sent, or the first error
+            /// let (res, buf) = client.read_exact(vec![0; 12]).await;
+            /// res.unwrap();
+            /// assert_eq!(&buf, b"hello, world");
+            /// # });
+            /// ```
+            ///
+            /// # Errors
+            ///
+            /// The error of an earlier detached send on this stream (this buffer is then
+            /// not sent), or, where the write is awaited here, this write's own.
+            ///
+            /// # Cancel safety
+            ///
+            /// Dropped before it returns, nothing of `buf` was sent (on epoll: as
+            /// `write_all`, a prefix may have been). Once it returns `Ok`, the send
+            /// goes on whatever happens to the stream: a stream dropped meanwhile keeps
+            /// its socket open until the send ends.
+            pub fn write_all_detached<B: $crate::buf::IoBuf>(
+                &self,
+                buf: B,
+            ) -> impl std::future::Future<Output = std::io::Result<()>> + '_ {
+                self.sock.write_all_detached(buf)
+            }
+
+            /// Waits until no [detached write](Self::write_all_detached) of this stream
+            /// is in flight, and returns the first error of those that failed since
+            /// the last write, `flush` or `shutdown_write` reported one. Ready at once
+            /// when the stream has none.
+            ///
+            /// # Cancel safety
+            ///
+            /// Safe: dropping it changes nothing.
+            pub fn flush(&self) -> impl std::future::Future<Output = std::io::Result<()>> + '_ {
+                self.sock.flush()
             }
 
             /// Sends `len` bytes of `file` from byte `offset` (the file's data, not a
@@ -642,19 +728,33 @@ impl<const PIPE: bool> AsyncReadOwned for StreamSocket<PIPE> {
     }
 }
 
+// Every write waits for the stream's detached send in flight first (`Gated`), so bytes
+// go out in the order they were written.
 impl<const PIPE: bool> AsyncWriteOwned for StreamSocket<PIPE> {
     fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        Op::new(Send::of_kind(self.fd.for_op(), buf, Self::KIND))
+        Gated::new(
+            &self.fd,
+            Op::new(Send::of_kind(self.fd.for_op(), buf, Self::KIND)),
+        )
     }
 
     fn write_vectored<B: IoBuf>(
         &self,
         bufs: Vec<B>,
     ) -> impl Future<Output = BufResult<usize, Vec<B>>> {
-        Op::new(SendVectored::of_kind(self.fd.for_op(), bufs, Self::KIND))
+        Gated::new(
+            &self.fd,
+            Op::new(SendVectored::of_kind(self.fd.for_op(), bufs, Self::KIND)),
+        )
     }
 
     fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<(), B>> {
+        self.write_all_future(buf)
+    }
+}
+
+impl<const PIPE: bool> StreamSocket<PIPE> {
+    fn write_all_future<B: IoBuf>(&self, buf: B) -> WriteAllFuture<'_, B, PIPE> {
         let len = buf.bytes_init();
         WriteAllFuture {
             stream: self,
@@ -664,7 +764,114 @@ impl<const PIPE: bool> AsyncWriteOwned for StreamSocket<PIPE> {
                 Self::KIND,
             )),
             sent: 0,
+            gated: false,
         }
+    }
+}
+
+/// A write that starts only once the stream's detached send in flight is done (order
+/// on the stream), and fails with that send's error, if it had one, without starting.
+pub(crate) struct Gated<'a, F> {
+    fd: &'a Fd,
+    write: F,
+    open: bool,
+}
+
+impl<'a, F> Gated<'a, F> {
+    fn new(fd: &'a Fd, write: F) -> Gated<'a, F> {
+        Gated {
+            fd,
+            write,
+            open: false,
+        }
+    }
+}
+
+/// A write [`Gated`] can give up before it starts.
+pub(crate) trait Unstarted: Future + Unpin {
+    /// The output of giving up with `err` (the buffers handed back).
+    fn fail(&mut self, err: io::Error) -> Self::Output;
+}
+
+impl<T: crate::driver::Operation> Unstarted for Op<T> {
+    fn fail(&mut self, err: io::Error) -> T::Output {
+        self.fail_unstarted(err)
+    }
+}
+
+impl<T: crate::driver::Operation> Unstarted for Timed<T> {
+    fn fail(&mut self, err: io::Error) -> T::Output {
+        self.fail_unstarted(err)
+    }
+}
+
+impl<F: Unstarted> Future for Gated<'_, F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        if !this.open {
+            match this.fd.poll_write_behind(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(this.write.fail(e)),
+                Poll::Ready(Ok(())) => this.open = true,
+            }
+        }
+        Pin::new(&mut this.write).poll(cx)
+    }
+}
+
+/// `write_all_detached`: on io_uring, waits for the stream's detached send in flight (if
+/// any), then hands the buffer to the kernel and is done; elsewhere (epoll, a pipe), a
+/// `write_all` awaited here.
+struct DetachedWriteFuture<'a, B: IoBuf, const PIPE: bool> {
+    stream: &'a StreamSocket<PIPE>,
+    state: DetachedWrite<'a, B, PIPE>,
+}
+
+enum DetachedWrite<'a, B: IoBuf, const PIPE: bool> {
+    Start(B),
+    Writing(WriteAllFuture<'a, B, PIPE>),
+    Done,
+}
+
+impl<B: IoBuf, const PIPE: bool> Future for DetachedWriteFuture<'_, B, PIPE> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let DetachedWrite::Start(_) = this.state {
+            match this.stream.fd.poll_write_behind(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => {
+                    this.state = DetachedWrite::Done;
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Ready(Ok(())) => {}
+            }
+            let DetachedWrite::Start(buf) = std::mem::replace(&mut this.state, DetachedWrite::Done)
+            else {
+                unreachable!("matched above")
+            };
+            let buf = if PIPE {
+                buf
+            } else {
+                match this.stream.fd.send_detached(buf) {
+                    Ok(()) => return Poll::Ready(Ok(())),
+                    Err(buf) => buf, // not io_uring: written here
+                }
+            };
+            this.state = DetachedWrite::Writing(this.stream.write_all_future(buf));
+        }
+        let DetachedWrite::Writing(write) = &mut this.state else {
+            panic!("ringio: write_all_detached polled after it completed");
+        };
+        let Poll::Ready((res, _)) = Pin::new(write).poll(cx) else {
+            return Poll::Pending;
+        };
+        this.state = DetachedWrite::Done;
+        Poll::Ready(res)
     }
 }
 
@@ -676,6 +883,8 @@ struct WriteAllFuture<'a, B: IoBuf, const PIPE: bool> {
     /// The send in flight, or the last one once finished (polled again, it panics).
     op: Op<Send<Slice<B>>>,
     sent: usize,
+    /// The stream's detached send in flight is done (see [`Gated`]).
+    gated: bool,
 }
 
 impl<B: IoBuf, const PIPE: bool> Future for WriteAllFuture<'_, B, PIPE> {
@@ -683,6 +892,16 @@ impl<B: IoBuf, const PIPE: bool> Future for WriteAllFuture<'_, B, PIPE> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if !this.gated {
+            match this.stream.fd.poll_write_behind(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => {
+                    let (res, slice) = this.op.fail_unstarted(e);
+                    return Poll::Ready((res.map(drop), slice.into_inner()));
+                }
+                Poll::Ready(Ok(())) => this.gated = true,
+            }
+        }
         loop {
             // The finished op stays until the future is dropped (or the next send
             // replaces it): dropping it here too would cost a second drop per write.
