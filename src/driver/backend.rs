@@ -488,6 +488,22 @@ impl DriverHandle {
         }
     }
 
+    /// Runs `f` on the backend of this thread's current driver, without taking a
+    /// reference to it; `None` outside a runtime, or while the backend is borrowed.
+    #[inline]
+    pub(crate) fn with_current_backend<R>(f: impl FnOnce(&mut Backend) -> R) -> Option<R> {
+        let ptr = CURRENT.with(|c| c.get());
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null `CURRENT` owns a strong reference (see its docs) until its
+        // `DriverScope` ends, which a guard further up this stack holds: `f`, given
+        // only the backend, cannot end it. So the allocation is alive for the call.
+        let core = unsafe { &*ptr };
+        let mut backend = core.backend.try_borrow_mut().ok()?;
+        Some(f(&mut backend))
+    }
+
     /// This thread's current driver (the entered runtime's), if any.
     #[inline]
     pub(crate) fn current() -> Option<DriverHandle> {

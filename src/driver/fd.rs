@@ -101,23 +101,25 @@ impl Fd {
     /// io_uring; gives `buf` back otherwise. The caller saw
     /// [`poll_write_behind`](Fd::poll_write_behind) ready with `Ok` in this same poll.
     pub(crate) fn send_detached<B: IoBuf>(&self, buf: B) -> Result<(), B> {
-        let Some(driver) = DriverHandle::current() else {
-            return Err(buf);
-        };
         // Before the driver is borrowed: attaching looks at its file table.
         let fd = self.for_op();
-        let mut backend = driver.backend();
-        let Some(uring) = backend.as_uring() else {
-            return Err(buf);
-        };
-        let write_behind = self
-            .inner
-            .write_behind
-            .take()
-            .unwrap_or_else(|| Rc::new(WriteBehind::new()));
-        write_behind.start(uring, fd, DetachedBuf::new(buf));
-        self.inner.write_behind.set(Some(write_behind));
-        Ok(())
+        let mut buf = Some(buf);
+        let sent = DriverHandle::with_current_backend(|backend| {
+            let uring = backend.as_uring()?;
+            let write_behind = self
+                .inner
+                .write_behind
+                .take()
+                .unwrap_or_else(|| Rc::new(WriteBehind::new()));
+            write_behind.start(uring, fd, DetachedBuf::new(buf.take().expect("once")));
+            self.inner.write_behind.set(Some(write_behind));
+            Some(())
+        });
+        match (sent, buf) {
+            (Some(Some(())), _) => Ok(()),
+            (_, Some(buf)) => Err(buf),
+            (_, None) => unreachable!("the buffer is taken only where it is sent"),
+        }
     }
 
     /// A registered slot names the file only in its own ring's table: used on another

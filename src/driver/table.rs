@@ -86,6 +86,7 @@ pub(crate) enum Orphaned {
 }
 
 /// What [`OpTable::complete`] did with a completion.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Routed {
     /// Delivered (a task woken, or an orphan released).
     Done,
@@ -93,27 +94,9 @@ pub(crate) enum Routed {
     MultishotEnded,
     /// A multishot sink asks for its operation to be cancelled (backpressure).
     PauseMultishot,
-    /// A detached operation's sink asks for this entry to be submitted for it (the
-    /// rest of a short send); its slot is free.
-    Resubmit(Rc<dyn CompletionSink>, io_uring::squeue::Entry),
-}
-
-impl std::fmt::Debug for Routed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Routed::Done => "Done",
-            Routed::MultishotEnded => "MultishotEnded",
-            Routed::PauseMultishot => "PauseMultishot",
-            Routed::Resubmit(..) => "Resubmit",
-        })
-    }
-}
-
-impl PartialEq for Routed {
-    /// Same variant (a resubmission's sink and entry are not compared).
-    fn eq(&self, other: &Routed) -> bool {
-        std::mem::discriminant(self) == std::mem::discriminant(other)
-    }
+    /// A detached operation's sink asks for an entry to be submitted for it (the rest
+    /// of a short send): [`OpTable::take_resubmit`] has it.
+    Resubmit,
 }
 
 #[cold]
@@ -125,6 +108,8 @@ fn unknown_slot(key: usize) -> ! {
 /// The per-worker op table. See the module docs.
 pub(crate) struct OpTable {
     slots: Slots,
+    /// Entries detached operations' sinks asked to have submitted again.
+    resubmit: Vec<(Rc<dyn CompletionSink>, io_uring::squeue::Entry)>,
     multishot: usize,
     pool_jobs: usize,
 }
@@ -133,6 +118,7 @@ impl OpTable {
     pub(crate) fn new() -> OpTable {
         OpTable {
             slots: Slots::with_capacity(256),
+            resubmit: Vec::new(),
             multishot: 0,
             pool_jobs: 0,
         }
@@ -243,7 +229,10 @@ impl OpTable {
                 };
                 match sink.on_completion(completion.result) {
                     None => Routed::Done,
-                    Some(entry) => Routed::Resubmit(sink, entry),
+                    Some(entry) => {
+                        self.resubmit.push((sink, entry));
+                        Routed::Resubmit
+                    }
                 }
             }
             _ => self.complete_other(key, completion),
@@ -297,6 +286,14 @@ impl OpTable {
             }
         }
         Routed::Done
+    }
+
+    /// An entry a detached operation's sink asked to have submitted again (see
+    /// [`Routed::Resubmit`]), with the sink.
+    pub(crate) fn take_resubmit(
+        &mut self,
+    ) -> Option<(Rc<dyn CompletionSink>, io_uring::squeue::Entry)> {
+        self.resubmit.pop()
     }
 
     /// The `Op` of slot `key` was dropped. `resources` is called only if the slot must

@@ -81,8 +81,6 @@ pub(crate) struct Uring {
     waitid: bool,
     /// Multishot operations whose sinks asked for a pause, cancelled after the reap.
     to_pause: Vec<usize>,
-    /// Detached operations whose sinks asked for an entry to be submitted again.
-    to_resubmit: Vec<(Rc<dyn super::CompletionSink>, squeue::Entry)>,
     /// The driver is being dropped: nothing is submitted again.
     draining: bool,
     /// Entries pushed, completions reaped, `io_uring_enter` calls.
@@ -118,7 +116,6 @@ impl Uring {
             sqpoll: built.info.flags.contains(&"SQPOLL"),
             waitid: built.info.flags.contains(&"WAITID"),
             to_pause: Vec::new(),
-            to_resubmit: Vec::new(),
             draining: false,
             sqes: 0,
             cqes: 0,
@@ -520,10 +517,8 @@ impl Uring {
                             result: cqe.result(),
                             flags: cqe.flags(),
                         };
-                        match self.table.complete(key as usize, done) {
-                            Routed::PauseMultishot => self.to_pause.push(key as usize),
-                            Routed::Resubmit(sink, entry) => self.to_resubmit.push((sink, entry)),
-                            Routed::Done | Routed::MultishotEnded => {}
+                        if self.table.complete(key as usize, done) == Routed::PauseMultishot {
+                            self.to_pause.push(key as usize);
                         }
                     }
                 }
@@ -533,7 +528,7 @@ impl Uring {
                 self.cancel_multishot(key);
             }
             // Detached sends with bytes left (the kernel sent part).
-            while let Some((sink, entry)) = self.to_resubmit.pop() {
+            while let Some((sink, entry)) = self.table.take_resubmit() {
                 if self.draining {
                     sink.abandon();
                 } else {

@@ -231,7 +231,8 @@ impl<const PIPE: bool> StreamSocket<PIPE> {
     ) -> impl Future<Output = io::Result<()>> + '_ {
         DetachedWriteFuture {
             stream: self,
-            state: DetachedWrite::Start(buf),
+            buf: Some(buf),
+            write: None,
         }
     }
 
@@ -827,13 +828,11 @@ impl<F: Unstarted> Future for Gated<'_, F> {
 /// `write_all` awaited here.
 struct DetachedWriteFuture<'a, B: IoBuf, const PIPE: bool> {
     stream: &'a StreamSocket<PIPE>,
-    state: DetachedWrite<'a, B, PIPE>,
-}
-
-enum DetachedWrite<'a, B: IoBuf, const PIPE: bool> {
-    Start(B),
-    Writing(WriteAllFuture<'a, B, PIPE>),
-    Done,
+    /// The buffer until it is handed on (taken alone: moving the whole state to take
+    /// it would copy the write's bytes too).
+    buf: Option<B>,
+    /// Where the write is awaited here.
+    write: Option<WriteAllFuture<'a, B, PIPE>>,
 }
 
 impl<B: IoBuf, const PIPE: bool> Future for DetachedWriteFuture<'_, B, PIPE> {
@@ -841,18 +840,17 @@ impl<B: IoBuf, const PIPE: bool> Future for DetachedWriteFuture<'_, B, PIPE> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let DetachedWrite::Start(_) = this.state {
+        if this.write.is_none() {
             match this.stream.fd.poll_write_behind(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => {
-                    this.state = DetachedWrite::Done;
+                    this.buf = None;
                     return Poll::Ready(Err(e));
                 }
                 Poll::Ready(Ok(())) => {}
             }
-            let DetachedWrite::Start(buf) = std::mem::replace(&mut this.state, DetachedWrite::Done)
-            else {
-                unreachable!("matched above")
+            let Some(buf) = this.buf.take() else {
+                panic!("ringio: write_all_detached polled after it completed");
             };
             let buf = if PIPE {
                 buf
@@ -862,15 +860,14 @@ impl<B: IoBuf, const PIPE: bool> Future for DetachedWriteFuture<'_, B, PIPE> {
                     Err(buf) => buf, // not io_uring: written here
                 }
             };
-            this.state = DetachedWrite::Writing(this.stream.write_all_future(buf));
+            this.write = Some(this.stream.write_all_future(buf));
         }
-        let DetachedWrite::Writing(write) = &mut this.state else {
-            panic!("ringio: write_all_detached polled after it completed");
-        };
+        let write = this.write.as_mut().expect("set above");
         let Poll::Ready((res, _)) = Pin::new(write).poll(cx) else {
             return Poll::Pending;
         };
-        this.state = DetachedWrite::Done;
+        this.write = None;
+        this.buf = None; // polled again: the panic above
         Poll::Ready(res)
     }
 }

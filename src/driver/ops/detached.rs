@@ -135,10 +135,9 @@ impl WriteBehind {
         self.error.set(Some(first));
     }
 
-    /// The send is over: free it after waking the waiter. The buffer goes last, after
-    /// the borrow ends: dropping the fd may close the socket.
-    fn finish(&self) {
-        let done = self.in_flight.borrow_mut().take();
+    /// The send `done` is over: wake the waiter, then free the send (its fd, which
+    /// may close the socket, and its buffer), outside the `in_flight` borrow.
+    fn finish(&self, done: Option<InFlight>) {
         if let Some(w) = self.waiter.take() {
             w.wake();
         }
@@ -148,28 +147,28 @@ impl WriteBehind {
 
 impl CompletionSink for WriteBehind {
     fn on_completion(&self, result: i32) -> Option<squeue::Entry> {
-        {
-            let mut slot = self.in_flight.borrow_mut();
-            let in_flight = slot.as_mut().expect("a completion with a send in flight");
-            let len = in_flight.buf.bytes().1;
-            match result {
-                n if n > 0 => {
-                    in_flight.sent += n as usize;
-                    if in_flight.sent < len {
-                        return Some(in_flight.entry());
-                    }
+        let mut slot = self.in_flight.borrow_mut();
+        let in_flight = slot.as_mut().expect("a completion with a send in flight");
+        match result {
+            n if n > 0 => {
+                in_flight.sent += n as usize;
+                if in_flight.sent < in_flight.buf.bytes().1 {
+                    return Some(in_flight.entry());
                 }
-                0 => self.fail(io::ErrorKind::WriteZero.into()),
-                e if e == -libc::EAGAIN || e == -libc::EINTR => return Some(in_flight.entry()),
-                e => self.fail(io::Error::from_raw_os_error(-e)),
             }
+            0 => self.fail(io::ErrorKind::WriteZero.into()),
+            e if e == -libc::EAGAIN || e == -libc::EINTR => return Some(in_flight.entry()),
+            e => self.fail(io::Error::from_raw_os_error(-e)),
         }
-        self.finish();
+        let done = slot.take();
+        drop(slot);
+        self.finish(done);
         None
     }
 
     fn abandon(&self) {
         self.fail(io::Error::from_raw_os_error(libc::ECANCELED));
-        self.finish();
+        let done = self.in_flight.borrow_mut().take();
+        self.finish(done);
     }
 }
