@@ -145,7 +145,17 @@ impl Backend {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            match data.attempt() {
+            let attempted = match (wait, &*self) {
+                // A short read or write exhausted the fd since its last edge: the
+                // syscall would only say EAGAIN, so wait for the edge at once.
+                (Some((fd, id, interest)), Backend::Epoll(e))
+                    if e.skip_attempt(fd, id, interest) =>
+                {
+                    Err(io::Error::from(io::ErrorKind::WouldBlock))
+                }
+                _ => data.attempt(),
+            };
+            match attempted {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && wait.is_some() => {
                     let (fd, id, interest) = wait.expect("checked");
@@ -158,6 +168,13 @@ impl Backend {
                     }
                 }
                 result => {
+                    if let (Ok(n), Some((fd, id, interest)), Backend::Epoll(e)) =
+                        (&result, wait, &mut *self)
+                    {
+                        if data.exhausts(*n) {
+                            e.exhausted(fd, id, interest);
+                        }
+                    }
                     budget.set(budget.get() - 1);
                     return Poll::Ready((result, 0));
                 }

@@ -47,6 +47,16 @@ struct FdState {
     registered: Option<u64>,
     readers: Vec<usize>,
     writers: Vec<usize>,
+    /// A short read drained the fd since its last read edge: the next read waits for
+    /// an edge instead of trying the syscall (see [`Epoll::skip_attempt`]).
+    read_exhausted: bool,
+    /// Likewise for writes: a short write filled its send buffer.
+    write_exhausted: bool,
+    /// The peer closed its side, or the socket hung up or has an error: reads never
+    /// wait on a mark again (an end of stream raises no second edge).
+    read_closed: bool,
+    /// The socket hung up or has an error: likewise for writes.
+    write_closed: bool,
 }
 
 /// A readiness completion: "try again".
@@ -147,6 +157,38 @@ impl Epoll {
             Interest::Write => state.writers.push(key),
         }
         Ok(key)
+    }
+
+    /// Whether an attempt in direction `interest` on `fd` (the [`Fd`](super::Fd) with
+    /// identity `id`) would only see `EAGAIN`: a short read or write exhausted it (see
+    /// [`exhausted`](Epoll::exhausted)) and no edge has come since. Edge-triggered
+    /// registration makes this exact: the data or room that comes later raises an
+    /// edge, read by the next `epoll_wait`, which clears the mark; and nothing reads
+    /// events between an attempt and this check (one thread).
+    #[inline]
+    pub(crate) fn skip_attempt(&self, fd: RawFd, id: u64, interest: Interest) -> bool {
+        match usize::try_from(fd).ok().and_then(|i| self.fds.get(i)) {
+            Some(state) if state.registered == Some(id) => match interest {
+                Interest::Read => state.read_exhausted,
+                Interest::Write => state.write_exhausted,
+            },
+            _ => false,
+        }
+    }
+
+    /// A short read or write exhausted `fd` in direction `interest` (see
+    /// [`Operation::exhausts`](super::Operation::exhausts)). Only a registered fd is
+    /// marked: only it gets the edge that clears the mark.
+    #[inline]
+    pub(crate) fn exhausted(&mut self, fd: RawFd, id: u64, interest: Interest) {
+        if let Some(state) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) {
+            if state.registered == Some(id) {
+                match interest {
+                    Interest::Read => state.read_exhausted = !state.read_closed,
+                    Interest::Write => state.write_exhausted = !state.write_closed,
+                }
+            }
+        }
     }
 
     /// Removes slot `key` if it is a readiness wait (its operation was dropped); true
@@ -252,12 +294,19 @@ impl Epoll {
                 continue;
             };
             let hup = bits & (libc::EPOLLHUP | libc::EPOLLERR) != 0;
+            // Sticky: after the peer's end, a short read is followed by EOF, which
+            // raises no edge of its own.
+            state.read_closed |= hup || bits & libc::EPOLLRDHUP != 0;
+            state.write_closed |= hup;
             if hup || bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 {
+                // An edge: data (or an end, or an error) to read, waiters or not.
+                state.read_exhausted = false;
                 for key in state.readers.drain(..) {
                     self.table.complete(key, READY);
                 }
             }
             if hup || bits & libc::EPOLLOUT != 0 {
+                state.write_exhausted = false;
                 for key in state.writers.drain(..) {
                     self.table.complete(key, READY);
                 }

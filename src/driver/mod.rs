@@ -120,6 +120,17 @@ pub(crate) unsafe trait Operation: 'static {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 
+    /// Whether a successful [`attempt`](Operation::attempt) that returned `result` left
+    /// its fd not ready in its direction: a short read or write on a byte stream (its
+    /// receive queue emptied, or its send buffer filled). The epoll backend then waits
+    /// for the fd's next edge instead of trying the syscall again only to see `EAGAIN`.
+    /// Never true for a result of 0 (end of stream stays readable, and has no edge to
+    /// come) nor for datagrams, whose short reads say nothing of the queue.
+    fn exhausts(&self, result: u32) -> bool {
+        let _ = result;
+        false
+    }
+
     /// Turns the raw result (and the completion's flags, 0 without io_uring) into the
     /// output.
     fn complete(self, result: io::Result<u32>, flags: u32) -> Self::Output;

@@ -345,7 +345,79 @@ fn late_accept_is_queued_on_the_listener(d: Driver) {
     });
 }
 
+/// A read shorter than its buffer drains the socket (epoll then waits for the next
+/// edge instead of trying again): more data still wakes the reader, and so does an end
+/// of stream that came with the last data (no edge of its own), for plain and pooled
+/// reads. A short write that filled the send buffer is likewise followed by the rest
+/// once the peer reads.
+fn short_reads_and_writes_then_more_or_the_end(d: Driver) {
+    use std::time::Duration;
+    rt(d).block_on(async {
+        let pool = ringio::buf::BufPool::new(4, 4096).unwrap();
+        for pooled in [false, true] {
+            let (c, s) = pair().await;
+            // A read that waits (and times out) first, so epoll has the socket
+            // registered: only then are short reads acted on.
+            let waited = Duration::from_millis(10);
+            let early = ringio::time::timeout(waited, recv_some(&s, &pool, pooled)).await;
+            assert!(early.is_err(), "nothing was sent yet");
+            c.write_all(b"abc".to_vec()).await.0.unwrap();
+            let t = Duration::from_secs(5);
+            let got = ringio::time::timeout(t, recv_some(&s, &pool, pooled)).await;
+            assert_eq!(got.expect("the first read hung"), b"abc");
+            // More data after a short read: a new edge wakes the reader.
+            c.write_all(b"def".to_vec()).await.0.unwrap();
+            let got = ringio::time::timeout(t, recv_some(&s, &pool, pooled)).await;
+            assert_eq!(got.expect("a read after a short read hung"), b"def");
+            // Data and the end together, both in before the read.
+            c.write_all(b"xyz".to_vec()).await.0.unwrap();
+            c.shutdown(Shutdown::Write).await.unwrap();
+            ringio::time::sleep(Duration::from_millis(20)).await;
+            let got = ringio::time::timeout(t, recv_some(&s, &pool, pooled)).await;
+            assert_eq!(got.expect("the read before the end hung"), b"xyz");
+            let got = ringio::time::timeout(t, recv_some(&s, &pool, pooled)).await;
+            assert_eq!(got.expect("the end after a short read hung"), b"");
+        }
+        // Writes: a 32 MiB write is short (the send buffer fills); the rest goes once
+        // the peer reads.
+        let (c, s) = pair().await;
+        let reader = ringio::spawn(async move {
+            ringio::time::sleep(Duration::from_millis(20)).await;
+            let mut total = 0usize;
+            while total < 32 << 20 {
+                let (res, _) = c.read(vec![0u8; 1 << 20]).await;
+                let n = res.unwrap();
+                assert!(n > 0, "end of stream after {total} bytes");
+                total += n;
+            }
+            total
+        });
+        let (res, buf) = s.write(vec![5u8; 32 << 20]).await;
+        let first = res.unwrap();
+        assert!(first < 32 << 20, "a 32 MiB write to loopback is short");
+        let rest = buf.slice(first..);
+        let done = ringio::time::timeout(Duration::from_secs(20), s.write_all(rest)).await;
+        done.expect("the write after a short write hung").0.unwrap();
+        assert_eq!(reader.await.unwrap(), 32 << 20);
+    });
+}
+
+/// One read: plain (into a 64 KiB buffer) or pooled; empty at the end of the stream.
+async fn recv_some(s: &TcpStream, pool: &ringio::buf::BufPool, pooled: bool) -> Vec<u8> {
+    if pooled {
+        match s.recv_pooled(pool).await.unwrap() {
+            Some(b) => b.to_vec(),
+            None => Vec::new(),
+        }
+    } else {
+        let (res, buf) = s.read(vec![0u8; 64 * 1024]).await;
+        let n = res.unwrap();
+        buf[..n].to_vec()
+    }
+}
+
 both_drivers!(
+    short_reads_and_writes_then_more_or_the_end,
     bind_accept_connect_addresses,
     read_write_exact_all,
     buffer_kinds_and_slices,

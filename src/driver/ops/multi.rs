@@ -725,6 +725,11 @@ unsafe impl Operation for RecvPooled {
         }
     }
 
+    fn exhausts(&self, result: u32) -> bool {
+        // Pooled receives are on byte streams (stream sockets and pipes) only.
+        result > 0 && (result as usize) < self.pool.buf_size()
+    }
+
     fn release_orphan(mut self: Box<Self>, _result: io::Result<u32>, flags: u32) {
         // A buffer the kernel selected for a read nobody will take goes back (one taken
         // from the free list goes back in `Drop`).

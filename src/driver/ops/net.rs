@@ -228,15 +228,30 @@ pub(crate) struct Recv<B> {
     fd: Fd,
     buf: B,
     kind: FdKind,
+    /// A byte stream (a stream socket or a pipe), not datagrams: see
+    /// [`Operation::exhausts`].
+    stream: bool,
 }
 
 impl<B: IoBufMut> Recv<B> {
+    /// A receive of one datagram (a connected datagram socket).
     pub(crate) fn new(fd: Fd, buf: B) -> Recv<B> {
-        Recv::of_kind(fd, buf, FdKind::Socket)
+        Recv {
+            fd,
+            buf,
+            kind: FdKind::Socket,
+            stream: false,
+        }
     }
 
+    /// A receive from a byte stream of `kind` (a stream socket, or a pipe).
     pub(crate) fn of_kind(fd: Fd, buf: B, kind: FdKind) -> Recv<B> {
-        Recv { fd, buf, kind }
+        Recv {
+            fd,
+            buf,
+            kind,
+            stream: true,
+        }
     }
 }
 
@@ -275,6 +290,10 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
             FdKind::Pipe => syscall!(read(fd, ptr.cast(), len)),
         }
         .map(|n| n as u32)
+    }
+
+    fn exhausts(&self, result: u32) -> bool {
+        self.stream && result > 0 && (result as usize) < self.buf.bytes_total()
     }
 
     fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
@@ -367,6 +386,11 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
             FdKind::Pipe => syscall!(write(fd, ptr.cast(), len)),
         }
         .map(|n| n as u32)
+    }
+
+    fn exhausts(&self, result: u32) -> bool {
+        // A datagram send is all or nothing, so a short one is a full stream buffer.
+        result > 0 && (result as usize) < self.buf.bytes_init()
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {
