@@ -460,7 +460,9 @@ macro_rules! stream_socket_impls {
             /// Dropped before it returns, nothing of `buf` was sent (on epoll: as
             /// `write_all`, a prefix may have been). Once it returns `Ok`, the send
             /// goes on whatever happens to the stream: a stream dropped meanwhile keeps
-            /// its socket open until the send ends.
+            /// its socket open until the send ends. A shutdown made around ringio (on
+            /// the raw fd, or by dropping an `OwnedWriteHalf`) does not wait for it:
+            /// [`flush`](Self::flush) first.
             pub fn write_all_detached<B: $crate::buf::IoBuf>(
                 &self,
                 buf: B,
