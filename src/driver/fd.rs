@@ -88,29 +88,39 @@ impl Fd {
     /// first, so bytes go out in the order they were written.
     #[inline]
     pub(crate) fn poll_write_behind(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let write_behind = self.inner.write_behind.take();
-        let polled = match &write_behind {
+        match self.inner.write_behind.take() {
             None => Poll::Ready(Ok(())),
-            Some(w) => w.poll_idle(cx),
-        };
-        self.inner.write_behind.set(write_behind);
-        polled
+            Some(w) => {
+                let polled = w.poll_idle(cx);
+                if polled.is_pending() {
+                    self.inner.write_behind.set(Some(w));
+                }
+                // Idle, its error (if any) reported: the fd no longer needs it.
+                polled
+            }
+        }
     }
 
     /// Sends all of `buf` detached (no future waits for it) when the current driver is
     /// io_uring; gives `buf` back otherwise. The caller saw
     /// [`poll_write_behind`](Fd::poll_write_behind) ready with `Ok` in this same poll.
+    #[inline]
     pub(crate) fn send_detached<B: IoBuf>(&self, buf: B) -> Result<(), B> {
+        if buf.bytes_init() == 0 {
+            return Ok(()); // nothing to send
+        }
         // Before the driver is borrowed: attaching looks at its file table.
         let fd = self.for_op();
         let mut buf = Some(buf);
         let sent = DriverHandle::with_current_backend(|backend| {
             let uring = backend.as_uring()?;
-            let write_behind = self
-                .inner
-                .write_behind
-                .take()
-                .unwrap_or_else(|| Rc::new(WriteBehind::new()));
+            let write_behind = match self.inner.write_behind.take() {
+                Some(w) => w,
+                None => uring
+                    .table
+                    .take_spare()
+                    .unwrap_or_else(|| Rc::new(WriteBehind::new())),
+            };
             write_behind.start(uring, fd, DetachedBuf::new(buf.take().expect("once")));
             self.inner.write_behind.set(Some(write_behind));
             Some(())
@@ -119,6 +129,15 @@ impl Fd {
             (Some(Some(())), _) => Ok(()),
             (_, Some(buf)) => Err(buf),
             (_, None) => unreachable!("the buffer is taken only where it is sent"),
+        }
+    }
+
+    /// `write_behind`'s send ended with nothing to report: the fd lets it go (the op
+    /// table keeps it as a spare).
+    pub(crate) fn detach_write_behind(&self, write_behind: &WriteBehind) {
+        match self.inner.write_behind.take() {
+            Some(w) if std::ptr::eq(&*w, write_behind) => drop(w),
+            other => self.inner.write_behind.set(other),
         }
     }
 

@@ -162,22 +162,6 @@ pub(crate) trait Multishot {
     fn on_completion(&self, result: i32, flags: u32) -> bool;
 }
 
-/// Where the completion of a detached one-shot operation goes (io_uring): an operation
-/// no future waits for, such as a detached send. The op table keeps the sink alive
-/// until the completion, so a sink may own the memory the entry points at.
-pub(crate) trait CompletionSink {
-    /// The completion. Runs inside the driver's reap, with the driver borrowed: it may
-    /// release memory and wake tasks, not reach the driver. Returns the entry to submit
-    /// again for the same sink (the kernel sent part, or said `EAGAIN`), or `None` when
-    /// the operation is done. The entry's pointers must point into memory the sink
-    /// owns until its next completion.
-    fn on_completion(&self, result: i32) -> Option<io_uring::squeue::Entry>;
-
-    /// The entry `on_completion` returned will not be submitted (the driver is shutting
-    /// down): release what it would have used.
-    fn abandon(&self);
-}
-
 /// Which backend a runtime uses.
 ///
 /// ```

@@ -14,7 +14,7 @@
 //! | `MoreComing(notification)` | a one-shot op's result came with F_MORE (SEND_ZC): its memory is still the kernel's | the notification (→ `Completed` with the first result), or the `Op`'s drop (→ `Orphaned`) |
 //! | `MoreComing(multishot)` | a multishot op: every completion goes to its sink | the completion without F_MORE (slot freed) |
 //! | `Orphaned(resources)` | the `Op` was dropped; its memory lives here | the last completion (slot freed, resources released) |
-//! | `Sink(sink)` | a detached one-shot op (no `Op` waits): its memory lives in the sink | the completion (slot freed, the sink told; it may ask for a resubmission) |
+//! | `Detached(write_behind)` | a detached send (no `Op` waits): its memory lives in the stream's [`WriteBehind`] | the completion (slot freed, the `WriteBehind` told; it may ask for a resubmission, or be kept as a spare) |
 //!
 //! [`OpTable::orphan`] tells its caller whether a cancel is needed; the backend issues
 //! it (an async-cancel on io_uring, an immediate `ECANCELED` completion for an epoll
@@ -22,7 +22,8 @@
 //! the sink's owner, who also counts them (backpressure) and gives back what they hold
 //! (pool buffers, accepted fds) when the owner closes.
 
-use super::{CompletionSink, Interest, Multishot};
+use super::ops::{AfterSend, WriteBehind};
+use super::{Interest, Multishot};
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -64,8 +65,8 @@ enum State {
     Notification(Waker, i32),
     Multishot(Rc<dyn Multishot>),
     Orphaned(Box<dyn Orphan>),
-    /// A detached one-shot operation: its completion goes to the sink.
-    Sink(Rc<dyn CompletionSink>),
+    /// A detached send: its completion goes to the stream's write-behind state.
+    Detached(Rc<WriteBehind>),
 }
 
 struct Slot {
@@ -94,10 +95,14 @@ pub(crate) enum Routed {
     MultishotEnded,
     /// A multishot sink asks for its operation to be cancelled (backpressure).
     PauseMultishot,
-    /// A detached operation's sink asks for an entry to be submitted for it (the rest
-    /// of a short send): [`OpTable::take_resubmit`] has it.
+    /// A detached send asks for an entry to be submitted for it (the rest of a short
+    /// send): [`OpTable::take_resubmit`] has it.
     Resubmit,
 }
+
+/// Spare write-behind states kept per worker at most: as many as detached sends were in
+/// flight at once recently, bounded (each is about 100 bytes).
+const MAX_SPARE: usize = 1024;
 
 #[cold]
 #[inline(never)]
@@ -108,8 +113,12 @@ fn unknown_slot(key: usize) -> ! {
 /// The per-worker op table. See the module docs.
 pub(crate) struct OpTable {
     slots: Slots,
-    /// Entries detached operations' sinks asked to have submitted again.
-    resubmit: Vec<(Rc<dyn CompletionSink>, io_uring::squeue::Entry)>,
+    /// Detached sends to submit again (the rest of a short send), with their entries.
+    resubmit: Vec<(Rc<WriteBehind>, io_uring::squeue::Entry)>,
+    /// Write-behind states no stream holds (their sends done), kept for the next
+    /// detached send so that an idle connection holds none and a busy one allocates
+    /// none.
+    spare: Vec<Rc<WriteBehind>>,
     multishot: usize,
     pool_jobs: usize,
 }
@@ -119,6 +128,7 @@ impl OpTable {
         OpTable {
             slots: Slots::with_capacity(256),
             resubmit: Vec::new(),
+            spare: Vec::new(),
             multishot: 0,
             pool_jobs: 0,
         }
@@ -145,12 +155,19 @@ impl OpTable {
         })
     }
 
-    /// A slot for a detached one-shot operation whose completion goes to `sink`.
-    pub(crate) fn insert_sink(&mut self, sink: Rc<dyn CompletionSink>) -> usize {
+    /// A slot for a detached send whose completion goes to `write_behind`.
+    #[inline]
+    pub(crate) fn insert_detached(&mut self, write_behind: Rc<WriteBehind>) -> usize {
         self.slots.insert(Slot {
-            state: State::Sink(sink),
+            state: State::Detached(write_behind),
             source: Source::Kernel,
         })
+    }
+
+    /// A spare write-behind state (see `spare`), if one is kept.
+    #[inline]
+    pub(crate) fn take_spare(&mut self) -> Option<Rc<WriteBehind>> {
+        self.spare.pop()
     }
 
     /// The completion of slot `key` (freeing the slot) with its source, or `Pending`
@@ -182,7 +199,7 @@ impl OpTable {
                 }
                 Poll::Pending
             }
-            State::Orphaned(_) | State::Multishot(_) | State::Sink(_) => {
+            State::Orphaned(_) | State::Multishot(_) | State::Detached(_) => {
                 panic!("ringio: op slot {key} polled after its future was dropped")
             }
         }
@@ -223,14 +240,20 @@ impl OpTable {
                 }
                 Routed::Done
             }
-            State::Sink(_) if !more => {
-                let State::Sink(sink) = self.slots.remove(key).state else {
+            State::Detached(_) if !more => {
+                let State::Detached(write_behind) = self.slots.remove(key).state else {
                     unreachable!("matched above")
                 };
-                match sink.on_completion(completion.result) {
-                    None => Routed::Done,
-                    Some(entry) => {
-                        self.resubmit.push((sink, entry));
+                match write_behind.on_completion(completion.result) {
+                    AfterSend::Kept => Routed::Done,
+                    AfterSend::Spare => {
+                        if self.spare.len() < MAX_SPARE {
+                            self.spare.push(write_behind);
+                        }
+                        Routed::Done
+                    }
+                    AfterSend::Resubmit(entry) => {
+                        self.resubmit.push((write_behind, entry));
                         Routed::Resubmit
                     }
                 }
@@ -281,7 +304,7 @@ impl OpTable {
                 };
                 resources.release(completion);
             }
-            State::Completed(_) | State::Multishot(_) | State::Sink(_) => {
+            State::Completed(_) | State::Multishot(_) | State::Detached(_) => {
                 panic!("ringio: second completion for op slot {key}")
             }
         }
@@ -290,9 +313,7 @@ impl OpTable {
 
     /// An entry a detached operation's sink asked to have submitted again (see
     /// [`Routed::Resubmit`]), with the sink.
-    pub(crate) fn take_resubmit(
-        &mut self,
-    ) -> Option<(Rc<dyn CompletionSink>, io_uring::squeue::Entry)> {
+    pub(crate) fn take_resubmit(&mut self) -> Option<(Rc<WriteBehind>, io_uring::squeue::Entry)> {
         self.resubmit.pop()
     }
 
@@ -318,7 +339,7 @@ impl OpTable {
                 slot.state = State::Orphaned(resources());
                 Orphaned::AwaitingNotification
             }
-            State::Orphaned(_) | State::Multishot(_) | State::Sink(_) => {
+            State::Orphaned(_) | State::Multishot(_) | State::Detached(_) => {
                 panic!("ringio: op slot {key} orphaned twice")
             }
         }

@@ -288,19 +288,20 @@ impl Uring {
         key
     }
 
-    /// Queues `entry` for a detached one-shot operation whose completion goes to `sink`;
+    /// Queues `entry` for a detached send whose completion goes to `write_behind`;
     /// returns its slot.
     ///
     /// # Safety
     ///
-    /// The entry's pointers must stay valid until its completion: the sink, which the
-    /// slot keeps, owns what they point at.
-    pub(crate) unsafe fn submit_sink(
+    /// The entry's pointers must stay valid until its completion: `write_behind`, which
+    /// the slot keeps, owns what they point at.
+    #[inline]
+    pub(crate) unsafe fn submit_detached(
         &mut self,
         entry: squeue::Entry,
-        sink: Rc<dyn super::CompletionSink>,
+        write_behind: Rc<super::ops::WriteBehind>,
     ) -> usize {
-        let key = self.table.insert_sink(sink);
+        let key = self.table.insert_detached(write_behind);
         // SAFETY: the caller's guarantee, passed on.
         unsafe { self.push(&entry.user_data(key as u64)) };
         key
@@ -528,13 +529,13 @@ impl Uring {
                 self.cancel_multishot(key);
             }
             // Detached sends with bytes left (the kernel sent part).
-            while let Some((sink, entry)) = self.table.take_resubmit() {
+            while let Some((write_behind, entry)) = self.table.take_resubmit() {
                 if self.draining {
-                    sink.abandon();
+                    write_behind.abandon();
                 } else {
-                    // SAFETY: the sink returned the entry from its completion, whose
-                    // contract keeps what it points at in the sink until the next one.
-                    unsafe { self.submit_sink(entry, sink) };
+                    // SAFETY: the entry points into the send `write_behind` keeps in
+                    // flight until its next completion (`WriteBehind::on_completion`).
+                    unsafe { self.submit_detached(entry, write_behind) };
                 }
             }
             if !self.ring.submission().cq_overflow() {

@@ -3,17 +3,22 @@
 //!
 //! An echo or a proxy that awaits each send polls its task twice per message: once
 //! when the data arrives, once when the send completes. A detached send is handed to
-//! the kernel and the task goes on at once; the completion is routed to the stream's
-//! [`WriteBehind`] (a [`CompletionSink`]), which frees the buffer (a pooled one goes
-//! back to its pool at that moment, not at the task's next poll), keeps the first error
-//! for the stream's next write, and wakes a task only if one waits for it.
+//! the kernel and the task goes on at once; the completion is routed (through the op
+//! table's `Detached` slot) to the stream's [`WriteBehind`], which frees the buffer (a
+//! pooled one goes back to its pool at that moment, not at the task's next poll), keeps
+//! the first error for the stream's next write, and wakes a task only if one waits.
+//!
+//! A stream holds its `WriteBehind` only while it has a send in flight or something to
+//! report: a send that ends cleanly with nobody waiting detaches it from the stream and
+//! the op table keeps it as a spare for the next detached send (of any stream). So an
+//! idle connection holds none, and a busy one allocates none.
 //!
 //! Order on the stream is kept by allowing one detached send in flight: every write on
 //! the stream (detached or not), `shutdown` and `flush` wait for it first. The send
 //! carries `MSG_WAITALL`, with which the kernel finishes a short send itself on a stream
 //! socket; a short count that still comes back is resubmitted for the rest.
 
-use super::super::{CompletionSink, Fd};
+use super::super::Fd;
 use crate::buf::{IoBuf, PooledBuf};
 use io_uring::{opcode, squeue};
 use std::cell::{Cell, RefCell};
@@ -96,7 +101,7 @@ impl WriteBehind {
     /// Ready once no detached send is in flight, with the first error of those that
     /// finished since the last call (taken: it is reported once).
     pub(crate) fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.in_flight.borrow().is_some() {
+        if self.is_busy() {
             self.waiter.set(Some(cx.waker().clone()));
             return Poll::Pending;
         }
@@ -106,27 +111,22 @@ impl WriteBehind {
         }
     }
 
-    /// Sends all of `buf` on `fd` through `uring`, detached. The caller saw
-    /// [`poll_idle`](WriteBehind::poll_idle) ready with `Ok` in this same poll.
+    /// Sends all of `buf` (not empty) on `fd` through `uring`, detached. The caller
+    /// saw [`poll_idle`](WriteBehind::poll_idle) ready with `Ok` in this same poll.
+    #[inline]
     pub(crate) fn start(
         self: &std::rc::Rc<WriteBehind>,
         uring: &mut super::super::uring::Uring,
         fd: Fd,
         buf: DetachedBuf,
     ) {
-        if buf.bytes().1 == 0 {
-            return; // nothing to send: no entry (a zero-length send would complete as 0)
-        }
-        let in_flight = InFlight { fd, buf, sent: 0 };
-        let entry = in_flight.entry();
-        let previous = self.in_flight.replace(Some(in_flight));
-        assert!(
-            previous.is_none(),
-            "ringio: a second detached send in flight"
-        );
+        let mut slot = self.in_flight.borrow_mut();
+        debug_assert!(slot.is_none(), "ringio: a second detached send in flight");
+        let entry = slot.insert(InFlight { fd, buf, sent: 0 }).entry();
+        drop(slot);
         // SAFETY: the entry points into the buffer `self.in_flight` now owns; it stays
-        // there until this sink's completion, and the slot keeps the sink alive.
-        unsafe { uring.submit_sink(entry, self.clone()) };
+        // there until this send's completion, and the slot keeps `self` alive.
+        unsafe { uring.submit_detached(entry, self.clone()) };
     }
 
     /// Records `err` unless an earlier error waits to be reported.
@@ -134,41 +134,74 @@ impl WriteBehind {
         let first = self.error.take().unwrap_or(err);
         self.error.set(Some(first));
     }
-
-    /// The send `done` is over: wake the waiter, then free the send (its fd, which
-    /// may close the socket, and its buffer), outside the `in_flight` borrow.
-    fn finish(&self, done: Option<InFlight>) {
-        if let Some(w) = self.waiter.take() {
-            w.wake();
-        }
-        drop(done);
-    }
 }
 
-impl CompletionSink for WriteBehind {
-    fn on_completion(&self, result: i32) -> Option<squeue::Entry> {
+/// What a detached send's completion leaves to the op table.
+pub(crate) enum AfterSend {
+    /// Done; the stream still holds the `WriteBehind` (an error to report, or a task
+    /// waiting).
+    Kept,
+    /// Done and detached from its stream: a spare for the next detached send.
+    Spare,
+    /// Bytes are left: submit this entry for them, for the same `WriteBehind`.
+    Resubmit(squeue::Entry),
+}
+
+impl WriteBehind {
+    /// The completion of the send in flight (in the driver's reap, with the driver
+    /// borrowed: it may release memory and wake a task, not reach the driver).
+    pub(crate) fn on_completion(&self, result: i32) -> AfterSend {
         let mut slot = self.in_flight.borrow_mut();
         let in_flight = slot.as_mut().expect("a completion with a send in flight");
         match result {
             n if n > 0 => {
                 in_flight.sent += n as usize;
                 if in_flight.sent < in_flight.buf.bytes().1 {
-                    return Some(in_flight.entry());
+                    return AfterSend::Resubmit(in_flight.entry());
                 }
             }
             0 => self.fail(io::ErrorKind::WriteZero.into()),
-            e if e == -libc::EAGAIN || e == -libc::EINTR => return Some(in_flight.entry()),
+            e if e == -libc::EAGAIN || e == -libc::EINTR => {
+                return AfterSend::Resubmit(in_flight.entry())
+            }
             e => self.fail(io::Error::from_raw_os_error(-e)),
         }
-        let done = slot.take();
+        let done = slot.take().expect("checked above");
         drop(slot);
-        self.finish(done);
-        None
+        let waiter = self.waiter.take();
+        let error = self.error.take();
+        let after = match (waiter, error) {
+            (None, None) => {
+                // Nothing to tell the stream: it no longer needs this state.
+                done.fd.detach_write_behind(self);
+                AfterSend::Spare
+            }
+            (waiter, error) => {
+                self.error.set(error);
+                if let Some(w) = waiter {
+                    w.wake();
+                }
+                AfterSend::Kept
+            }
+        };
+        // Last, outside the borrow: dropping the fd may close the socket.
+        drop(done);
+        after
     }
 
-    fn abandon(&self) {
+    /// The entry [`on_completion`](WriteBehind::on_completion) asked to resubmit will
+    /// not be (the driver is being dropped): end the send, freeing its buffer.
+    pub(crate) fn abandon(&self) {
         self.fail(io::Error::from_raw_os_error(libc::ECANCELED));
         let done = self.in_flight.borrow_mut().take();
-        self.finish(done);
+        if let Some(w) = self.waiter.take() {
+            w.wake();
+        }
+        drop(done);
+    }
+
+    /// Whether a send is in flight.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.in_flight.borrow().is_some()
     }
 }

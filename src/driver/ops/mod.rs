@@ -34,7 +34,7 @@ mod udp;
 mod unix;
 
 pub(crate) use deadline::Deadline;
-pub(crate) use detached::{DetachedBuf, WriteBehind};
+pub(crate) use detached::{AfterSend, DetachedBuf, WriteBehind};
 pub(crate) use eventfd::EventfdRead;
 pub(crate) use fs::{
     fixed_rw_count, Fallocate, Fsync, OpenAt, PoolCall, ReadAt, ReadvAt, SetLen, Statx, WriteAt,
