@@ -231,8 +231,7 @@ impl<const PIPE: bool> StreamSocket<PIPE> {
     ) -> impl Future<Output = io::Result<()>> + '_ {
         DetachedWriteFuture {
             stream: self,
-            buf: Some(buf),
-            write: None,
+            state: DetachedWrite::Start(Some(buf)),
         }
     }
 
@@ -827,14 +826,19 @@ impl<F: Unstarted> Future for Gated<'_, F> {
 
 /// `write_all_detached`: on io_uring, waits for the stream's detached send in flight (if
 /// any), then hands the buffer to the kernel and is done; elsewhere (epoll, a pipe), a
-/// `write_all` awaited here.
+/// `write_all` awaited here. Small, as it lives in every connection's task: the awaited
+/// write is boxed, and only when it has to wait (its first attempt, inline, usually
+/// finishes).
 struct DetachedWriteFuture<'a, B: IoBuf, const PIPE: bool> {
     stream: &'a StreamSocket<PIPE>,
-    /// The buffer until it is handed on (taken alone: moving the whole state to take
-    /// it would copy the write's bytes too).
-    buf: Option<B>,
-    /// Where the write is awaited here.
-    write: Option<WriteAllFuture<'a, B, PIPE>>,
+    state: DetachedWrite<'a, B, PIPE>,
+}
+
+enum DetachedWrite<'a, B: IoBuf, const PIPE: bool> {
+    /// The buffer, until it is handed on (`None` once the future is done).
+    Start(Option<B>),
+    /// Where the write is awaited here and had to wait.
+    Writing(Pin<Box<WriteAllFuture<'a, B, PIPE>>>),
 }
 
 impl<B: IoBuf, const PIPE: bool> Future for DetachedWriteFuture<'_, B, PIPE> {
@@ -842,35 +846,46 @@ impl<B: IoBuf, const PIPE: bool> Future for DetachedWriteFuture<'_, B, PIPE> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.write.is_none() {
-            match this.stream.fd.poll_write_behind(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => {
-                    this.buf = None;
-                    return Poll::Ready(Err(e));
-                }
-                Poll::Ready(Ok(())) => {}
+        let buf = match &mut this.state {
+            DetachedWrite::Writing(write) => {
+                let Poll::Ready((res, _)) = write.as_mut().poll(cx) else {
+                    return Poll::Pending;
+                };
+                this.state = DetachedWrite::Start(None);
+                return Poll::Ready(res);
             }
-            let Some(buf) = this.buf.take() else {
-                panic!("ringio: write_all_detached polled after it completed");
-            };
-            let buf = if PIPE {
-                buf
-            } else {
-                match this.stream.fd.send_detached(buf) {
-                    Ok(()) => return Poll::Ready(Ok(())),
-                    Err(buf) => buf, // not io_uring: written here
+            DetachedWrite::Start(buf) => {
+                match this.stream.fd.poll_write_behind(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => {
+                        *buf = None;
+                        return Poll::Ready(Err(e));
+                    }
+                    Poll::Ready(Ok(())) => {}
                 }
-            };
-            this.write = Some(this.stream.write_all_future(buf));
-        }
-        let write = this.write.as_mut().expect("set above");
-        let Poll::Ready((res, _)) = Pin::new(write).poll(cx) else {
-            return Poll::Pending;
+                let Some(buf) = buf.take() else {
+                    panic!("ringio: write_all_detached polled after it completed");
+                };
+                buf
+            }
         };
-        this.write = None;
-        this.buf = None; // polled again: the panic above
-        Poll::Ready(res)
+        let buf = if PIPE {
+            buf
+        } else {
+            match this.stream.fd.send_detached(buf) {
+                Ok(()) => return Poll::Ready(Ok(())),
+                Err(buf) => buf, // not io_uring: written here
+            }
+        };
+        let mut write = this.stream.write_all_future(buf);
+        match Pin::new(&mut write).poll(cx) {
+            Poll::Ready((res, _)) => Poll::Ready(res),
+            Poll::Pending => {
+                // An operation may move while it waits (`Op`'s contract).
+                this.state = DetachedWrite::Writing(Box::pin(write));
+                Poll::Pending
+            }
+        }
     }
 }
 
