@@ -240,25 +240,30 @@ impl OpTable {
                 }
                 Routed::Done
             }
-            State::Detached(_) if !more => {
-                let State::Detached(write_behind) = self.slots.remove(key).state else {
-                    unreachable!("matched above")
-                };
-                match write_behind.on_completion(completion.result) {
-                    AfterSend::Kept => Routed::Done,
-                    AfterSend::Spare => {
-                        if self.spare.len() < MAX_SPARE {
-                            self.spare.push(write_behind);
-                        }
-                        Routed::Done
-                    }
-                    AfterSend::Resubmit(entry) => {
-                        self.resubmit.push((write_behind, entry));
-                        Routed::Resubmit
-                    }
-                }
-            }
+            State::Detached(_) if !more => self.complete_detached(key, completion),
             _ => self.complete_other(key, completion),
+        }
+    }
+
+    /// [`complete`](OpTable::complete) for a detached send: out of line, so the other
+    /// common cases save and restore only the registers they use.
+    #[inline(never)]
+    fn complete_detached(&mut self, key: usize, completion: Completion) -> Routed {
+        let State::Detached(write_behind) = self.slots.remove(key).state else {
+            unreachable!("matched by complete")
+        };
+        match write_behind.on_completion(completion.result) {
+            AfterSend::Kept => Routed::Done,
+            AfterSend::Spare => {
+                if self.spare.len() < MAX_SPARE {
+                    self.spare.push(write_behind);
+                }
+                Routed::Done
+            }
+            AfterSend::Resubmit(entry) => {
+                self.resubmit.push((write_behind, entry));
+                Routed::Resubmit
+            }
         }
     }
 

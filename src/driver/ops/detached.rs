@@ -69,6 +69,7 @@ struct InFlight {
 
 impl InFlight {
     /// The send of what is left.
+    #[inline(always)]
     fn entry(&self) -> squeue::Entry {
         let (ptr, len) = self.buf.bytes();
         // `sent < len` here: the caller checked.
