@@ -237,6 +237,13 @@ fn dropped_readlines_lose_no_bytes(driver: Driver) {
                     if rng.below(4) == 0 {
                         ringio::yield_now().await;
                     }
+                    if rng.below(64) == 0 {
+                        // Let the reader catch up and find nothing to read, so some of
+                        // its readlines are dropped while pending whatever the
+                        // scheduling (a reader that only ever finds lines buffered
+                        // would test nothing here).
+                        ringio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
                 }
                 c
             })
