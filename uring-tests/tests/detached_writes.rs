@@ -36,6 +36,14 @@ async fn read_all(s: &TcpStream, want: usize) -> Vec<u8> {
     got
 }
 
+/// Reads exactly `want` bytes, then one more read: what it returned (0 at the end of
+/// the stream).
+async fn read_then_end(s: TcpStream, want: usize) -> (Vec<u8>, usize) {
+    let got = read_all(&s, want).await;
+    let (res, _) = s.read(vec![0u8; 16]).await;
+    (got, res.unwrap())
+}
+
 /// 600 writes of 1 B to 512 KiB, most detached, every fifth an awaited `write_all` and
 /// every seventh a `write` of what fits: the reader sees exactly the sequence written.
 /// The large ones fill the socket, so detached sends wait for room (and may be taken in
@@ -178,11 +186,7 @@ fn shutdown_write_waits_for_the_send(d: Driver) {
     rt(d).block_on(async {
         let (c, s) = pair().await;
         let data = chunk(7, 4 << 20);
-        let reader = ringio::spawn(async move {
-            let got = read_all(&c, 4 << 20).await;
-            let (res, _) = c.read(vec![0u8; 16]).await;
-            (got, res.unwrap())
-        });
+        let reader = ringio::spawn(read_then_end(c, 4 << 20));
         s.write_all_detached(data.clone()).await.unwrap();
         s.shutdown_write().await.unwrap();
         let (got, after) = reader.await.unwrap();
@@ -199,11 +203,7 @@ fn dropped_stream_finishes_its_send_then_closes(d: Driver) {
         let before = fd_count();
         let (c, s) = pair().await;
         let data = chunk(3, 8 << 20);
-        let reader = ringio::spawn(async move {
-            let got = read_all(&c, 8 << 20).await;
-            let (res, _) = c.read(vec![0u8; 16]).await;
-            (got, res.unwrap())
-        });
+        let reader = ringio::spawn(read_then_end(c, 8 << 20));
         s.write_all_detached(data.clone()).await.unwrap();
         drop(s);
         let (got, after) = reader.await.unwrap();
