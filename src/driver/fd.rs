@@ -41,7 +41,8 @@ struct Inner {
     /// Whether `fixed` is set: the per-operation check when no table is in use (the
     /// default) is this one flag.
     has_fixed: Cell<bool>,
-    /// Detached sends on this fd, made at the first one (see `ops::detached`).
+    /// The state of this fd's detached send, held only while one is in flight or has
+    /// something to report (see `ops::detached`).
     write_behind: Cell<Option<Rc<WriteBehind>>>,
 }
 

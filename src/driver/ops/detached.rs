@@ -81,9 +81,9 @@ impl InFlight {
     }
 }
 
-/// A stream's detached-send state (one per stream that has used one, kept with its fd):
-/// the one send in flight, the first error not yet reported, and the task waiting for
-/// the send to finish.
+/// A stream's detached-send state, held by its fd while a send is in flight or has
+/// something to report (else a spare in the op table): the one send in flight, the
+/// first error not yet reported, and the task waiting for the send to finish.
 pub(crate) struct WriteBehind {
     in_flight: RefCell<Option<InFlight>>,
     error: Cell<Option<io::Error>>,

@@ -232,6 +232,10 @@ impl TcpStream {
     /// notification arrives; how much was sent is then unknown.
     pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         if context::driver().backend_ref().send_zc() {
+            // After a detached send in flight, in order (see `write_all_detached`).
+            if let Err(e) = self.sock.flush().await {
+                return (Err(e), buf);
+            }
             Op::new(Send::zero_copy(self.sock.fd().for_op(), buf)).await
         } else {
             crate::io::AsyncWriteOwned::write(self, buf).await

@@ -191,6 +191,10 @@ impl UnixStream {
             Ok(dups) => dups,
             Err(e) => return (Err(e), buf),
         };
+        // After a detached send in flight, in order (see `write_all_detached`).
+        if let Err(e) = self.sock.flush().await {
+            return (Err(e), buf);
+        }
         Op::new(SendMsg::new(self.sock.fd().for_op(), buf, None, dups)).await
     }
 
