@@ -878,6 +878,8 @@ impl<B: IoBuf, const PIPE: bool> Future for DetachedWriteFuture<'_, B, PIPE> {
             }
         };
         let mut write = this.stream.write_all_future(buf);
+        // The stream's detached send was checked above in this same poll: no second check.
+        write.gated = true;
         match Pin::new(&mut write).poll(cx) {
             Poll::Ready((res, _)) => Poll::Ready(res),
             Poll::Pending => {
